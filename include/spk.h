@@ -1,0 +1,439 @@
+/*
+ * spk.h — the public API of spk, a library for spiking neural networks (SNNs).
+ *
+ * This header is the manual. Every public name starts with `spk_` (types, functions) or
+ * `SPK_` (constants); everything else in the library is internal.
+ *
+ * Overview
+ * --------
+ *   status    Every function that can fail returns an `spk_status`; 0 (SPK_OK) is success.
+ *             Objects keep a last-error message that says what was wrong and where:
+ *             `spk_errmsg(obj)`. The library never exits and never prints unasked.
+ *   memory    All memory goes through one replaceable allocator (`spk_set_allocator`);
+ *             model memory lives in a few flat arenas (`spk_arena`).
+ *   random    A counter-based generator (Philox4x32-10) keyed by (seed, stream) and
+ *             addressed by a 128-bit counter: a draw depends on the seed, the step and the
+ *             neuron index, never on thread scheduling.
+ *   threads   OpenMP; the count comes from `spk_set_threads` or the SPK_THREADS variable.
+ *   neuron    The generalized neuron of SPEC.md §1 (`spk_neuron`): decay and integrate,
+ *             deterministic / noisy / graded firing, hard / soft / refractory / no reset,
+ *             CuBa synaptic current, adaptive threshold, complex resonate-and-fire, with
+ *             forward and backward (surrogate gradient) steps over a batch.
+ *
+ * Shapes are written with letters defined once: T time steps, B batch, N neurons.
+ * Arrays are float32, C order, time-major: [T, B, N].
+ *
+ * Worked example: 100 steps of a LIF population with snnTorch's defaults
+ * ----------------------------------------------------------------------
+ *     spk_neuron_config cfg = spk_neuron_config_default();   // LIF, beta 0.9, thr 1
+ *     spk_neuron *nr;
+ *     if (spk_neuron_create(&nr, &cfg, N) != SPK_OK) { puts(spk_errmsg(NULL)); ... }
+ *     float *state = calloc(spk_neuron_state_size(nr, B), sizeof(float));
+ *     for (int t = 0; t < 100; t++)
+ *         spk_neuron_step(nr, B, t, state, NULL, spikes + t*B*N, x + t*B*N, NULL, NULL);
+ *     spk_neuron_free(nr);
+ */
+#ifndef SPK_H
+#define SPK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPK_VERSION_MAJOR 0
+#define SPK_VERSION_MINOR 1
+#define SPK_VERSION_PATCH 0
+#define SPK_VERSION_STRING "0.1.0"
+
+/* ======================================================================================
+ * Status codes
+ * ====================================================================================== */
+
+/* Result of every fallible call. Codes are append-only; SPK_STATUS_COUNT is the sentinel. */
+typedef enum spk_status {
+    SPK_OK = 0,
+    SPK_ERR_INVALID_ARG,   /* a parameter is out of range, NaN, NULL where not allowed */
+    SPK_ERR_NOMEM,         /* the allocator returned NULL */
+    SPK_ERR_SHAPE,         /* array shapes do not fit together */
+    SPK_ERR_IO,            /* a file could not be opened, read or written */
+    SPK_ERR_FORMAT,        /* a file or text is malformed */
+    SPK_ERR_UNSUPPORTED,   /* a valid request that this build or model cannot do */
+    SPK_ERR_NUMERIC,       /* NaN or Inf appeared in a computation */
+    SPK_ERR_STATE,         /* the call is not allowed in the object's current state */
+    SPK_STATUS_COUNT
+} spk_status;
+
+/* A short constant English name for a status ("invalid argument", ...). Never NULL; an
+ * unknown code gives "unknown status". */
+const char *spk_status_str(spk_status st);
+
+/* The last error message recorded on `obj` (any spk object pointer: spk_neuron, spk_arena,
+ * spk_progress), or, when obj is NULL, the calling thread's last message from a function
+ * that has no object yet (e.g. a failed spk_neuron_create). Returns "" when there is none.
+ * The string lives until the next failing call on the same object / thread. */
+const char *spk_errmsg(const void *obj);
+
+/* Library version string, e.g. "0.1.0". */
+const char *spk_version(void);
+
+/* ======================================================================================
+ * Memory: one replaceable allocator, and arenas
+ * ====================================================================================== */
+
+/* The allocator interface. `realloc_fn` may be NULL (spk then never reallocates).
+ * `free_fn(ud, NULL)` must be a no-op. */
+typedef struct spk_allocator {
+    void *(*malloc_fn)(void *ud, size_t size);
+    void *(*realloc_fn)(void *ud, void *ptr, size_t size);
+    void (*free_fn)(void *ud, void *ptr);
+    void *ud;
+} spk_allocator;
+
+/* Replace the allocator used by every later spk allocation (NULL restores malloc/free).
+ * Not thread-safe: call before creating objects, and free objects with the allocator that
+ * made them. */
+void spk_set_allocator(const spk_allocator *a);
+
+/* Allocate / free through the current allocator. spk_malloc returns NULL on failure or
+ * size 0. spk_calloc zeroes and checks n*size for overflow. */
+void *spk_malloc(size_t size);
+void *spk_calloc(size_t n, size_t size);
+void spk_free(void *p);
+
+/* An arena: one block, bump-allocated, freed as a whole. Model memory (parameters,
+ * gradients, optimizer state, activations) is laid out in a few of these, sized from a
+ * table before allocating. Every allocation is aligned to 64 bytes (a cache line). */
+typedef struct spk_arena spk_arena;
+
+/* Create an arena of `capacity` bytes, zero-filled. SPK_ERR_NOMEM on failure. */
+spk_status spk_arena_create(spk_arena **out, size_t capacity);
+/* Take `size` bytes (64-byte aligned). Returns NULL and records a message on the arena when
+ * it is full. */
+void *spk_arena_alloc(spk_arena *a, size_t size);
+/* Bytes used so far (including alignment padding) and total capacity. */
+size_t spk_arena_used(const spk_arena *a);
+size_t spk_arena_capacity(const spk_arena *a);
+/* The whole block, for one-write checkpoint I/O; `spk_arena_used` bytes are meaningful. */
+void *spk_arena_data(spk_arena *a);
+/* Forget every allocation (memory is kept and zeroed). */
+void spk_arena_reset(spk_arena *a);
+void spk_arena_free(spk_arena *a);
+
+/* ======================================================================================
+ * Random numbers: Philox4x32-10, counter-based
+ * ====================================================================================== */
+
+/* The raw Philox4x32-10 bijection (Salmon et al. 2011): 4 words of counter, 2 of key. */
+void spk_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* A generator key: the seed and a stream id (e.g. a population's index). */
+typedef struct spk_rng {
+    uint64_t seed;
+    uint64_t stream;
+} spk_rng;
+
+/* Four independent uniform draws in (0, 1) — never exactly 0 or 1 — for position
+ * (step, index) of the generator. Same arguments, same numbers, on any thread. */
+void spk_rng_uniform4(spk_rng r, uint64_t step, uint64_t index, float out[4]);
+/* One uniform in (0, 1) for (step, index, lane): lane 0..3 selects a word of the block. */
+float spk_rng_uniform(spk_rng r, uint64_t step, uint64_t index, unsigned lane);
+/* Two independent standard normal draws (Box-Muller on one block). */
+void spk_rng_normal2(spk_rng r, uint64_t step, uint64_t index, float out[2]);
+
+/* ======================================================================================
+ * Threads and BLAS
+ * ====================================================================================== */
+
+/* Set the number of threads used by spk's OpenMP loops and by OpenBLAS (n >= 1).
+ * SPK_ERR_INVALID_ARG for n < 1. Without a call the count comes from the SPK_THREADS
+ * environment variable, else from OpenMP's default. */
+spk_status spk_set_threads(int n);
+/* The number of threads spk will use. */
+int spk_get_threads(void);
+
+/* C = alpha * op(A) op(B) + beta * C, row-major, single precision: a thin wrapper over
+ * OpenBLAS's cblas_sgemm. transa/transb are 0 (no) or 1 (transpose). */
+void spk_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a,
+               int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* ======================================================================================
+ * Progress display for long work
+ * ====================================================================================== */
+
+/* On a terminal it redraws one line with a bar, a count, a rate and an ETA; when the
+ * stream is not a terminal it prints a plain line at most every `interval` seconds (and at
+ * the end). Output goes only to the stream given, and only between begin and end. */
+typedef struct spk_progress spk_progress;
+
+/* Start a progress display titled `title` for `total` units (0 if unknown) written to the
+ * stream `fp` (a FILE *). `interval_s` is the period of plain lines (<= 0 means 2 s). */
+spk_status spk_progress_begin(spk_progress **out, void *fp, const char *title, uint64_t total,
+                              double interval_s);
+/* Report that `done` units are finished; `note` (may be NULL) is appended, e.g. "loss 0.31". */
+void spk_progress_update(spk_progress *p, uint64_t done, const char *note);
+/* Finish the line (prints a final line with the total time) and free the display. */
+void spk_progress_end(spk_progress *p);
+/* Whether the display draws a bar (the stream is a terminal) or plain lines. */
+int spk_progress_is_tty(const spk_progress *p);
+
+/* ======================================================================================
+ * The generalized neuron (SPEC.md §1)
+ * ====================================================================================== */
+
+/* Neuron families. Append-only. */
+typedef enum spk_neuron_kind {
+    SPK_NEURON_LIF = 0,    /* u = lam*v + g*x                                        */
+    SPK_NEURON_CUBA,       /* i = alpha*i + x ; u = lam*v + g*i  (the updated current) */
+    SPK_NEURON_ALIF,       /* LIF with threshold thr + adapt_beta*a, a = adapt_rho*a + s */
+    SPK_NEURON_COMPLEX,    /* resonate-and-fire: complex v, lam = exp(-1/tau + i*omega)  */
+    SPK_NEURON_KIND_COUNT
+} spk_neuron_kind;
+
+/* Firing functions p_spike. Append-only. */
+typedef enum spk_fire_kind {
+    SPK_FIRE_HEAVISIDE = 0, /* n = 1 iff Re(u) > thr (strict)                                 */
+    SPK_FIRE_GAUSS,         /* P(spike) = (1 + erf((u - thr)/sigma)) / 2                      */
+    SPK_FIRE_CAUCHY,        /* P(spike) = 1/2 + atan((u - thr)/sigma) / pi                    */
+    SPK_FIRE_GRADED,        /* n = #{k >= 1 : u > k*thr} (a staircase), capped at n_max if > 0 */
+    SPK_FIRE_NONE,          /* never fires: a leaky integrator (readout)                      */
+    SPK_FIRE_KIND_COUNT
+} spk_fire_kind;
+
+/* Reset functions r(u, s). Append-only. */
+typedef enum spk_reset_kind {
+    SPK_RESET_SOFT = 0,     /* subtract the threshold: v = u - s*thr (snnTorch "subtract")     */
+    SPK_RESET_HARD,         /* to v_reset, keeping the input of the step that follows a
+                               delayed reset (snnTorch Leaky "zero")                           */
+    SPK_RESET_HARD_ALL,     /* to v_reset, dropping the whole update of the reset step,
+                               input included (snnTorch Synaptic / RLeaky "zero"). With the
+                               same-step timing it is identical to SPK_RESET_HARD.            */
+    SPK_RESET_REFRACTORY,   /* to v_reset (an undershoot, usually < 0), then ref_steps steps
+                               that ignore input and cannot fire                              */
+    SPK_RESET_NONE,         /* no reset                                                       */
+    SPK_RESET_KIND_COUNT
+} spk_reset_kind;
+
+/* When the reset computed from a spike is applied. Append-only. */
+typedef enum spk_reset_timing {
+    /* snnTorch's default (reset_delay=True): at step t the reset from the spike of step t-1 is
+     * applied while integrating: u(t) = lam*v(t-1) + x(t) - s(t-1)*thr. The reported membrane
+     * is the pre-reset u(t), which may exceed thr. */
+    SPK_TIMING_DELAYED = 0,
+    /* reset in the same step (SPEC order decay, integrate, fire, reset):
+     * u(t) = lam*v(t-1) + x(t); s(t) = fire(u(t)); v(t) = r(u(t), s(t)). The reported membrane
+     * is the post-reset v(t) (snnTorch reset_delay=False). */
+    SPK_TIMING_SAME_STEP,
+    /* snnTorch's reset_delay=False exactly, which its NIR importer uses: at step t
+     * r = H(v(t-1) - thr) from the post-reset membrane (detached; 0 unless the membrane was
+     * still above threshold after a reset), m = lam*v(t-1) + x(t) - r*thr, s(t) = H(m - thr),
+     * v(t) = m - (s - r)*thr (soft) or m - (s - r)*(m - v_reset) (hard). It differs from
+     * SPK_TIMING_SAME_STEP only when a membrane stays above threshold after its reset. */
+    SPK_TIMING_SAME_STEP_SNNTORCH,
+    SPK_TIMING_COUNT
+} spk_reset_timing;
+
+/* Surrogate gradients dS/du, u = Re(mem) - thr. `scale` meaning per kind (0 = default):
+ *   ATAN          Cauchy scale sigma: (sigma/pi)/(sigma^2+u^2). Default 1/pi, equal to
+ *                 snnTorch's atan(alpha=2); in general sigma = 2/(pi*alpha).
+ *   ERF           Gaussian scale sigma: exp(-(u/sigma)^2)/(sigma*sqrt(pi)). Default 0.5.
+ *   FAST_SIGMOID  slope k: 1/(k|u|+1)^2 (SuperSpike; snnTorch fast_sigmoid). Default 25.
+ *   SIGMOID       slope k: k*sig(ku)*(1-sig(ku)). Default 5.
+ *   TRIANGLE      half-width w: max(0, 1-|u|/w)/w. Default 1.
+ *   EXP           slope k: (k/2)*exp(-k|u|). Default 5.
+ *   STE           width w: 1/w on |u| < w/2, else 0 (straight-through on a box). Default 1.
+ *   SOFTPLUS_RAMP sharpness e, for graded spikes: with x = mem/thr - 1,
+ *                 d/dmem = sig(e*(x + 1/2))/thr, the derivative of the ramp
+ *                 softplus(e*(mem/thr - 1/2))/e. Default 4.
+ *   AUTO          the derivative of the neuron's own firing probability: ERF for Gaussian
+ *                 noise, ATAN for Cauchy noise (both with the noise's sigma, summed over
+ *                 levels for graded noisy neurons), SOFTPLUS_RAMP for deterministic graded,
+ *                 ATAN (default scale) for deterministic Heaviside. */
+typedef enum spk_surrogate_kind {
+    SPK_SURR_AUTO = 0,
+    SPK_SURR_ATAN,
+    SPK_SURR_ERF,
+    SPK_SURR_FAST_SIGMOID,
+    SPK_SURR_SIGMOID,
+    SPK_SURR_TRIANGLE,
+    SPK_SURR_EXP,
+    SPK_SURR_STE,
+    SPK_SURR_SOFTPLUS_RAMP,
+    SPK_SURR_KIND_COUNT
+} spk_surrogate_kind;
+
+/* Short lower-case names ("lif", "gauss", "soft", "delayed", "atan", ...) for printing and
+ * for parsing with spk_*_from_name. Unknown values give NULL / -1. */
+const char *spk_neuron_kind_name(spk_neuron_kind k);
+const char *spk_fire_kind_name(spk_fire_kind k);
+const char *spk_reset_kind_name(spk_reset_kind k);
+const char *spk_reset_timing_name(spk_reset_timing k);
+const char *spk_surrogate_name(spk_surrogate_kind k);
+int spk_neuron_kind_from_name(const char *s);
+int spk_fire_kind_from_name(const char *s);
+int spk_reset_kind_from_name(const char *s);
+int spk_reset_timing_from_name(const char *s);
+int spk_surrogate_from_name(const char *s);
+
+/* The resolved surrogate for a scale (0 = the kind's default): its derivative dS/du and
+ * its primitive P(u) (a firing probability or expected spike count whose derivative is the
+ * surrogate: the test of every surrogate is a finite difference of P). For SOFTPLUS_RAMP,
+ * u is x = mem/thr - 1 and the value is d/dx (divide by thr for d/dmem). AUTO is invalid
+ * here (NaN). */
+float spk_surrogate_grad(spk_surrogate_kind k, float scale, float u);
+double spk_surrogate_primitive(spk_surrogate_kind k, float scale, double u);
+/* The default scale of a surrogate kind. */
+float spk_surrogate_default_scale(spk_surrogate_kind k);
+
+/* The configuration of a neuron population: everything except per-neuron arrays.
+ * Start from spk_neuron_config_default() and change fields. Scalars here are the shared
+ * values; per-neuron values are set afterwards with spk_neuron_set_param. */
+typedef struct spk_neuron_config {
+    spk_neuron_kind kind;
+    spk_fire_kind fire;
+    spk_reset_kind reset;
+    spk_reset_timing timing;
+    int detach_reset;           /* 1: no gradient flows through the reset term (snnTorch's
+                                   default for the delayed timing); 0: it does           */
+    spk_surrogate_kind surrogate;
+    float surrogate_scale;      /* 0 = the kind's default (see spk_surrogate_kind)        */
+
+    float lam;                  /* decay (beta) of v, |lam| <= 1; LIF/CUBA/ALIF. Default 0.9 */
+    float thr;                  /* threshold, > 0. Default 1                              */
+    float alpha;                /* CUBA current decay, |alpha| <= 1. Default 0.8         */
+    float gain;                 /* input gain g (e.g. Lapicque's R/(RC)*dt). Default 1    */
+    float v_reset;              /* hard / refractory reset value. Default 0               */
+    int ref_steps;              /* refractory hold in steps (>= 0). Default 0             */
+    float sigma;                /* noise scale for GAUSS / CAUCHY firing (> 0). Default 0.5 */
+    int n_max;                  /* graded spikes cap, 0 = none                            */
+    int graded_noise;           /* graded firing: 0 deterministic, or SPK_FIRE_GAUSS /
+                                   SPK_FIRE_CAUCHY threshold noise shared by all levels    */
+    float adapt_rho;            /* ALIF adaptation decay, |rho| <= 1. Default 0.95        */
+    float adapt_beta;           /* ALIF adaptation strength (>= 0). Default 1.8           */
+    float tau_m;                /* COMPLEX membrane constant in steps (>= 0; 0 = no decay,
+                                   |lam| = 1). Default 20                                 */
+    float omega;                /* COMPLEX frequency in radians per step, [0, 2*pi).
+                                   Default 0.3                                            */
+    int clamp_decay;            /* 1: clamp lam and alpha to [0, 1] in the forward pass as
+                                   snnTorch does (gradient 0 outside). Default 1          */
+    spk_rng rng;                /* key for stochastic firing                              */
+} spk_neuron_config;
+
+/* The defaults: LIF, Heaviside, soft reset, delayed timing, detached reset, AUTO surrogate
+ * (= snnTorch's atan(alpha=2)), lam 0.9, thr 1 — snnTorch's snn.Leaky(beta=0.9). */
+spk_neuron_config spk_neuron_config_default(void);
+
+/* Check a configuration. SPK_ERR_INVALID_ARG with a message naming the field
+ * (e.g. "lam = 1.5: |lam| must be <= 1") in the thread's last error. */
+spk_status spk_neuron_config_check(const spk_neuron_config *cfg);
+
+/* A population of N neurons with one parameter set (per-neuron arrays where set). */
+typedef struct spk_neuron spk_neuron;
+
+/* Create a population of n >= 1 neurons from a checked configuration. On failure *out is
+ * NULL and spk_errmsg(NULL) says why. */
+spk_status spk_neuron_create(spk_neuron **out, const spk_neuron_config *cfg, int n);
+void spk_neuron_free(spk_neuron *nr);
+/* The configuration and size the population was made with. */
+const spk_neuron_config *spk_neuron_get_config(const spk_neuron *nr);
+int spk_neuron_size(const spk_neuron *nr);
+
+/* Learnable / per-neuron parameters. Each is stored as a vector of N values (a shared value
+ * is N copies; `spk_neuron_set_shared` marks a parameter whose gradient is summed into one
+ * value). Append-only. */
+typedef enum spk_neuron_param {
+    SPK_NP_LAM = 0,   /* decay of v (LIF/CUBA/ALIF)                     */
+    SPK_NP_THR,       /* threshold                                      */
+    SPK_NP_ALPHA,     /* CUBA current decay                             */
+    SPK_NP_OMEGA,     /* COMPLEX frequency (radians per step)           */
+    SPK_NP_TAU,       /* COMPLEX membrane constant (steps)              */
+    SPK_NP_COUNT
+} spk_neuron_param;
+
+/* Set a parameter from `count` values: count == 1 sets every neuron to values[0]; count == N
+ * sets one per neuron. Every value is checked first (range, NaN); on SPK_ERR_INVALID_ARG the
+ * message names the parameter, the neuron index and the value, and nothing is changed. */
+spk_status spk_neuron_set_param(spk_neuron *nr, spk_neuron_param p, const float *values,
+                                int count);
+/* Read-only view of a parameter's N values (NULL if the kind does not use it). */
+const float *spk_neuron_get_param(const spk_neuron *nr, spk_neuron_param p);
+/* The gradient accumulator of a parameter, N values (summed over batch and time by the
+ * backward steps; a shared parameter's total is the sum of the N entries). NULL if unused. */
+float *spk_neuron_grad(spk_neuron *nr, spk_neuron_param p);
+/* Zero every gradient accumulator. */
+void spk_neuron_zero_grad(spk_neuron *nr);
+
+/* State. A population's state for a batch of B is `spk_neuron_state_size(nr, B)` floats
+ * laid out as S slots of [B, N] (membrane, its imaginary part, synaptic current,
+ * adaptation, previous spike, refractory counter, as the kind needs). All zeros is the
+ * initial state (every state is 0 before t = 0). */
+size_t spk_neuron_state_size(const spk_neuron *nr, int B);
+/* The slots, for reading a state (offsets in units of B*N floats; -1 when absent). */
+typedef enum spk_neuron_slot {
+    SPK_SLOT_V = 0,   /* membrane (real part); what the framework reports as "mem"   */
+    SPK_SLOT_VI,      /* membrane imaginary part (COMPLEX)                          */
+    SPK_SLOT_I,       /* synaptic current (CUBA)                                    */
+    SPK_SLOT_A,       /* adaptation (ALIF)                                          */
+    SPK_SLOT_S,       /* spike of the previous step (count n, real)                 */
+    SPK_SLOT_REF,     /* refractory steps left                                      */
+    SPK_SLOT_COUNT
+} spk_neuron_slot;
+int spk_neuron_slot_offset(const spk_neuron *nr, spk_neuron_slot slot);
+
+/* One forward step for a batch.
+ *   state  [S, B, N]  in: state after step t-1; out: state after step t.
+ *   u      [B, N]     out (may be NULL): the potential tested for firing at step t (Re part);
+ *                     needed by the backward step for the same-step timing.
+ *   s      [B, N]     out: spikes (count n; for COMPLEX the real part of n*u/|u|).
+ *   x      [B, N]     in: input current (real part).
+ *   x_im   [B, N]     in: imaginary input (COMPLEX only; may be NULL = 0).
+ *   s_im   [B, N]     out: imaginary spike part (COMPLEX only; may be NULL).
+ *   t                 the step index, which addresses the random generator with the
+ *                     batch row and neuron index: results do not depend on threads.
+ * Returns SPK_ERR_INVALID_ARG for NULL arrays or B < 1. */
+spk_status spk_neuron_step(const spk_neuron *nr, int B, int64_t t, float *state, float *u,
+                           float *s, const float *x, const float *x_im, float *s_im);
+
+/* One backward step (reverse order: t = T-1 down to 0). Accumulates parameter gradients
+ * into the population's accumulators.
+ *   dstate     [S, B, N] in: dL/d(state after step t) (0 at the last step);
+ *                        out: dL/d(state after step t-1).
+ *   dx         [B, N]    out (+=): dL/dx(t).
+ *   dx_im      [B, N]    out (+=, COMPLEX; may be NULL).
+ *   state_prev [S, B, N] in: the state after step t-1 (as it was before the forward step).
+ *   u, s       [B, N]    in: what the forward step wrote (u required; s_im for COMPLEX).
+ *   x, x_im    [B, N]    in: the forward step's input.
+ *   ds, ds_im  [B, N]    in: dL/ds(t) from downstream (may be NULL = 0).
+ *   dmem       [B, N]    in: dL/d(reported membrane at t) from a loss on it (may be NULL).
+ * The reported membrane is the state's V slot after the step, so `dmem` may also be added
+ * into dstate[V] by the caller; passing it here is the same. */
+spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx,
+                                    float *dx_im, const float *state_prev, const float *u,
+                                    const float *s, const float *s_im, const float *x,
+                                    const float *x_im, const float *ds, const float *ds_im,
+                                    const float *dmem);
+
+/* Run T steps from the zero state and keep what backward needs (a convenience over
+ * spk_neuron_step). `states` is [T+1, S, B, N]: states[0] is the initial state and
+ * states[t+1] the state after step t. u, s and mem are [T, B, N]; mem (may be NULL)
+ * receives the reported membrane of each step. x is [T, B, N]. Real kinds only. */
+spk_status spk_neuron_forward_seq(const spk_neuron *nr, int T, int B, float *states, float *u,
+                                  float *s, float *mem, const float *x);
+/* Backward over T steps of spk_neuron_forward_seq. ds and dmem ([T, B, N], each may be
+ * NULL) are the loss gradients w.r.t. spikes and reported membrane; dx [T, B, N] is
+ * written (not accumulated); parameter gradients accumulate. Real kinds only. */
+spk_status spk_neuron_backward_seq(spk_neuron *nr, int T, int B, float *dx, const float *states,
+                                   const float *u, const float *s, const float *x,
+                                   const float *ds, const float *dmem);
+
+/* Probability that a neuron with potential `u` (real) emits at least n spikes in one step
+ * (n >= 1), under the population's firing function and its threshold for neuron i. For the
+ * deterministic kinds this is 0 or 1. */
+double spk_neuron_p_spike(const spk_neuron *nr, int i, double u, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPK_H */

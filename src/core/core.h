@@ -1,0 +1,31 @@
+/* core.h — internal helpers shared by every module: the object header that carries the
+ * last-error message, the failure helper, and small utilities. Not part of the public API
+ * (public names are in include/spk.h); internal names use the spk__ prefix. */
+#ifndef SPK_CORE_H
+#define SPK_CORE_H
+
+#include "spk.h"
+#include <stdarg.h>
+
+#define SPK__OBJ_MAGIC 0x6f6b7073u /* "spko" */
+#define SPK__ERRMSG_LEN 512
+
+/* Every spk object starts with this header, so spk_errmsg(obj) can find its message. */
+typedef struct spk__obj {
+    uint32_t magic;
+    char errmsg[SPK__ERRMSG_LEN];
+} spk__obj;
+
+void spk__obj_init(spk__obj *o);
+/* Record a formatted message on `o` (or on the calling thread when o is NULL) and return
+ * `st`. Always use it as `return spk__fail(...)`. */
+spk_status spk__fail(spk__obj *o, spk_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Copy an object's message to the thread's last error (e.g. when a constructor fails after
+ * the object existed). */
+void spk__set_thread_error(const char *msg);
+
+#define SPK__ALIGN 64
+static inline size_t spk__align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+#endif

@@ -1,0 +1,77 @@
+/* rng.c — Philox4x32-10 (Salmon, Moraes, Dror, Shaw: "Parallel random numbers: as easy as
+ * 1, 2, 3", SC 2011), a counter-based generator: the output is a pure function of the key
+ * and the counter, so a draw addressed by (seed, stream, step, index) is the same whatever
+ * thread computes it. The key is a 64-bit hash of (seed, stream); the counter holds the
+ * 64-bit index and the 64-bit step. This is not a cryptographic generator. */
+#include "core/core.h"
+
+#include <math.h>
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+static inline void mulhilo32(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
+    uint64_t p = (uint64_t)a * b;
+    *hi = (uint32_t)(p >> 32);
+    *lo = (uint32_t)p;
+}
+
+void spk_philox4x32(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_t out[4]) {
+    uint32_t c0 = ctr_in[0], c1 = ctr_in[1], c2 = ctr_in[2], c3 = ctr_in[3];
+    uint32_t k0 = key_in[0], k1 = key_in[1];
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) { k0 += PHILOX_W0; k1 += PHILOX_W1; }
+        uint32_t hi0, lo0, hi1, lo1;
+        mulhilo32(PHILOX_M0, c0, &hi0, &lo0);
+        mulhilo32(PHILOX_M1, c2, &hi1, &lo1);
+        uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
+        c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
+    }
+    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+}
+
+/* splitmix64 finalizer: a bijective 64-bit mix used to fold (seed, stream) into one key */
+static inline uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static inline void block(spk_rng r, uint64_t step, uint64_t index, uint32_t out[4]) {
+    uint64_t k = mix64(r.seed ^ mix64(r.stream));
+    uint32_t key[2] = {(uint32_t)k, (uint32_t)(k >> 32)};
+    uint32_t ctr[4] = {(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)step, (uint32_t)(step >> 32)};
+    spk_philox4x32(ctr, key, out);
+}
+
+/* 24 random bits centred in their cell: (k + 1/2) / 2^24, strictly inside (0, 1) */
+static inline float to_unit(uint32_t x) {
+    return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
+
+void spk_rng_uniform4(spk_rng r, uint64_t step, uint64_t index, float out[4]) {
+    uint32_t w[4];
+    block(r, step, index, w);
+    for (int i = 0; i < 4; i++) out[i] = to_unit(w[i]);
+}
+
+float spk_rng_uniform(spk_rng r, uint64_t step, uint64_t index, unsigned lane) {
+    uint32_t w[4];
+    block(r, step, index, w);
+    return to_unit(w[lane & 3u]);
+}
+
+void spk_rng_normal2(spk_rng r, uint64_t step, uint64_t index, float out[2]) {
+    uint32_t w[4];
+    block(r, step, index, w);
+    /* 53-bit uniforms from two words each, in (0, 1) */
+    double u1 = ((double)(((uint64_t)w[0] << 21) ^ (w[1] >> 11)) + 0.5) / 9007199254740992.0;
+    double u2 = ((double)(((uint64_t)w[2] << 21) ^ (w[3] >> 11)) + 0.5) / 9007199254740992.0;
+    double rad = sqrt(-2.0 * log(u1));
+    double th = 6.283185307179586 * u2;
+    out[0] = (float)(rad * cos(th));
+    out[1] = (float)(rad * sin(th));
+}

@@ -1,0 +1,51 @@
+/* neuron_impl.h — the inside of a neuron population, shared by the files of src/neuron/.
+ * Parameters are stored per neuron in one flat block (and their gradients in a second one
+ * of the same layout), so a model can later place both in its arenas. */
+#ifndef SPK_NEURON_IMPL_H
+#define SPK_NEURON_IMPL_H
+
+#include "core/core.h"
+
+struct spk_neuron {
+    spk__obj obj;
+    spk_neuron_config cfg;      /* AUTO surrogate resolved, scale resolved */
+    int n;
+    int nslots;
+    int slot[SPK_SLOT_COUNT];   /* offset in units of B*N, or -1 */
+    int used[SPK_NP_COUNT];     /* whether the kind uses each parameter */
+    float *param[SPK_NP_COUNT]; /* N values each (NULL when unused) */
+    float *grad[SPK_NP_COUNT];
+    float *lam_re, *lam_im;     /* COMPLEX: derived from TAU and OMEGA */
+    float *block;               /* owns params, grads and derived arrays */
+};
+
+/* Derived values of one firing decision, for backward. */
+typedef struct spk__fire_grad {
+    float dsdm;   /* d n / d mem  (through the surrogate)        */
+    float dsdthr; /* d n / d thr                                 */
+} spk__fire_grad;
+
+/* Spike count for potential m (real part) and threshold thr of one element. */
+float spk__fire(const spk_neuron *nr, float m, float thr, int64_t t, uint64_t index);
+/* Surrogate derivatives of the spike count at (m, thr). */
+spk__fire_grad spk__fire_grad_at(const spk_neuron *nr, float m, float thr);
+/* Firing probability P(n >= k | m) for the noisy kinds (k >= 1). */
+double spk__p_at_least(const spk_neuron *nr, double m, double thr, int k);
+
+/* The COMPLEX kind's steps (neuron_complex.c). */
+spk_status spk__complex_step(const spk_neuron *nr, int B, int64_t t, float *state, float *u,
+                             float *s, const float *x, const float *x_im, float *s_im);
+spk_status spk__complex_step_backward(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx,
+                                      float *dx_im, const float *state_prev, const float *s,
+                                      const float *x, const float *x_im, const float *ds,
+                                      const float *ds_im, const float *dmem);
+void spk__complex_update_lam(spk_neuron *nr);
+
+/* The plain reference forward step for the real kinds (neuron_step.c), exposed so tests
+ * can compare it with the optimized kernels. */
+spk_status spk__neuron_step_ref(const spk_neuron *nr, int B, int64_t t, float *state, float *u,
+                                float *s, const float *x);
+/* 1 when spk_neuron_step takes an optimized kernel for this population. */
+int spk__neuron_has_fast_path(const spk_neuron *nr);
+
+#endif

@@ -1,0 +1,462 @@
+/* neuron_step.c — forward and backward steps of the real neuron kinds (LIF, CuBa, ALIF) over
+ * a batch, the firing functions, and the sequence helpers.
+ *
+ * Order of work in one step, element (b, i), for the DELAYED timing (snnTorch's default):
+ *   r      = s(t-1)                                   the previous spike (detached or not)
+ *   a(t)   = rho*a(t-1) + s(t-1)                      ALIF adaptation
+ *   i(t)   = alpha*i(t-1) + x(t)                      CUBA current (the updated one is used)
+ *   inp    = g * i(t)  (or g * x(t)); 0 while held    refractory hold
+ *   m      = reset-form(lam, v(t-1), inp, r)          soft: (lam*v + inp) - r*thr(t-1)
+ *                                                     hard: lam*((1-r)*v + r*v_reset) + inp
+ *                                                     hard_all: (1-r)*(lam*v + inp) + r*v_reset
+ *   s(t)   = fire(m, thr(t)),  thr(t) = thr + adapt_beta*a(t)
+ *   v(t)   = m  (the reported membrane is pre-reset)
+ * and for the SAME_STEP timing: u = lam*v(t-1) + inp; s = fire(u); v(t) = r(u, s).
+ * The float operation order follows snnTorch 0.9.4 so that its recordings are reproduced.
+ *
+ * Deliberately not here: the complex kind (neuron_complex.c), synaptic weights (ops/). */
+#include "neuron/neuron_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PI_D 3.14159265358979323846
+
+/* ---------------------------------------------------------------- firing -------------- */
+
+/* P(noise <= z*sigma) for the threshold noise `kind`, with z = (m - thr)/sigma */
+static inline double noise_cdf(int kind, double z) {
+    return kind == SPK_FIRE_GAUSS ? 0.5 * (1.0 + erf(z)) : 0.5 + atan(z) / PI_D;
+}
+
+static inline int noise_kind(const spk_neuron_config *c) {
+    if (c->fire == SPK_FIRE_GAUSS || c->fire == SPK_FIRE_CAUCHY) return (int)c->fire;
+    if (c->fire == SPK_FIRE_GRADED) return c->graded_noise;
+    return 0;
+}
+
+double spk__p_at_least(const spk_neuron *nr, double m, double thr, int k) {
+    const spk_neuron_config *c = &nr->cfg;
+    if (c->fire == SPK_FIRE_NONE) return 0.0;
+    if (k > 1 && c->fire != SPK_FIRE_GRADED) return 0.0;
+    if (c->fire == SPK_FIRE_GRADED && c->n_max > 0 && k > c->n_max) return 0.0;
+    int nk = noise_kind(c);
+    double level = (double)k * thr;
+    if (!nk) return m > level ? 1.0 : 0.0;
+    return noise_cdf(nk, (m - level) / c->sigma);
+}
+
+double spk_neuron_p_spike(const spk_neuron *nr, int i, double u, int n) {
+    if (!nr || i < 0 || i >= nr->n || n < 1) return 0.0;
+    return spk__p_at_least(nr, u, nr->param[SPK_NP_THR][i], n);
+}
+
+#define GRADED_LIMIT 1000000
+
+float spk__fire(const spk_neuron *nr, float m, float thr, int64_t t, uint64_t index) {
+    const spk_neuron_config *c = &nr->cfg;
+    switch (c->fire) {
+    case SPK_FIRE_NONE: return 0.0f;
+    case SPK_FIRE_HEAVISIDE: return m - thr > 0.0f ? 1.0f : 0.0f;
+    case SPK_FIRE_GAUSS:
+    case SPK_FIRE_CAUCHY: {
+        float U = spk_rng_uniform(c->rng, (uint64_t)t, index, 0);
+        return (double)U < noise_cdf((int)c->fire, ((double)m - thr) / c->sigma) ? 1.0f : 0.0f;
+    }
+    case SPK_FIRE_GRADED: {
+        int cap = c->n_max > 0 ? c->n_max : GRADED_LIMIT;
+        int n = 0;
+        if (!c->graded_noise) {
+            if (!(m > thr)) return 0.0f;
+            double q = floor((double)m / thr);
+            n = q > cap ? cap : (int)q;
+            while (n > 0 && !(m > (float)n * thr)) n--;
+            while (n < cap && m > (float)(n + 1) * thr) n++;
+        } else {
+            /* one noise draw shared by every level: n = #{k : U < F((m - k*thr)/sigma)} */
+            double U = spk_rng_uniform(c->rng, (uint64_t)t, index, 0);
+            while (n < cap && U < noise_cdf(c->graded_noise, ((double)m - (double)(n + 1) * thr) / c->sigma)) n++;
+        }
+        return (float)n;
+    }
+    default: return 0.0f;
+    }
+}
+
+spk__fire_grad spk__fire_grad_at(const spk_neuron *nr, float m, float thr) {
+    const spk_neuron_config *c = &nr->cfg;
+    spk__fire_grad g = {0.0f, 0.0f};
+    if (c->fire == SPK_FIRE_NONE) return g;
+    if (c->fire != SPK_FIRE_GRADED) {
+        float sg = spk_surrogate_grad(c->surrogate, c->surrogate_scale, m - thr);
+        g.dsdm = sg;
+        g.dsdthr = -sg;
+        return g;
+    }
+    if (c->surrogate == SPK_SURR_SOFTPLUS_RAMP) {
+        float d = spk_surrogate_grad(c->surrogate, c->surrogate_scale, m / thr - 1.0f);
+        g.dsdm = d / thr;
+        g.dsdthr = -d * m / (thr * thr);
+        return g;
+    }
+    /* a staircase of surrogates, one per level k */
+    int K = c->n_max > 0 ? c->n_max : (m > 0 ? (int)fminf(m / thr, (float)GRADED_LIMIT) : 0) + 32;
+    double dm = 0, dthr = 0;
+    for (int k = 1; k <= K; k++) {
+        float sg = spk_surrogate_grad(c->surrogate, c->surrogate_scale, m - (float)k * thr);
+        dm += sg;
+        dthr -= (double)k * sg;
+    }
+    g.dsdm = (float)dm;
+    g.dsdthr = (float)dthr;
+    return g;
+}
+
+/* ---------------------------------------------------------------- forward ------------- */
+
+static inline float clamp_decay(const spk_neuron_config *c, float lam) {
+    if (!c->clamp_decay) return lam;
+    return lam < 0.0f ? 0.0f : lam > 1.0f ? 1.0f : lam;
+}
+
+static spk_status check_step_args(const spk_neuron *nr, int B, const void *state, const void *s, const void *x) {
+    if (!nr) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron step: population is NULL");
+    if (B < 1) return spk__fail((spk__obj *)&nr->obj, SPK_ERR_INVALID_ARG, "neuron step: batch B = %d must be >= 1", B);
+    if (!state || !s || !x)
+        return spk__fail((spk__obj *)&nr->obj, SPK_ERR_INVALID_ARG, "neuron step: %s is NULL",
+                         !state ? "state" : !s ? "spike output s" : "input x");
+    return SPK_OK;
+}
+
+/* Everything the forward step of one element computes, for reuse by backward. */
+typedef struct elem {
+    float lam, thr, thr_prev, r, inp, m, s;
+    float i_new, a_new;
+    int hold, ref_new;
+} elem;
+
+static inline elem elem_forward(const spk_neuron *nr, int i, float v, float I, float A, float sp,
+                                float ref, float x, int64_t t, uint64_t index, int do_fire, float s_known) {
+    const spk_neuron_config *c = &nr->cfg;
+    elem e;
+    e.lam = clamp_decay(c, nr->param[SPK_NP_LAM][i]);
+    float thr = nr->param[SPK_NP_THR][i];
+    e.thr_prev = thr;
+    e.thr = thr;
+    e.a_new = 0.0f;
+    if (c->kind == SPK_NEURON_ALIF) {
+        e.thr_prev = thr + c->adapt_beta * A;
+        e.a_new = c->adapt_rho * A + sp;
+        e.thr = thr + c->adapt_beta * e.a_new;
+    }
+    e.i_new = 0.0f;
+    float cur = x;
+    if (c->kind == SPK_NEURON_CUBA) {
+        e.i_new = clamp_decay(c, nr->param[SPK_NP_ALPHA][i]) * I + x;
+        cur = e.i_new;
+    }
+    e.inp = c->gain == 1.0f ? cur : c->gain * cur;
+    int delayed = c->timing == SPK_TIMING_DELAYED;
+    /* the reset term: the previous spike (delayed), none (same step), or snnTorch's
+     * reset_delay=False check of the post-reset membrane (always detached) */
+    e.r = delayed ? sp : c->timing == SPK_TIMING_SAME_STEP_SNNTORCH ? (v - e.thr_prev > 0.0f ? 1.0f : 0.0f) : 0.0f;
+    /* refractory hold: steps that ignore input and cannot fire */
+    int cnt = 0;
+    if (c->reset == SPK_RESET_REFRACTORY) cnt = (delayed && sp > 0) ? c->ref_steps : (int)ref;
+    e.hold = cnt > 0;
+    if (e.hold) e.inp = 0.0f;
+    float r = e.r;
+    if (r != 0.0f) {
+        switch (c->reset) {
+        case SPK_RESET_SOFT: e.m = (e.lam * v + e.inp) - r * e.thr_prev; break;
+        case SPK_RESET_HARD:
+        case SPK_RESET_REFRACTORY: e.m = e.lam * ((1.0f - r) * v + r * c->v_reset) + e.inp; break;
+        case SPK_RESET_HARD_ALL: e.m = (1.0f - r) * (e.lam * v + e.inp) + r * c->v_reset; break;
+        default: e.m = e.lam * v + e.inp; break;
+        }
+    } else {
+        e.m = e.lam * v + e.inp;
+    }
+    e.s = e.hold ? 0.0f : do_fire ? spk__fire(nr, e.m, e.thr, t, index) : s_known;
+    if (delayed) e.ref_new = e.hold ? cnt - 1 : 0;
+    else e.ref_new = e.s > 0 ? c->ref_steps : (e.hold ? cnt - 1 : 0);
+    return e;
+}
+
+/* the post-step membrane for the same-step timings: v = m - (s - r)*thr (soft) or
+ * m - (h - r)*(m - v_reset) (hard, h = min(s, 1)); r = 0 except for snnTorch's variant */
+static inline float same_step_reset(const spk_neuron_config *c, float m, float s, float r, float thr) {
+    float h = s > 1.0f ? 1.0f : s;
+    switch (c->reset) {
+    case SPK_RESET_SOFT: return m - (s - r) * thr;
+    case SPK_RESET_HARD:
+    case SPK_RESET_HARD_ALL:
+    case SPK_RESET_REFRACTORY: return r == 0.0f ? (1.0f - h) * m + h * c->v_reset : m - (h - r) * (m - c->v_reset);
+    default: return m;
+    }
+}
+
+spk_status spk__neuron_step_ref(const spk_neuron *nr, int B, int64_t t, float *state, float *u,
+                                float *s, const float *x) {
+    const int N = nr->n;
+    const size_t BN = (size_t)B * N;
+    const spk_neuron_config *c = &nr->cfg;
+    float *V = state + nr->slot[SPK_SLOT_V] * BN;
+    float *S = state + nr->slot[SPK_SLOT_S] * BN;
+    float *I = nr->slot[SPK_SLOT_I] >= 0 ? state + nr->slot[SPK_SLOT_I] * BN : NULL;
+    float *A = nr->slot[SPK_SLOT_A] >= 0 ? state + nr->slot[SPK_SLOT_A] * BN : NULL;
+    float *R = nr->slot[SPK_SLOT_REF] >= 0 ? state + nr->slot[SPK_SLOT_REF] * BN : NULL;
+    int64_t total = (int64_t)BN;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < total; k++) {
+        int i = (int)(k % N);
+        elem e = elem_forward(nr, i, V[k], I ? I[k] : 0.0f, A ? A[k] : 0.0f, S[k], R ? R[k] : 0.0f,
+                              x[k], t, (uint64_t)k, 1, 0.0f);
+        float vnew = c->timing == SPK_TIMING_DELAYED ? e.m : same_step_reset(c, e.m, e.s, e.r, e.thr);
+        V[k] = vnew;
+        S[k] = e.s;
+        if (I) I[k] = e.i_new;
+        if (A) A[k] = e.a_new;
+        if (R) R[k] = (float)e.ref_new;
+        if (u) u[k] = e.m;
+        s[k] = e.s;
+    }
+    return SPK_OK;
+}
+
+int spk__neuron_has_fast_path(const spk_neuron *nr) {
+    const spk_neuron_config *c = &nr->cfg;
+    return c->kind == SPK_NEURON_LIF && c->fire == SPK_FIRE_HEAVISIDE && c->reset != SPK_RESET_REFRACTORY &&
+           c->timing != SPK_TIMING_SAME_STEP_SNNTORCH;
+}
+
+/* The fused LIF + Heaviside step: one pass, branch-free inner loop over neurons. Same
+ * float operations as the reference (a test compares them bit for bit). */
+static void lif_step_fast(const spk_neuron *nr, int B, float *state, float *u, float *s, const float *x) {
+    const int N = nr->n;
+    const size_t BN = (size_t)B * N;
+    const spk_neuron_config *c = &nr->cfg;
+    const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
+    const float g = c->gain, vr = c->v_reset;
+    const int delayed = c->timing == SPK_TIMING_DELAYED, cl = c->clamp_decay;
+    const spk_reset_kind rk = c->reset;
+    float *V = state + nr->slot[SPK_SLOT_V] * BN;
+    float *S = state + nr->slot[SPK_SLOT_S] * BN;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *restrict v = V + (size_t)b * N, *restrict sp = S + (size_t)b * N;
+        float *restrict so = s + (size_t)b * N;
+        float *restrict uo = u ? u + (size_t)b * N : NULL;
+        const float *restrict xb = x + (size_t)b * N;
+        for (int i = 0; i < N; i++) {
+            float lam = lamv[i];
+            if (cl) lam = lam < 0.0f ? 0.0f : lam > 1.0f ? 1.0f : lam;
+            float thr = thrv[i];
+            float inp = g == 1.0f ? xb[i] : g * xb[i];
+            float r = delayed ? sp[i] : 0.0f;
+            float m;
+            if (delayed && rk == SPK_RESET_SOFT) m = r != 0.0f ? (lam * v[i] + inp) - r * thr : lam * v[i] + inp;
+            else if (delayed && rk == SPK_RESET_HARD) m = lam * ((1.0f - r) * v[i] + r * vr) + inp;
+            else if (delayed && rk == SPK_RESET_HARD_ALL) m = r != 0.0f ? (1.0f - r) * (lam * v[i] + inp) + r * vr : lam * v[i] + inp;
+            else m = lam * v[i] + inp;
+            float sv = m - thr > 0.0f ? 1.0f : 0.0f;
+            float vn = m;
+            if (!delayed) {
+                if (rk == SPK_RESET_SOFT) vn = m - sv * thr;
+                else if (rk != SPK_RESET_NONE) vn = (1.0f - sv) * m + sv * vr;
+            }
+            v[i] = vn;
+            sp[i] = sv;
+            so[i] = sv;
+            if (uo) uo[i] = m;
+        }
+    }
+}
+
+spk_status spk_neuron_step(const spk_neuron *nr, int B, int64_t t, float *state, float *u, float *s,
+                           const float *x, const float *x_im, float *s_im) {
+    spk_status st = check_step_args(nr, B, state, s, x);
+    if (st) return st;
+    if (nr->cfg.kind == SPK_NEURON_COMPLEX) return spk__complex_step(nr, B, t, state, u, s, x, x_im, s_im);
+    if (spk__neuron_has_fast_path(nr)) {
+        lif_step_fast(nr, B, state, u, s, x);
+        return SPK_OK;
+    }
+    return spk__neuron_step_ref(nr, B, t, state, u, s, x);
+}
+
+/* ---------------------------------------------------------------- backward ------------ */
+
+spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx,
+                                    float *dx_im, const float *state_prev, const float *u,
+                                    const float *s, const float *s_im, const float *x,
+                                    const float *x_im, const float *ds, const float *ds_im,
+                                    const float *dmem) {
+    if (!nr) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron backward: population is NULL");
+    if (B < 1 || !dstate || !dx || !state_prev || !s || !x)
+        return spk__fail(&nr->obj, SPK_ERR_INVALID_ARG, "neuron backward: B = %d, or a required array (dstate, dx, state_prev, s, x) is NULL", B);
+    if (nr->cfg.kind == SPK_NEURON_COMPLEX)
+        return spk__complex_step_backward(nr, B, t, dstate, dx, dx_im, state_prev, s, x, x_im, ds, ds_im, dmem);
+    (void)s_im; (void)x_im; (void)ds_im; (void)dx_im; (void)u;
+    const spk_neuron_config *c = &nr->cfg;
+    const int N = nr->n;
+    const size_t BN = (size_t)B * N;
+    const int delayed = c->timing == SPK_TIMING_DELAYED;
+    const int detach = c->detach_reset;
+    const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
+    const int oI = nr->slot[SPK_SLOT_I], oA = nr->slot[SPK_SLOT_A], oR = nr->slot[SPK_SLOT_REF];
+    float *glam = nr->grad[SPK_NP_LAM], *gthr = nr->grad[SPK_NP_THR], *galpha = nr->grad[SPK_NP_ALPHA];
+    const float *lamv = nr->param[SPK_NP_LAM], *alphav = nr->param[SPK_NP_ALPHA];
+
+    /* Parallel over neurons: each thread owns its neurons' parameter gradients, so the
+     * sums are race-free and their order does not depend on the thread count. */
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        double acc_lam = 0, acc_thr = 0, acc_alpha = 0;
+        float lam_raw = lamv[i];
+        int lam_pass = !c->clamp_decay || (lam_raw >= 0.0f && lam_raw <= 1.0f);
+        float alpha = 0, alpha_raw = 0;
+        int alpha_pass = 1;
+        if (oI >= 0) {
+            alpha_raw = alphav[i];
+            alpha = clamp_decay(c, alpha_raw);
+            alpha_pass = !c->clamp_decay || (alpha_raw >= 0.0f && alpha_raw <= 1.0f);
+        }
+        for (int b = 0; b < B; b++) {
+            size_t k = (size_t)b * N + i;
+            float v = state_prev[oV * BN + k], sp = state_prev[oS * BN + k];
+            float Iold = oI >= 0 ? state_prev[oI * BN + k] : 0.0f;
+            float Aold = oA >= 0 ? state_prev[oA * BN + k] : 0.0f;
+            float ref = oR >= 0 ? state_prev[oR * BN + k] : 0.0f;
+            elem e = elem_forward(nr, i, v, Iold, Aold, sp, ref, x[k], t, k, 0, s[k]);
+
+            float gV = dstate[oV * BN + k] + (dmem ? dmem[k] : 0.0f);
+            float gS = dstate[oS * BN + k] + (ds ? ds[k] : 0.0f);
+            float gA = oA >= 0 ? dstate[oA * BN + k] : 0.0f;
+            float gI = oI >= 0 ? dstate[oI * BN + k] : 0.0f;
+
+            spk__fire_grad fg = e.hold ? (spk__fire_grad){0.0f, 0.0f} : spk__fire_grad_at(nr, e.m, e.thr);
+            float g_m, g_thr_eff = 0.0f, g_sp = 0.0f, g_v, g_inp, g_thr_prev = 0.0f, g_r = 0.0f;
+            float r = e.r;
+            if (delayed) {
+                /* v(t) = m: the reported membrane is the pre-reset potential */
+                g_m = gV + gS * fg.dsdm;
+                g_thr_eff = gS * fg.dsdthr;
+            } else {
+                /* v(t) = m - (s - r)*thr  or  m - (h - r)*(m - v_reset); r is detached */
+                float g_s_tot = gS;
+                float h = e.s > 1.0f ? 1.0f : e.s;
+                switch (c->reset) {
+                case SPK_RESET_SOFT:
+                    g_m = gV;
+                    if (!detach) g_s_tot += -gV * e.thr;
+                    g_thr_eff += -gV * (e.s - r);
+                    break;
+                case SPK_RESET_HARD:
+                case SPK_RESET_HARD_ALL:
+                case SPK_RESET_REFRACTORY:
+                    g_m = gV * (1.0f - (h - r));
+                    if (!detach && e.s <= 1.0f) g_s_tot += -gV * (e.m - c->v_reset);
+                    break;
+                default:
+                    g_m = gV;
+                    break;
+                }
+                g_m += g_s_tot * fg.dsdm;
+                g_thr_eff += g_s_tot * fg.dsdthr;
+            }
+            /* m = reset-form(lam, v(t-1), inp, r, thr(t-1)) */
+            switch (c->reset) {
+            case SPK_RESET_SOFT:
+                g_v = g_m * e.lam; acc_lam += (double)g_m * v; g_inp = g_m;
+                g_r = -g_m * e.thr_prev; g_thr_prev = -g_m * r;
+                break;
+            case SPK_RESET_HARD:
+            case SPK_RESET_REFRACTORY:
+                g_v = g_m * e.lam * (1.0f - r); acc_lam += (double)g_m * ((1.0f - r) * v + r * c->v_reset);
+                g_inp = g_m; g_r = g_m * e.lam * (c->v_reset - v);
+                break;
+            case SPK_RESET_HARD_ALL:
+                g_v = g_m * (1.0f - r) * e.lam; acc_lam += (double)g_m * (1.0f - r) * v;
+                g_inp = g_m * (1.0f - r); g_r = g_m * (c->v_reset - (e.lam * v + e.inp));
+                break;
+            default:
+                g_v = g_m * e.lam; acc_lam += (double)g_m * v; g_inp = g_m;
+                break;
+            }
+            /* only the delayed timing's r (the previous spike) may carry gradient */
+            if (delayed && !detach) g_sp += g_r;
+            /* thresholds: thr(t) = thr + beta*a(t), thr(t-1) = thr + beta*a(t-1) */
+            acc_thr += (double)g_thr_eff + g_thr_prev;
+            float gA_old = 0.0f;
+            if (oA >= 0) {
+                float gA_new = gA + g_thr_eff * c->adapt_beta;
+                gA_old = gA_new * c->adapt_rho + g_thr_prev * c->adapt_beta;
+                g_sp += gA_new; /* a(t) = rho*a(t-1) + s(t-1) */
+            }
+            /* input */
+            float gI_old = 0.0f, gx;
+            if (e.hold) g_inp = 0.0f;
+            if (oI >= 0) {
+                float gI_new = g_inp * c->gain + gI;
+                acc_alpha += (double)gI_new * Iold;
+                gI_old = gI_new * alpha;
+                gx = gI_new;
+            } else {
+                gx = g_inp * c->gain;
+            }
+            dx[k] += gx;
+            dstate[oV * BN + k] = g_v;
+            dstate[oS * BN + k] = g_sp;
+            if (oA >= 0) dstate[oA * BN + k] = gA_old;
+            if (oI >= 0) dstate[oI * BN + k] = gI_old;
+            if (oR >= 0) dstate[oR * BN + k] = 0.0f;
+        }
+        if (lam_pass) glam[i] += (float)acc_lam;
+        gthr[i] += (float)acc_thr;
+        if (oI >= 0 && alpha_pass) galpha[i] += (float)acc_alpha;
+    }
+    return SPK_OK;
+}
+
+/* ---------------------------------------------------------------- sequences ----------- */
+
+spk_status spk_neuron_forward_seq(const spk_neuron *nr, int T, int B, float *states, float *u,
+                                  float *s, float *mem, const float *x) {
+    if (!nr) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron forward: population is NULL");
+    if (nr->cfg.kind == SPK_NEURON_COMPLEX)
+        return spk__fail((spk__obj *)&nr->obj, SPK_ERR_UNSUPPORTED, "neuron forward_seq: complex neurons use spk_neuron_step");
+    if (T < 1 || !states || !u)
+        return spk__fail((spk__obj *)&nr->obj, SPK_ERR_INVALID_ARG, "neuron forward_seq: T = %d, states or u is NULL", T);
+    size_t SS = spk_neuron_state_size(nr, B), BN = (size_t)B * nr->n;
+    memset(states, 0, SS * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        float *cur = states + (size_t)(t + 1) * SS;
+        memcpy(cur, states + (size_t)t * SS, SS * sizeof(float));
+        spk_status st = spk_neuron_step(nr, B, t, cur, u + t * BN, s + t * BN, x + t * BN, NULL, NULL);
+        if (st) return st;
+        if (mem) memcpy(mem + t * BN, cur + nr->slot[SPK_SLOT_V] * BN, BN * sizeof(float));
+    }
+    return SPK_OK;
+}
+
+spk_status spk_neuron_backward_seq(spk_neuron *nr, int T, int B, float *dx, const float *states,
+                                   const float *u, const float *s, const float *x, const float *ds,
+                                   const float *dmem) {
+    if (!nr) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron backward: population is NULL");
+    if (nr->cfg.kind == SPK_NEURON_COMPLEX)
+        return spk__fail(&nr->obj, SPK_ERR_UNSUPPORTED, "neuron backward_seq: complex neurons use spk_neuron_step_backward");
+    if (T < 1 || B < 1 || !dx || !states || !u || !s || !x)
+        return spk__fail(&nr->obj, SPK_ERR_INVALID_ARG, "neuron backward_seq: T = %d, B = %d, or a required array is NULL", T, B);
+    size_t SS = spk_neuron_state_size(nr, B), BN = (size_t)B * nr->n;
+    float *dstate = spk_calloc(SS, sizeof(float));
+    if (!dstate) return spk__fail(&nr->obj, SPK_ERR_NOMEM, "neuron backward_seq: no memory for %zu floats", SS);
+    memset(dx, 0, (size_t)T * BN * sizeof(float));
+    spk_status st = SPK_OK;
+    for (int t = T - 1; t >= 0 && !st; t--)
+        st = spk_neuron_step_backward(nr, B, t, dstate, dx + t * BN, NULL, states + (size_t)t * SS,
+                                      u + t * BN, s + t * BN, NULL, x + t * BN, NULL,
+                                      ds ? ds + t * BN : NULL, NULL, dmem ? dmem + t * BN : NULL);
+    spk_free(dstate);
+    return st;
+}

@@ -1,0 +1,46 @@
+/* testutil.c — the assertion counters and small helpers of testutil.h. */
+#include "testutil.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+int tu_failures = 0;
+int tu_checks = 0;
+
+int tu_finish(const char *name) {
+    if (tu_failures) {
+        fprintf(stderr, "%s: %d of %d checks FAILED\n", name, tu_failures, tu_checks);
+        return 1;
+    }
+    printf("%s: all %d checks passed\n", name, tu_checks);
+    return 0;
+}
+
+const char *tu_fixture_path(const char *rel) {
+    static char buf[4096];
+    const char *dir = getenv("SPK_FIXTURES_DIR");
+    if (!dir || !*dir) dir = SPK_TU_DEFAULT_FIXTURES;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "fixtures directory %s not found (set SPK_FIXTURES_DIR)\n", dir);
+        return NULL;
+    }
+    snprintf(buf, sizeof buf, "%s/%s", dir, rel);
+    return buf;
+}
+
+double tu_max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > m || d != d) m = d;
+    }
+    return m;
+}
+
+double tu_max_rel_diff(const float *a, const float *b, size_t n, double floor) {
+    double scale = floor;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(b[i]) > scale) scale = fabs(b[i]);
+    return tu_max_abs_diff(a, b, n) / scale;
+}

@@ -1,0 +1,69 @@
+/* testutil.h — a tiny assertion kit for spk's tests. Every check prints what failed and
+ * where, counts, and the test exits non-zero at the end if anything failed. */
+#ifndef SPK_TESTUTIL_H
+#define SPK_TESTUTIL_H
+
+#include "spk.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+extern int tu_failures;
+extern int tu_checks;
+
+#define TU_SKIP 77
+
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        tu_checks++;                                                                    \
+        if (!(cond)) {                                                                  \
+            tu_failures++;                                                              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);     \
+        }                                                                               \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                            \
+    do {                                                                                \
+        tu_checks++;                                                                    \
+        if (!(cond)) {                                                                  \
+            tu_failures++;                                                              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);     \
+            fprintf(stderr, __VA_ARGS__);                                               \
+            fputc('\n', stderr);                                                        \
+        }                                                                               \
+    } while (0)
+
+#define CHECK_OK(expr)                                                                  \
+    do {                                                                                \
+        spk_status st_ = (expr);                                                        \
+        tu_checks++;                                                                    \
+        if (st_ != SPK_OK) {                                                            \
+            tu_failures++;                                                              \
+            fprintf(stderr, "%s:%d: %s returned %s: %s\n", __FILE__, __LINE__, #expr,    \
+                    spk_status_str(st_), spk_errmsg(NULL));                             \
+        }                                                                               \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                           \
+    do {                                                                                \
+        double a_ = (a), b_ = (b), t_ = (tol);                                          \
+        tu_checks++;                                                                    \
+        if (!(fabs(a_ - b_) <= t_)) {                                                   \
+            tu_failures++;                                                              \
+            fprintf(stderr, "%s:%d: %s = %.9g, expected %s = %.9g (tol %.3g)\n",         \
+                    __FILE__, __LINE__, #a, a_, #b, b_, t_);                            \
+        }                                                                               \
+    } while (0)
+
+/* Print a summary line and return the process exit code (0 pass, 1 fail). */
+int tu_finish(const char *name);
+
+/* Fixture directory (SPK_FIXTURES_DIR, else ../shared/fixtures from the source tree) joined
+ * with `rel`; NULL (and a message) when the directory does not exist. */
+const char *tu_fixture_path(const char *rel);
+
+/* Max |a-b| over n, and max relative error |a-b| / max(|b|_inf, floor) over n. */
+double tu_max_abs_diff(const float *a, const float *b, size_t n);
+double tu_max_rel_diff(const float *a, const float *b, size_t n, double floor);
+
+#endif

@@ -1,0 +1,99 @@
+/* main.c — the spk command-line tool: global options and subcommand dispatch. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void usage(FILE *fp) {
+    fprintf(fp,
+            "spk %s — spiking neural networks: simulate, train, run event-driven, deploy\n"
+            "\n"
+            "usage: spk [--threads N] COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  demo            simulate the generalized neuron in its main modes and print rasters\n"
+            "  bench neuron    neuron updates per second beside the memory-bandwidth bound\n"
+            "  version         print the version\n"
+            "  help            this text\n"
+            "\n"
+            "global options:\n"
+            "  --threads N     threads for spk and OpenBLAS (default: SPK_THREADS, else all cores)\n"
+            "\n"
+            "Run 'spk COMMAND --help' for a command's options.\n",
+            spk_version());
+}
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("spk: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_int(const char *name, const char *val, long lo, long hi, long *out) {
+    if (!val) { cli_error("%s needs a value", name); return -1; }
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || *end || end == val) { cli_error("%s: '%s' is not an integer", name, val); return -1; }
+    if (v < lo || v > hi) { cli_error("%s: %ld is out of range [%ld, %ld]", name, v, lo, hi); return -1; }
+    *out = v;
+    return 0;
+}
+
+int cli_float(const char *name, const char *val, double *out) {
+    if (!val) { cli_error("%s needs a value", name); return -1; }
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || *end || end == val || v != v) { cli_error("%s: '%s' is not a number", name, val); return -1; }
+    *out = v;
+    return 0;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("spk %s\n", spk_version());
+            return 0;
+        } else if (!strcmp(argv[i], "--threads")) {
+            long n;
+            if (cli_int("--threads", i + 1 < argc ? argv[i + 1] : NULL, 1, 1024, &n)) return 2;
+            spk_set_threads((int)n);
+            i += 2;
+        } else {
+            cli_error("unknown option '%s' (see 'spk --help')", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[i];
+    int sub_argc = argc - i;
+    char **sub_argv = argv + i;
+    spk_get_threads(); /* apply SPK_THREADS when --threads was not given */
+    if (!strcmp(cmd, "demo")) return cmd_demo(sub_argc, sub_argv);
+    if (!strcmp(cmd, "bench")) return cmd_bench(sub_argc, sub_argv);
+    if (!strcmp(cmd, "version")) { printf("spk %s\n", spk_version()); return 0; }
+    if (!strcmp(cmd, "help")) { usage(stdout); return 0; }
+    cli_error("unknown command '%s' (see 'spk --help')", cmd);
+    return 2;
+}
