@@ -318,6 +318,10 @@ typedef struct spk_neuron_config {
                                    Default 0.3                                            */
     int clamp_decay;            /* 1: clamp lam and alpha to [0, 1] in the forward pass as
                                    snnTorch does (gradient 0 outside). Default 1          */
+    int replicas;               /* stochastic firing: average R >= 1 independent draws per
+                                   step, so s = (n_1 + ... + n_R)/R; the mean is unchanged
+                                   and the variance shrinks as 1/R (a way to trade compute
+                                   for variance). Default 1                               */
     spk_rng rng;                /* key for stochastic firing                              */
 } spk_neuron_config;
 

@@ -59,6 +59,7 @@ spk_neuron_config spk_neuron_config_default(void) {
     c.tau_m = 20.0f;
     c.omega = 0.3f;
     c.clamp_decay = 1;
+    c.replicas = 1;
     c.rng.seed = 0;
     c.rng.stream = 0;
     return c;
@@ -112,6 +113,10 @@ spk_status spk_neuron_config_check(const spk_neuron_config *c) {
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: sigma = %g: the noise scale must be > 0", (double)c->sigma);
     if (c->graded_noise != 0 && c->graded_noise != SPK_FIRE_GAUSS && c->graded_noise != SPK_FIRE_CAUCHY)
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: graded_noise = %d: must be 0, SPK_FIRE_GAUSS or SPK_FIRE_CAUCHY", c->graded_noise);
+    if (c->replicas < 1 || c->replicas > 4096)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: replicas = %d: must be in [1, 4096]", c->replicas);
+    if (c->replicas > 1 && !noisy)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: replicas = %d: only stochastic firing (gauss, cauchy, noisy graded) has replicas", c->replicas);
     if (c->n_max < 0) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: n_max = %d: must be >= 0 (0 = no cap)", c->n_max);
     if (!(fabsf(c->adapt_rho) <= 1.0f)) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: adapt_rho = %g: |value| must be <= 1", (double)c->adapt_rho);
     if (!(c->adapt_beta >= 0 && isfinite(c->adapt_beta))) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: adapt_beta = %g: must be >= 0", (double)c->adapt_beta);

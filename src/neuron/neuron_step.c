@@ -53,34 +53,39 @@ double spk_neuron_p_spike(const spk_neuron *nr, int i, double u, int n) {
 
 #define GRADED_LIMIT 1000000
 
+/* One stochastic draw: the uniform of replica `rep` for (t, index). Replicas 4j..4j+3 share
+ * one Philox block; block j > 0 is addressed by putting j in the step's top 16 bits. */
+static inline double replica_uniform(const spk_neuron_config *c, int64_t t, uint64_t index, int rep) {
+    uint64_t step = (uint64_t)t ^ ((uint64_t)(rep >> 2) << 48);
+    return spk_rng_uniform(c->rng, step, index, (unsigned)(rep & 3));
+}
+
+static inline int draw_count(const spk_neuron_config *c, int nk, float m, float thr, double U) {
+    int cap = c->fire == SPK_FIRE_GRADED ? (c->n_max > 0 ? c->n_max : GRADED_LIMIT) : 1;
+    int n = 0;
+    /* one noise draw shared by every level: n = #{k : U < F((m - k*thr)/sigma)} */
+    while (n < cap && U < noise_cdf(nk, ((double)m - (double)(n + 1) * thr) / c->sigma)) n++;
+    return n;
+}
+
 float spk__fire(const spk_neuron *nr, float m, float thr, int64_t t, uint64_t index) {
     const spk_neuron_config *c = &nr->cfg;
-    switch (c->fire) {
-    case SPK_FIRE_NONE: return 0.0f;
-    case SPK_FIRE_HEAVISIDE: return m - thr > 0.0f ? 1.0f : 0.0f;
-    case SPK_FIRE_GAUSS:
-    case SPK_FIRE_CAUCHY: {
-        float U = spk_rng_uniform(c->rng, (uint64_t)t, index, 0);
-        return (double)U < noise_cdf((int)c->fire, ((double)m - thr) / c->sigma) ? 1.0f : 0.0f;
-    }
-    case SPK_FIRE_GRADED: {
+    if (c->fire == SPK_FIRE_NONE) return 0.0f;
+    if (c->fire == SPK_FIRE_HEAVISIDE) return m - thr > 0.0f ? 1.0f : 0.0f;
+    int nk = noise_kind(c);
+    if (!nk) { /* deterministic graded staircase: n = #{k >= 1 : m > k*thr} */
         int cap = c->n_max > 0 ? c->n_max : GRADED_LIMIT;
-        int n = 0;
-        if (!c->graded_noise) {
-            if (!(m > thr)) return 0.0f;
-            double q = floor((double)m / thr);
-            n = q > cap ? cap : (int)q;
-            while (n > 0 && !(m > (float)n * thr)) n--;
-            while (n < cap && m > (float)(n + 1) * thr) n++;
-        } else {
-            /* one noise draw shared by every level: n = #{k : U < F((m - k*thr)/sigma)} */
-            double U = spk_rng_uniform(c->rng, (uint64_t)t, index, 0);
-            while (n < cap && U < noise_cdf(c->graded_noise, ((double)m - (double)(n + 1) * thr) / c->sigma)) n++;
-        }
+        if (!(m > thr)) return 0.0f;
+        double q = floor((double)m / thr);
+        int n = q > cap ? cap : (int)q;
+        while (n > 0 && !(m > (float)n * thr)) n--;
+        while (n < cap && m > (float)(n + 1) * thr) n++;
         return (float)n;
     }
-    default: return 0.0f;
-    }
+    if (c->replicas <= 1) return (float)draw_count(c, nk, m, thr, replica_uniform(c, t, index, 0));
+    long sum = 0;
+    for (int rep = 0; rep < c->replicas; rep++) sum += draw_count(c, nk, m, thr, replica_uniform(c, t, index, rep));
+    return (float)((double)sum / c->replicas);
 }
 
 spk__fire_grad spk__fire_grad_at(const spk_neuron *nr, float m, float thr) {
