@@ -160,7 +160,7 @@ static inline elem elem_forward(const spk_neuron *nr, int i, float v, float I, f
         e.i_new = clamp_decay(c, nr->param[SPK_NP_ALPHA][i]) * I + x;
         cur = e.i_new;
     }
-    e.inp = c->gain == 1.0f ? cur : c->gain * cur;
+    e.inp = c->gain * cur;
     int delayed = c->timing == SPK_TIMING_DELAYED;
     /* the reset term: the previous spike (delayed), none (same step), or snnTorch's
      * reset_delay=False check of the post-reset membrane (always detached) */
@@ -171,16 +171,12 @@ static inline elem elem_forward(const spk_neuron *nr, int i, float v, float I, f
     e.hold = cnt > 0;
     if (e.hold) e.inp = 0.0f;
     float r = e.r;
-    if (r != 0.0f) {
-        switch (c->reset) {
-        case SPK_RESET_SOFT: e.m = (e.lam * v + e.inp) - r * e.thr_prev; break;
-        case SPK_RESET_HARD:
-        case SPK_RESET_REFRACTORY: e.m = e.lam * ((1.0f - r) * v + r * c->v_reset) + e.inp; break;
-        case SPK_RESET_HARD_ALL: e.m = (1.0f - r) * (e.lam * v + e.inp) + r * c->v_reset; break;
-        default: e.m = e.lam * v + e.inp; break;
-        }
-    } else {
-        e.m = e.lam * v + e.inp;
+    switch (c->reset) { /* with r = 0 each form reduces to lam*v + inp */
+    case SPK_RESET_SOFT: e.m = (e.lam * v + e.inp) - r * e.thr_prev; break;
+    case SPK_RESET_HARD:
+    case SPK_RESET_REFRACTORY: e.m = e.lam * ((1.0f - r) * v + r * c->v_reset) + e.inp; break;
+    case SPK_RESET_HARD_ALL: e.m = (1.0f - r) * (e.lam * v + e.inp) + r * c->v_reset; break;
+    default: e.m = e.lam * v + e.inp; break;
     }
     e.s = e.hold ? 0.0f : do_fire ? spk__fire(nr, e.m, e.thr, t, index) : s_known;
     if (delayed) e.ref_new = e.hold ? cnt - 1 : 0;
@@ -235,46 +231,64 @@ int spk__neuron_has_fast_path(const spk_neuron *nr) {
            c->timing != SPK_TIMING_SAME_STEP_SNNTORCH;
 }
 
-/* The fused LIF + Heaviside step: one pass, branch-free inner loop over neurons. Same
- * float operations as the reference (a test compares them bit for bit). */
+/* The fused LIF + Heaviside step: one pass over [B, N], one loop per (timing, reset, u wanted)
+ * with no branch inside, so the compiler vectorizes it. Same float operations as the
+ * reference step (a test compares them bit for bit). Parameters were validated with
+ * |lam| <= 1, so clamping to [lo, 1] with lo = -1 is the identity when clamp_decay is off. */
+#define LIF_LOOP(MEXPR, VNEXPR, WRITE_U)                                          \
+    for (int i = 0; i < N; i++) {                                                 \
+        const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0;     \
+        const float thr = thrv[i];                                                \
+        const float inp = g * xb[i], r = sp[i], vv = v[i];                        \
+        (void)r;                                                                  \
+        const float m = (MEXPR);                                                  \
+        const float sv = m - thr > 0.0f ? 1.0f : 0.0f;                            \
+        v[i] = (VNEXPR);                                                          \
+        sp[i] = sv;                                                               \
+        so[i] = sv;                                                               \
+        WRITE_U;                                                                  \
+    }
+#define LIF_LOOP_U(MEXPR, VNEXPR)                                                 \
+    do {                                                                          \
+        if (uo) LIF_LOOP(MEXPR, VNEXPR, uo[i] = m)                                \
+        else LIF_LOOP(MEXPR, VNEXPR, (void)0)                                     \
+    } while (0)
+
+/* one batch row: plain arguments (no captured struct) so the loops vectorize */
+static void lif_row(int N, int delayed, spk_reset_kind rk, float g, float vr, float lo,
+                    const float *restrict lamv, const float *restrict thrv, const float *restrict xb,
+                    float *restrict v, float *restrict sp, float *restrict so, float *restrict uo) {
+    if (delayed) {
+        switch (rk) {
+        case SPK_RESET_SOFT: LIF_LOOP_U((lam * vv + inp) - r * thr, m); break;
+        case SPK_RESET_HARD: LIF_LOOP_U(lam * ((1.0f - r) * vv + r * vr) + inp, m); break;
+        case SPK_RESET_HARD_ALL: LIF_LOOP_U((1.0f - r) * (lam * vv + inp) + r * vr, m); break;
+        default: LIF_LOOP_U(lam * vv + inp, m); break;
+        }
+    } else {
+        switch (rk) {
+        case SPK_RESET_SOFT: LIF_LOOP_U(lam * vv + inp, m - sv * thr); break;
+        case SPK_RESET_HARD:
+        case SPK_RESET_HARD_ALL: LIF_LOOP_U(lam * vv + inp, (1.0f - sv) * m + sv * vr); break;
+        default: LIF_LOOP_U(lam * vv + inp, m); break;
+        }
+    }
+}
+
 static void lif_step_fast(const spk_neuron *nr, int B, float *state, float *u, float *s, const float *x) {
     const int N = nr->n;
     const size_t BN = (size_t)B * N;
     const spk_neuron_config *c = &nr->cfg;
     const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
-    const float g = c->gain, vr = c->v_reset;
-    const int delayed = c->timing == SPK_TIMING_DELAYED, cl = c->clamp_decay;
+    const float g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
+    const int delayed = c->timing == SPK_TIMING_DELAYED;
     const spk_reset_kind rk = c->reset;
     float *V = state + nr->slot[SPK_SLOT_V] * BN;
     float *S = state + nr->slot[SPK_SLOT_S] * BN;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        float *restrict v = V + (size_t)b * N, *restrict sp = S + (size_t)b * N;
-        float *restrict so = s + (size_t)b * N;
-        float *restrict uo = u ? u + (size_t)b * N : NULL;
-        const float *restrict xb = x + (size_t)b * N;
-        for (int i = 0; i < N; i++) {
-            float lam = lamv[i];
-            if (cl) lam = lam < 0.0f ? 0.0f : lam > 1.0f ? 1.0f : lam;
-            float thr = thrv[i];
-            float inp = g == 1.0f ? xb[i] : g * xb[i];
-            float r = delayed ? sp[i] : 0.0f;
-            float m;
-            if (delayed && rk == SPK_RESET_SOFT) m = r != 0.0f ? (lam * v[i] + inp) - r * thr : lam * v[i] + inp;
-            else if (delayed && rk == SPK_RESET_HARD) m = lam * ((1.0f - r) * v[i] + r * vr) + inp;
-            else if (delayed && rk == SPK_RESET_HARD_ALL) m = r != 0.0f ? (1.0f - r) * (lam * v[i] + inp) + r * vr : lam * v[i] + inp;
-            else m = lam * v[i] + inp;
-            float sv = m - thr > 0.0f ? 1.0f : 0.0f;
-            float vn = m;
-            if (!delayed) {
-                if (rk == SPK_RESET_SOFT) vn = m - sv * thr;
-                else if (rk != SPK_RESET_NONE) vn = (1.0f - sv) * m + sv * vr;
-            }
-            v[i] = vn;
-            sp[i] = sv;
-            so[i] = sv;
-            if (uo) uo[i] = m;
-        }
+        size_t o = (size_t)b * N;
+        lif_row(N, delayed, rk, g, vr, lo, lamv, thrv, x + o, V + o, S + o, s + o, u ? u + o : NULL);
     }
 }
 
