@@ -33,7 +33,7 @@ static int run_case(const demo_case *dc, int T, const float *xr, const float *xi
         row[t] = n == 0 ? '.' : n == 1 ? '|' : n < 10 ? (char)('0' + (int)n) : '+';
     }
     row[T] = '\0';
-    printf("  %-34s %s %3d\n", dc->label, row, spikes);
+    printf("  %-38s %s %3d\n", dc->label, row, spikes);
     free(row);
     free(state);
     spk_neuron_free(nr);
@@ -88,15 +88,15 @@ int cmd_demo(int argc, char **argv) {
     c.fire = SPK_FIRE_GAUSS; c.sigma = 0.3f; c.rng.seed = (uint64_t)seed;
     cases[nc++] = (demo_case){"Gaussian threshold noise 0.3", c};
     c = spk_neuron_config_default();
-    c.fire = SPK_FIRE_GRADED; c.thr = 0.5f;
-    cases[nc++] = (demo_case){"graded spikes, thr 0.5, soft", c};
+    c.fire = SPK_FIRE_GRADED; c.thr = 0.2f; c.lam = 0.95f;
+    cases[nc++] = (demo_case){"graded spikes, thr 0.2, lam 0.95", c};
     c = spk_neuron_config_default();
     c.kind = SPK_NEURON_COMPLEX; c.timing = SPK_TIMING_SAME_STEP; c.reset = SPK_RESET_HARD;
     c.omega = 0.5f; c.tau_m = 10.0f;
     cases[nc++] = (demo_case){"resonate-and-fire, omega 0.5", c};
 
     printf("spk %s: the generalized neuron, %ld steps, input 0.25 then 0.45\n", spk_version(), T);
-    printf("  %-34s %-*s %3s\n", "mode", (int)T, "raster", "n");
+    printf("  %-38s %-*s %3s\n", "mode", (int)T, "raster", "n");
     for (int k = 0; k < nc; k++) {
         /* the resonator gets an oscillating input at its own frequency */
         if (cases[k].cfg.kind == SPK_NEURON_COMPLEX) {
