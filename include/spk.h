@@ -437,6 +437,143 @@ spk_status spk_neuron_backward_seq(spk_neuron *nr, int T, int B, float *dx, cons
  * deterministic kinds this is 0 or 1. */
 double spk_neuron_p_spike(const spk_neuron *nr, int i, double u, int n);
 
+
+/* ======================================================================================
+ * Networks: a graph of synaptic ops and neuron populations (like NIR's)
+ * ======================================================================================
+ * A network is a graph of nodes and directed edges. A node's input is the SUM of what its
+ * incoming edges deliver. Edges that close a cycle (found by a depth-first walk from the
+ * input nodes, in the order nodes were added) deliver the source's output of the PREVIOUS
+ * step; all other edges deliver within the step. Before t = 0 a node's output is its
+ * response to an all-zero input: the bias of a dense or conv node, zero for every other kind
+ * (so a recurrent `lif -> w_rec -> lif` loop sees w_rec's bias at t = 0, as snnTorch's
+ * RLeaky does). Recurrent layers are just such cycles.
+ *
+ * Shapes exclude time and batch: a node's output is [T, B, dims...]. Parameter shapes are
+ * given when a node is added; shape-free nodes (pool, flatten, scale, merge, dropout, delay)
+ * infer theirs from their input. Connecting checks shapes as soon as both are known and
+ * refuses a mismatch naming both nodes and both shapes; spk_net_build checks the whole graph.
+ *
+ * Feed-forward stretches run layer-major (one op over all T*B rows: one big GEMM instead of
+ * T small ones); only nodes on a cycle run step by step.
+ *
+ *     spk_net *net; int in, fc1, lif1, fc2, lif2;
+ *     spk_net_create(&net);
+ *     spk_net_add_input(net, "in", 1, (int[]){784}, &in);
+ *     spk_net_add_dense(net, "fc1", 784, 1000, 1, &fc1);
+ *     spk_net_add_neuron(net, "lif1", &cfg, 1, (int[]){1000}, &lif1);
+ *     ... spk_net_connect(net, in, fc1); spk_net_connect(net, fc1, lif1); ...
+ *     spk_net_build(net, (spk_rng){seed, 0});      // shapes, schedule, parameters (torch init)
+ *     spk_net_forward(net, T, B, x);                // x [T, B, 784]
+ *     spk_net_zero_grad(net);
+ *     spk_net_seed_grad(net, lif2, SPK_SIGNAL_MEM, dloss_dmem);
+ *     spk_net_backward(net);
+ */
+
+typedef struct spk_net spk_net;
+
+#define SPK_MAX_DIMS 4
+
+/* Node kinds. Append-only. */
+typedef enum spk_node_kind {
+    SPK_NODE_INPUT = 0, /* the network's input, [T, B, dims]                              */
+    SPK_NODE_DENSE,     /* affine (with bias) or linear: y = x W^T + b, W [out, in]        */
+    SPK_NODE_CONV,      /* conv1d / conv2d, W [cout, cin/groups, k...]                     */
+    SPK_NODE_POOL,      /* sum / average / max pooling                                     */
+    SPK_NODE_FLATTEN,   /* [C, H, W] -> [C*H*W]                                           */
+    SPK_NODE_SCALE,     /* y = x * s, s per feature (learnable, starts at 1)              */
+    SPK_NODE_MERGE,     /* y = sum of its inputs (residual add)                            */
+    SPK_NODE_DROPOUT,   /* one mask per sample held over all T steps (training only)       */
+    SPK_NODE_DELAY,     /* integer axonal delay per feature                                */
+    SPK_NODE_NEURON,    /* a population of the generalized neuron                         */
+    SPK_NODE_KIND_COUNT
+} spk_node_kind;
+const char *spk_node_kind_name(spk_node_kind k);
+
+/* What of a node's output a loss or a reader wants. */
+typedef enum spk_signal {
+    SPK_SIGNAL_OUT = 0, /* the node's output: spikes for a neuron population             */
+    SPK_SIGNAL_MEM,     /* a neuron population's reported membrane                        */
+    SPK_SIGNAL_COUNT
+} spk_signal;
+
+/* Create an empty network / free it (and every neuron population it owns). */
+spk_status spk_net_create(spk_net **out);
+void spk_net_free(spk_net *net);
+
+/* Add nodes. Names are unique, 1..63 characters. On success *id is the node's index.
+ * Errors (duplicate name, bad sizes) are SPK_ERR_INVALID_ARG with spk_errmsg(net). */
+spk_status spk_net_add_input(spk_net *net, const char *name, int ndim, const int *dims, int *id);
+spk_status spk_net_add_dense(spk_net *net, const char *name, int in, int out, int bias, int *id);
+/* Convolution: dims = 1 or 2; k, stride, pad, dil are [dims] arrays (NULL stride/dil = 1,
+ * NULL pad = 0). The input's spatial size is inferred from the incoming edge. */
+spk_status spk_net_add_conv(spk_net *net, const char *name, int dims, int cin, int cout, const int *k,
+                            const int *stride, const int *pad, const int *dil, int groups, int bias, int *id);
+/* Pooling: kind 0 sum, 1 average, 2 max; dims = 1 or 2; stride NULL = k; pad NULL = 0. */
+spk_status spk_net_add_pool(spk_net *net, const char *name, int kind, int dims, const int *k, const int *stride,
+                            const int *pad, int *id);
+spk_status spk_net_add_flatten(spk_net *net, const char *name, int *id);
+spk_status spk_net_add_scale(spk_net *net, const char *name, int *id);
+spk_status spk_net_add_merge(spk_net *net, const char *name, int *id);
+/* Dropout with probability p in [0, 1); masks come from (seed, stream = node index, draw). */
+spk_status spk_net_add_dropout(spk_net *net, const char *name, float p, int *id);
+/* Delay: `count` values (1 = one delay for every feature, else one per feature), each >= 0. */
+spk_status spk_net_add_delay(spk_net *net, const char *name, const int32_t *delays, int count, int *id);
+/* A population of prod(dims) neurons (per-neuron parameters follow that layout). The
+ * population is owned by the network; change its parameters through spk_net_neuron. */
+spk_status spk_net_add_neuron(spk_net *net, const char *name, const spk_neuron_config *cfg, int ndim,
+                              const int *dims, int *id);
+/* Connect node `from` to node `to`. */
+spk_status spk_net_connect(spk_net *net, int from, int to);
+/* Make a neuron population's parameter learnable (trained by the optimizer), before build. */
+spk_status spk_net_set_learnable(spk_net *net, int node, spk_neuron_param p, int learnable);
+
+/* Check and freeze the graph: every node reached and fed, shapes inferred and checked,
+ * cycles found, the schedule made, and the parameters laid out in one arena and initialised
+ * like PyTorch's defaults (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases),
+ * deterministically from `init` (seed, stream). */
+spk_status spk_net_build(spk_net *net, spk_rng init);
+
+/* Look-ups. */
+int spk_net_node_count(const spk_net *net);
+int spk_net_find(const spk_net *net, const char *name); /* -1 if absent */
+const char *spk_net_node_name(const spk_net *net, int node);
+spk_node_kind spk_net_node_kind(const spk_net *net, int node);
+/* The node's output shape (excluding T and B); returns ndim (0 if unknown). */
+int spk_net_node_shape(const spk_net *net, int node, int dims[SPK_MAX_DIMS]);
+/* 1 if the node runs step by step (it lies on a cycle) after build. */
+int spk_net_node_is_recurrent(const spk_net *net, int node);
+spk_neuron *spk_net_neuron(spk_net *net, int node);
+
+/* Parameters after build. `which` is "weight", "bias" or "scale". Returns the tensor and its
+ * element count, or NULL. Gradients have the same layout. */
+float *spk_net_param(spk_net *net, int node, const char *which, size_t *numel);
+float *spk_net_param_grad(spk_net *net, int node, const char *which, size_t *numel);
+/* All learnable parameters as one flat array (weights, biases, scales, and the neuron
+ * parameters marked learnable), and their gradients in the same layout. */
+float *spk_net_params(spk_net *net, size_t *n);
+float *spk_net_grads(spk_net *net, size_t *n);
+/* Tell the network its learnable parameters were changed in the flat array (recomputes
+ * derived neuron quantities). */
+void spk_net_params_changed(spk_net *net);
+
+/* Training / inference mode (dropout is active only in training). Default: inference. */
+void spk_net_set_training(spk_net *net, int training, uint64_t dropout_draw);
+
+/* Run T steps on a batch of B from the zero state. x is [T, B, input dims] for the single
+ * input node. Activations of every step are kept for backward. */
+spk_status spk_net_forward(spk_net *net, int T, int B, const float *x);
+/* A node's signal of the last forward, [T, B, dims] (NULL if none). */
+const float *spk_net_signal(const spk_net *net, int node, spk_signal sig);
+/* Zero all parameter gradients and the seeds. */
+void spk_net_zero_grad(spk_net *net);
+/* Add dL/d(signal) [T, B, dims] of a node as a backward seed. */
+spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float *grad);
+/* Backpropagation through time over the last forward: parameter gradients ACCUMULATE. */
+spk_status spk_net_backward(spk_net *net);
+/* dL/dx of the last backward, [T, B, input dims]. */
+const float *spk_net_input_grad(const spk_net *net);
+
 #ifdef __cplusplus
 }
 #endif

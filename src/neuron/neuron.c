@@ -259,3 +259,15 @@ int spk_neuron_slot_offset(const spk_neuron *nr, spk_neuron_slot slot) {
     if (!nr || (int)slot < 0 || slot >= SPK_SLOT_COUNT) return -1;
     return nr->slot[slot];
 }
+
+void spk__neuron_bind_param(spk_neuron *nr, spk_neuron_param p, float *param, float *grad) {
+    if (!nr || !nr->used[p]) return;
+    memcpy(param, nr->param[p], (size_t)nr->n * sizeof(float));
+    memcpy(grad, nr->grad[p], (size_t)nr->n * sizeof(float));
+    nr->param[p] = param;
+    nr->grad[p] = grad;
+}
+
+void spk__neuron_params_changed(spk_neuron *nr) {
+    if (nr && nr->cfg.kind == SPK_NEURON_COMPLEX) spk__complex_update_lam(nr);
+}

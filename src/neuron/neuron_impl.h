@@ -41,6 +41,12 @@ spk_status spk__complex_step_backward(spk_neuron *nr, int B, int64_t t, float *d
                                       const float *ds_im, const float *dmem);
 void spk__complex_update_lam(spk_neuron *nr);
 
+/* Move parameter p's storage to caller-owned arrays (a network's arenas): the current
+ * values are copied into `param` and the gradient accumulator becomes `grad`. */
+void spk__neuron_bind_param(spk_neuron *nr, spk_neuron_param p, float *param, float *grad);
+/* Recompute derived quantities after parameters were changed in place (complex lam). */
+void spk__neuron_params_changed(spk_neuron *nr);
+
 /* The plain reference forward step for the real kinds (neuron_step.c), exposed so tests
  * can compare it with the optimized kernels. */
 spk_status spk__neuron_step_ref(const spk_neuron *nr, int B, int64_t t, float *state, float *u,

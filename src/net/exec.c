@@ -1,0 +1,373 @@
+/* exec.c — running a built network clock-driven over T steps on a batch: forward (keeping
+ * every step's activations) and backpropagation through time.
+ *
+ * The schedule is a list of groups in topological order. A group that is not on a cycle
+ * runs layer-major: its op over all T*B rows at once (one GEMM for a dense layer; a neuron
+ * population steps through time inside its own call). A group on a cycle runs step by step:
+ * for t, each member in order on its B rows. A node's input is the sum of its incoming
+ * edges; a delayed edge delivers the source's output of step t-1 (its `init` at t = 0).
+ * Backward walks the same schedule in reverse; ops ACCUMULATE into their input gradients.
+ *
+ * Deliberately not here: losses and optimizers (src/train), event-driven execution. */
+#include "net/net_impl.h"
+#include "neuron/neuron_impl.h"
+
+#include <string.h>
+
+/* ---------------------------------------------------------------- memory -------------- */
+
+typedef struct plan {
+    size_t bytes;
+    char *base;
+} plan;
+
+/* Reserve (when base == NULL, only count) a 64-byte aligned block of `n` floats. */
+static void *take(plan *p, size_t n, size_t elem) {
+    size_t off = spk__align_up(p->bytes, SPK__ALIGN);
+    p->bytes = off + n * elem;
+    return p->base ? p->base + off : NULL;
+}
+
+static int single_alias_source(const spk_net *net, int v) {
+    int idx[2];
+    int k = spk__net_in_edges(net, v, idx, 2);
+    if (k != 1 || net->edges[idx[0]].delayed) return -1;
+    return net->edges[idx[0]].from;
+}
+
+static void lay_out(spk_net *net, plan *p, int T, int B) {
+    size_t TB = (size_t)T * B;
+    size_t ws = 0;
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        n->out = take(p, TB * n->out_numel, sizeof(float));
+        n->dout = take(p, TB * n->out_numel, sizeof(float));
+        int src = v == net->input ? -1 : single_alias_source(net, v);
+        n->in_alias = src >= 0;
+        if (v == net->input) {
+            n->in = n->din = NULL;
+        } else if (!n->in_alias) {
+            n->in = take(p, TB * n->in_numel, sizeof(float));
+            n->din = take(p, TB * n->in_numel, sizeof(float));
+        }
+        n->mem = n->u = n->states = n->dmem = n->dstate = n->mask = n->init = n->dinit = NULL;
+        n->argmax = NULL;
+        if (n->kind == SPK_NODE_NEURON) {
+            size_t SS = spk_neuron_state_size(n->nr, B);
+            n->states = take(p, (size_t)(T + 1) * SS, sizeof(float));
+            n->u = take(p, TB * n->out_numel, sizeof(float));
+            n->mem = take(p, TB * n->out_numel, sizeof(float));
+            n->dmem = take(p, TB * n->out_numel, sizeof(float));
+            n->dstate = take(p, SS, sizeof(float));
+        }
+        if (n->kind == SPK_NODE_POOL && n->pool.kind == SPK_POOL_MAX) n->argmax = take(p, TB * n->out_numel, sizeof(int32_t));
+        if (n->kind == SPK_NODE_DROPOUT) n->mask = take(p, (size_t)B * n->out_numel, sizeof(float));
+        if (n->is_back_src) {
+            n->init = take(p, (size_t)B * n->out_numel, sizeof(float));
+            n->dinit = take(p, (size_t)B * n->out_numel, sizeof(float));
+        }
+        if (n->kind == SPK_NODE_CONV) {
+            size_t w = spk_op_conv_workspace(&n->conv, n->recurrent ? B : (int)TB);
+            ws = w > ws ? w : ws;
+        }
+    }
+    /* alias views are resolved after every out exists */
+    if (p->base)
+        for (int v = 0; v < net->n_nodes; v++) {
+            spk__node *n = &net->nodes[v];
+            if (n->in_alias) {
+                int src = single_alias_source(net, v);
+                n->in = net->nodes[src].out;
+                n->din = net->nodes[src].dout;
+            }
+        }
+    net->conv_ws_floats = ws;
+    net->conv_ws = take(p, ws ? ws : 1, sizeof(float));
+}
+
+static spk_status ensure_activations(spk_net *net, int T, int B) {
+    plan p = {0, NULL};
+    lay_out(net, &p, T, B);
+    size_t need = p.bytes + SPK__ALIGN;
+    if (need > net->act_cap) {
+        spk_free(net->act);
+        net->act = spk_malloc(need);
+        net->act_cap = net->act ? need : 0;
+        if (!net->act) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: no memory for activations (%zu MiB for T=%d, B=%d)", need >> 20, T, B);
+    }
+    memset(net->act, 0, need);
+    plan q = {0, (char *)spk__align_up((size_t)net->act, SPK__ALIGN)};
+    lay_out(net, &q, T, B);
+    net->T = T;
+    net->B = B;
+    return SPK_OK;
+}
+
+/* ---------------------------------------------------------------- forward ------------- */
+
+static float *W_of(spk_net *net, spk__node *n) { return n->t_w >= 0 ? net->params + net->tensors[n->t_w].off : NULL; }
+static float *b_of(spk_net *net, spk__node *n) { return n->t_b >= 0 ? net->params + net->tensors[n->t_b].off : NULL; }
+static float *s_of(spk_net *net, spk__node *n) { return n->t_s >= 0 ? net->params + net->tensors[n->t_s].off : NULL; }
+static float *dW_of(spk_net *net, spk__node *n) { return n->t_w >= 0 ? net->grads + net->tensors[n->t_w].off : NULL; }
+static float *db_of(spk_net *net, spk__node *n) { return n->t_b >= 0 ? net->grads + net->tensors[n->t_b].off : NULL; }
+static float *ds_of(spk_net *net, spk__node *n) { return n->t_s >= 0 ? net->grads + net->tensors[n->t_s].off : NULL; }
+
+/* Sum the incoming edges of node v into its input buffer for steps [t0, t0+nt). */
+static void gather(spk_net *net, int v, int t0, int nt) {
+    spk__node *n = &net->nodes[v];
+    if (n->in_alias || v == net->input) return;
+    size_t row = (size_t)net->B * n->in_numel;
+    float *dst = n->in + (size_t)t0 * row;
+    memset(dst, 0, (size_t)nt * row * sizeof(float));
+    for (int e = 0; e < net->n_edges; e++) {
+        const spk__edge *ed = &net->edges[e];
+        if (ed->to != v) continue;
+        const spk__node *s = &net->nodes[ed->from];
+        for (int t = t0; t < t0 + nt; t++) {
+            const float *src = !ed->delayed ? s->out + (size_t)t * row : t > 0 ? s->out + (size_t)(t - 1) * row : s->init;
+            float *d = n->in + (size_t)t * row;
+            for (size_t k = 0; k < row; k++) d[k] += src[k];
+        }
+    }
+}
+
+/* Run node v's op on steps [t0, t0+nt). */
+static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
+    spk__node *n = &net->nodes[v];
+    const int B = net->B, M = nt * B;
+    size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
+    switch (n->kind) {
+    case SPK_NODE_INPUT: break;
+    case SPK_NODE_DENSE: spk_op_dense_forward(n->out + ro, n->in + ri, W_of(net, n), b_of(net, n), M, n->d_in, n->d_out); break;
+    case SPK_NODE_CONV: spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, M); break;
+    case SPK_NODE_POOL: spk_op_pool_forward(n->out + ro, n->argmax ? n->argmax + ro : NULL, n->in + ri, &n->pool, M); break;
+    case SPK_NODE_FLATTEN:
+    case SPK_NODE_MERGE: memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float)); break;
+    case SPK_NODE_SCALE: spk_op_scale_forward(n->out + ro, n->in + ri, s_of(net, n), M, n->out_numel); break;
+    case SPK_NODE_DROPOUT:
+        if (net->training && n->drop_p > 0) spk_op_dropout_forward(n->out + ro, n->mask, n->in + ri, nt, B, n->out_numel);
+        else memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float));
+        break;
+    case SPK_NODE_DELAY:
+        if (nt == net->T) spk_op_delay_forward(n->out, n->in, n->delays, net->T, B, n->out_numel);
+        else
+            for (int t = t0; t < t0 + nt; t++)
+                spk_op_delay_step(n->out + (size_t)t * B * n->out_numel, n->in, n->delays, t, B, n->out_numel);
+        break;
+    case SPK_NODE_NEURON: {
+        size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
+        int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V);
+        for (int t = t0; t < t0 + nt; t++) {
+            float *cur = n->states + (size_t)(t + 1) * SS;
+            memcpy(cur, n->states + (size_t)t * SS, SS * sizeof(float));
+            spk_status st = spk_neuron_step(n->nr, B, t, cur, n->u + t * BN, n->out + t * BN, n->in + t * BN, NULL, NULL);
+            if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
+            memcpy(n->mem + t * BN, cur + (size_t)oV * BN, BN * sizeof(float));
+        }
+        break;
+    }
+    default: break;
+    }
+    return SPK_OK;
+}
+
+/* the output of a back-edge source before t = 0: its response to zero input */
+static void make_init(spk_net *net, spk__node *n) {
+    size_t F = (size_t)n->out_numel;
+    memset(n->init, 0, (size_t)net->B * F * sizeof(float));
+    const float *b = b_of(net, n);
+    if (!b) return;
+    size_t per = n->kind == SPK_NODE_CONV ? F / (size_t)n->conv.cout : 1;
+    for (int r = 0; r < net->B; r++)
+        for (size_t k = 0; k < F; k++) n->init[(size_t)r * F + k] = b[n->kind == SPK_NODE_CONV ? k / per : k];
+}
+
+spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
+    if (!net) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "forward: network is NULL");
+    if (!net->built) return spk__fail(&net->obj, SPK_ERR_STATE, "forward: build the network first");
+    if (T < 1 || B < 1 || !x) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "forward: T = %d, B = %d, x %s", T, B, x ? "given" : "is NULL");
+    spk_status st = ensure_activations(net, T, B);
+    if (st) return st;
+    spk__node *in = &net->nodes[net->input];
+    memcpy(in->out, x, (size_t)T * B * in->out_numel * sizeof(float));
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        if (n->is_back_src) make_init(net, n);
+        if (n->kind == SPK_NODE_DROPOUT && net->training && n->drop_p > 0)
+            spk_op_dropout_mask(n->mask, n->drop_p, (spk_rng){net->rng.seed, net->rng.stream ^ ((uint64_t)v << 32)},
+                                net->dropout_draw, B, n->out_numel);
+    }
+    for (int g = 0; g < net->n_groups; g++) {
+        int a = net->scc_start[g], b = net->scc_start[g + 1];
+        if (!net->group_recurrent[g]) {
+            int v = net->order[a];
+            gather(net, v, 0, T);
+            if ((st = node_forward(net, v, 0, T))) return st;
+        } else {
+            for (int t = 0; t < T; t++)
+                for (int k = a; k < b; k++) {
+                    gather(net, net->order[k], t, 1);
+                    if ((st = node_forward(net, net->order[k], t, 1))) return st;
+                }
+        }
+    }
+    net->has_forward = 1;
+    return SPK_OK;
+}
+
+const float *spk_net_signal(const spk_net *net, int node, spk_signal sig) {
+    if (!net || !net->has_forward || node < 0 || node >= net->n_nodes) return NULL;
+    const spk__node *n = &net->nodes[node];
+    return sig == SPK_SIGNAL_OUT ? n->out : sig == SPK_SIGNAL_MEM ? n->mem : NULL;
+}
+
+/* ---------------------------------------------------------------- backward ------------ */
+
+void spk_net_zero_grad(spk_net *net) {
+    if (!net || !net->built) return;
+    memset(net->grads, 0, (net->n_params ? net->n_params : 1) * sizeof(float));
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        if (n->nr) spk_neuron_zero_grad(n->nr);
+        if (net->has_forward) {
+            size_t TB = (size_t)net->T * net->B;
+            memset(n->dout, 0, TB * n->out_numel * sizeof(float));
+            if (n->dmem) memset(n->dmem, 0, TB * n->out_numel * sizeof(float));
+        }
+    }
+}
+
+spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float *grad) {
+    if (!net || !net->has_forward) return spk__fail(net ? &net->obj : NULL, SPK_ERR_STATE, "seed_grad: run forward first");
+    if (node < 0 || node >= net->n_nodes || !grad) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node %d or gradient invalid", node);
+    spk__node *n = &net->nodes[node];
+    float *dst = sig == SPK_SIGNAL_OUT ? n->dout : sig == SPK_SIGNAL_MEM ? n->dmem : NULL;
+    if (!dst) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node '%s' has no %s signal", n->name, sig == SPK_SIGNAL_MEM ? "membrane" : "such");
+    size_t cnt = (size_t)net->T * net->B * n->out_numel;
+    for (size_t k = 0; k < cnt; k++) dst[k] += grad[k];
+    return SPK_OK;
+}
+
+/* Backward of node v's op on steps [t0, t0+nt): accumulates into n->din (and parameters). */
+static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
+    spk__node *n = &net->nodes[v];
+    const int B = net->B, M = nt * B;
+    size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
+    float *din = n->din ? n->din + ri : NULL;
+    switch (n->kind) {
+    case SPK_NODE_INPUT: break;
+    case SPK_NODE_DENSE:
+        spk_op_dense_backward(din, dW_of(net, n), db_of(net, n), n->dout + ro, n->in + ri, W_of(net, n), M, n->d_in, n->d_out);
+        break;
+    case SPK_NODE_CONV:
+        spk_op_conv_backward(din, dW_of(net, n), db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, W_of(net, n), &n->conv, M);
+        break;
+    case SPK_NODE_POOL: spk_op_pool_backward(din, n->dout + ro, n->argmax ? n->argmax + ro : NULL, &n->pool, M); break;
+    case SPK_NODE_FLATTEN:
+    case SPK_NODE_MERGE: {
+        size_t cnt = (size_t)M * n->out_numel;
+        const float *d = n->dout + ro;
+        for (size_t k = 0; k < cnt; k++) din[k] += d[k];
+        break;
+    }
+    case SPK_NODE_SCALE: spk_op_scale_backward(din, ds_of(net, n), n->dout + ro, n->in + ri, s_of(net, n), M, n->out_numel); break;
+    case SPK_NODE_DROPOUT:
+        if (net->training && n->drop_p > 0) spk_op_dropout_backward(din, n->dout + ro, n->mask, nt, B, n->out_numel);
+        else {
+            size_t cnt = (size_t)M * n->out_numel;
+            for (size_t k = 0; k < cnt; k++) din[k] += n->dout[ro + k];
+        }
+        break;
+    case SPK_NODE_DELAY:
+        if (nt == net->T) spk_op_delay_backward(n->din, n->dout, n->delays, net->T, B, n->out_numel);
+        else {
+            int F = n->out_numel;
+            for (int t = t0; t < t0 + nt; t++)
+                for (int b = 0; b < B; b++)
+                    for (int f = 0; f < F; f++) {
+                        int ts = t - n->delays[f];
+                        if (ts >= 0) n->din[((size_t)ts * B + b) * F + f] += n->dout[((size_t)t * B + b) * F + f];
+                    }
+        }
+        break;
+    case SPK_NODE_NEURON: {
+        size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
+        for (int t = t0 + nt - 1; t >= t0; t--) {
+            spk_status st = spk_neuron_step_backward(n->nr, B, t, n->dstate, n->din + t * BN, NULL, n->states + (size_t)t * SS,
+                                                     n->u + t * BN, n->out + t * BN, NULL, n->in + t * BN, NULL, n->dout + t * BN,
+                                                     NULL, n->dmem + t * BN);
+            if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
+        }
+        break;
+    }
+    default: break;
+    }
+    return SPK_OK;
+}
+
+/* Hand node v's input gradient on steps [t0, t0+nt) to its sources. */
+static void scatter(spk_net *net, int v, int t0, int nt) {
+    spk__node *n = &net->nodes[v];
+    if (n->in_alias || v == net->input) return;
+    size_t row = (size_t)net->B * n->in_numel;
+    for (int e = 0; e < net->n_edges; e++) {
+        const spk__edge *ed = &net->edges[e];
+        if (ed->to != v) continue;
+        spk__node *s = &net->nodes[ed->from];
+        for (int t = t0; t < t0 + nt; t++) {
+            float *dst = !ed->delayed ? s->dout + (size_t)t * row : t > 0 ? s->dout + (size_t)(t - 1) * row : s->dinit;
+            const float *src = n->din + (size_t)t * row;
+            for (size_t k = 0; k < row; k++) dst[k] += src[k];
+        }
+    }
+}
+
+/* the bias of a back-edge source also fed its output before t = 0 */
+static void init_backward(spk_net *net, spk__node *n) {
+    float *db = db_of(net, n);
+    if (!db) return;
+    size_t F = (size_t)n->out_numel;
+    size_t per = n->kind == SPK_NODE_CONV ? F / (size_t)n->conv.cout : 1;
+    for (int r = 0; r < net->B; r++)
+        for (size_t k = 0; k < F; k++) db[n->kind == SPK_NODE_CONV ? k / per : k] += n->dinit[(size_t)r * F + k];
+}
+
+spk_status spk_net_backward(spk_net *net) {
+    if (!net || !net->has_forward) return spk__fail(net ? &net->obj : NULL, SPK_ERR_STATE, "backward: run forward first");
+    const int T = net->T, B = net->B;
+    size_t TB = (size_t)T * B;
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        if (!n->in_alias && n->din) memset(n->din, 0, TB * n->in_numel * sizeof(float));
+        if (n->dstate) memset(n->dstate, 0, spk_neuron_state_size(n->nr, B) * sizeof(float));
+        if (n->dinit) memset(n->dinit, 0, (size_t)B * n->out_numel * sizeof(float));
+    }
+    spk_status st;
+    for (int g = net->n_groups - 1; g >= 0; g--) {
+        int a = net->scc_start[g], b = net->scc_start[g + 1];
+        if (!net->group_recurrent[g]) {
+            int v = net->order[a];
+            if ((st = node_backward(net, v, 0, T))) return st;
+            scatter(net, v, 0, T);
+        } else {
+            for (int t = T - 1; t >= 0; t--)
+                for (int k = b - 1; k >= a; k--) {
+                    if ((st = node_backward(net, net->order[k], t, 1))) return st;
+                    scatter(net, net->order[k], t, 1);
+                }
+        }
+    }
+    for (int v = 0; v < net->n_nodes; v++)
+        if (net->nodes[v].is_back_src) init_backward(net, &net->nodes[v]);
+    return SPK_OK;
+}
+
+const float *spk_net_input_grad(const spk_net *net) {
+    return net && net->has_forward ? net->nodes[net->input].dout : NULL;
+}
+
+void spk_net_set_training(spk_net *net, int training, uint64_t dropout_draw) {
+    if (!net) return;
+    net->training = training != 0;
+    net->dropout_draw = dropout_draw;
+}

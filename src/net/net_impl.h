@@ -1,0 +1,89 @@
+/* net_impl.h — the inside of a network: nodes, edges, the schedule, the parameter arena and
+ * the activation buffers of the last forward. Shared by graph.c (building) and exec.c
+ * (running forward and backward). */
+#ifndef SPK_NET_IMPL_H
+#define SPK_NET_IMPL_H
+
+#include "core/core.h"
+#include "ops/ops.h"
+
+#define SPK__NAME_LEN 64
+
+typedef struct spk__tensor {
+    char name[SPK__NAME_LEN + 16];
+    int node;
+    size_t off, numel; /* offset into the parameter arena (floats) */
+    int learnable;
+} spk__tensor;
+
+typedef struct spk__node {
+    spk_node_kind kind;
+    char name[SPK__NAME_LEN];
+    int in_ndim, in_dims[SPK_MAX_DIMS], in_numel;    /* 0 ndim: not known yet */
+    int out_ndim, out_dims[SPK_MAX_DIMS], out_numel;
+    /* kind parameters */
+    int d_in, d_out, has_bias;       /* dense; has_bias also conv */
+    int conv_nd;                     /* conv / pool: 1 or 2 */
+    spk_conv_geom conv;              /* geometry; spatial sizes filled on shape inference */
+    spk_pool_geom pool;
+    float drop_p;
+    int32_t *delays;                 /* [out_numel] after inference */
+    int ndelays, max_delay;
+    spk_neuron *nr;
+    int learn[SPK_NP_COUNT];
+    /* parameter tensors (index into net->tensors, -1 none) */
+    int t_w, t_b, t_s;
+    /* schedule */
+    int scc, recurrent, order;
+    /* activations of the last forward (views into the activation arena) */
+    float *in;       /* [T,B,in_numel] the summed input; may alias a source's out */
+    int in_alias;    /* 1 when `in` is a source's out (single within-step edge) */
+    float *out;      /* [T,B,out_numel] */
+    float *mem;      /* neuron: [T,B,N] reported membrane */
+    float *states;   /* neuron: [T+1, S, B, N] */
+    float *u;        /* neuron: [T,B,N] */
+    int32_t *argmax; /* max pool */
+    float *mask;     /* dropout: [B, F] */
+    float *init;     /* [B, out_numel] output before t = 0 (back-edge sources) */
+    float *din, *dout, *dmem, *dinit, *dstate;
+    int is_back_src;
+} spk__node;
+
+typedef struct spk__edge {
+    int from, to;
+    int delayed; /* 1: closes a cycle, delivers the previous step's output */
+} spk__edge;
+
+struct spk_net {
+    spk__obj obj;
+    spk__node *nodes;
+    int n_nodes, cap_nodes;
+    spk__edge *edges;
+    int n_edges, cap_edges;
+    int built;
+    int input; /* the input node */
+    int *order;  /* schedule: node indices in execution order */
+    int *scc_start, n_groups; /* schedule groups: order[scc_start[g] .. scc_start[g+1]) */
+    int *group_recurrent;
+    /* parameters */
+    spk__tensor *tensors;
+    int n_tensors;
+    size_t n_params, n_learn; /* learnable tensors come first: [0, n_learn) */
+    float *params, *grads;    /* arenas (owned) */
+    spk_rng rng;
+    /* run state */
+    int training;
+    uint64_t dropout_draw;
+    int T, B;                 /* of the last forward (0: none) */
+    void *act;                /* activation block */
+    size_t act_cap;           /* bytes */
+    float *conv_ws;
+    size_t conv_ws_floats;
+    float *dx_input;          /* [T,B,in] dL/dx */
+    int has_forward;
+};
+
+/* Edges delivering into node v: indices into net->edges. */
+int spk__net_in_edges(const spk_net *net, int v, int *idx, int max);
+
+#endif

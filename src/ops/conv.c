@@ -1,0 +1,266 @@
+/* conv.c — 1-d and 2-d convolution (groups, stride, padding, dilation; 1-d is H = 1) by
+ * im2col + spk_sgemm, its backward, and a plain direct-loop reference for the tests.
+ *
+ * How the work is laid out. Rows are taken in chunks of R rows (R fixed by the geometry and
+ * M alone, never by the thread count). For a chunk, im2col writes one matrix
+ *     col [cin*k_h*k_w, L],  L = R*out_h*out_w,  column r*P + p = (row r, output pixel p)
+ * whose rows (ci, ky, kx) for group g are the contiguous block g*K .. (g+1)*K, K = cin/groups
+ * * k_h*k_w. Then, per group, ONE GEMM covers all rows of the chunk:
+ *     forward   Y_g [cout_g, L]  = W_g [cout_g, K] col_g [K, L]   (then scattered into y + b)
+ *     dW        dW_g            += DY_g [cout_g, L] col_g^T        (DY = dy gathered like Y)
+ *     dx        dcol_g [K, L]    = W_g^T DY_g                      (then col2im adds into dx)
+ * A chunk holds the whole M whenever its workspace fits CONV_WS_BUDGET floats, so dW is
+ * normally a single BLAS call per group; larger M is cut into equal chunks processed in
+ * order. im2col / col2im / scatter / gather run in parallel over (row, channel) pairs, each
+ * writing its own disjoint slice, and db sums each channel serially: results do not depend
+ * on the number of threads.
+ *
+ * Deliberately not here: transposed convolution, ceil_mode / asymmetric padding, padding
+ * modes other than zeros, direct or Winograd/FFT fast paths for special shapes, and
+ * allocation (the caller passes spk_op_conv_workspace floats). */
+#include "ops/ops.h"
+
+#include <limits.h>
+#include <string.h>
+
+/* The most floats of workspace a call asks for before it cuts rows into chunks (32 MiB).
+ * A single row that needs more still gets a chunk of one row. */
+#define CONV_WS_BUDGET ((size_t)1 << 23)
+
+/* Work below this many floats runs in a single thread (OpenMP start-up would dominate). */
+#define CONV_PAR_MIN 32768
+
+spk_status spk_conv_geom_init(spk_conv_geom *g) {
+    if (!g) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "conv geometry: g is NULL");
+    const struct { const char *name; int v; } pos[] = {
+        {"cin", g->cin},           {"cout", g->cout},         {"groups", g->groups},
+        {"in_h", g->in_h},         {"in_w", g->in_w},         {"k_h", g->k_h},
+        {"k_w", g->k_w},           {"stride_h", g->stride_h}, {"stride_w", g->stride_w},
+        {"dil_h", g->dil_h},       {"dil_w", g->dil_w},
+    };
+    for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+        if (pos[i].v < 1)
+            return spk__fail(NULL, SPK_ERR_INVALID_ARG, "conv geometry: %s = %d: must be >= 1", pos[i].name,
+                             pos[i].v);
+    if (g->pad_h < 0 || g->pad_w < 0)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "conv geometry: pad_h = %d, pad_w = %d: must be >= 0",
+                         g->pad_h, g->pad_w);
+    if (g->cin % g->groups)
+        return spk__fail(NULL, SPK_ERR_SHAPE, "conv geometry: cin = %d is not divisible by groups = %d", g->cin,
+                         g->groups);
+    if (g->cout % g->groups)
+        return spk__fail(NULL, SPK_ERR_SHAPE, "conv geometry: cout = %d is not divisible by groups = %d", g->cout,
+                         g->groups);
+    /* torch's formula, in 64 bits; a negative numerator means the kernel does not fit */
+    int64_t nh = (int64_t)g->in_h + 2 * (int64_t)g->pad_h - (int64_t)g->dil_h * (g->k_h - 1) - 1;
+    int64_t nw = (int64_t)g->in_w + 2 * (int64_t)g->pad_w - (int64_t)g->dil_w * (g->k_w - 1) - 1;
+    if (nh < 0 || nw < 0)
+        return spk__fail(NULL, SPK_ERR_SHAPE,
+                         "conv geometry: output would be empty: input %dx%d, padding %dx%d, kernel %dx%d, "
+                         "dilation %dx%d (the dilated kernel is larger than the padded input)",
+                         g->in_h, g->in_w, g->pad_h, g->pad_w, g->k_h, g->k_w, g->dil_h, g->dil_w);
+    int64_t oh = nh / g->stride_h + 1, ow = nw / g->stride_w + 1;
+    /* every per-row extent is indexed with int arithmetic in places: keep it in range */
+    if ((int64_t)g->cin * g->in_h * g->in_w > INT_MAX || (int64_t)g->cout * oh * ow > INT_MAX ||
+        (int64_t)g->cin * g->k_h * g->k_w > INT_MAX || oh * ow > INT_MAX)
+        return spk__fail(NULL, SPK_ERR_SHAPE, "conv geometry: a per-row size exceeds %d elements", INT_MAX);
+    g->out_h = (int)oh;
+    g->out_w = (int)ow;
+    return SPK_OK;
+}
+
+/* Floats of workspace one row needs: its im2col columns and its gathered output. */
+static size_t conv_row_floats(const spk_conv_geom *g) {
+    size_t P = (size_t)g->out_h * g->out_w;
+    return P * ((size_t)g->cin * g->k_h * g->k_w + (size_t)g->cout);
+}
+
+/* Rows per chunk: all M when they fit the budget, else as many as fit (at least one). */
+static int conv_chunk_rows(const spk_conv_geom *g, int M) {
+    size_t per = conv_row_floats(g);
+    size_t r = per ? CONV_WS_BUDGET / per : (size_t)M;
+    if (r < 1) r = 1;
+    return r < (size_t)M ? (int)r : M;
+}
+
+size_t spk_op_conv_workspace(const spk_conv_geom *g, int M) {
+    if (M <= 0) return 0;
+    return (size_t)conv_chunk_rows(g, M) * conv_row_floats(g);
+}
+
+/* The output indices o in [*lo, *hi) whose input coordinate off + o*stride lies in [0, n). */
+static inline void valid_range(int off, int stride, int n, int n_out, int *lo, int *hi) {
+    int a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int b = n - 1 - off < 0 ? 0 : (n - 1 - off) / stride + 1;
+    if (b > n_out) b = n_out;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* im2col for rows [0, R) of x (already offset to the chunk): col [cin*k_h*k_w, L]. */
+static void im2col(float *col, const float *x, const spk_conv_geom *g, int R) {
+    const int kh = g->k_h, kw = g->k_w, oh = g->out_h, ow = g->out_w;
+    const size_t P = (size_t)oh * ow, L = (size_t)R * P, plane = (size_t)g->in_h * g->in_w;
+    const int pairs = R * g->cin;
+#pragma omp parallel for schedule(static) if (L * g->cin * kh * kw > CONV_PAR_MIN)
+    for (int rc = 0; rc < pairs; rc++) {
+        const int r = rc / g->cin, ci = rc % g->cin;
+        const float *xp = x + ((size_t)r * g->cin + ci) * plane;
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                float *dst = col + ((size_t)(ci * kh + ky) * kw + kx) * L + (size_t)r * P;
+                const int offy = ky * g->dil_h - g->pad_h, offx = kx * g->dil_w - g->pad_w;
+                int y0, y1, x0, x1;
+                valid_range(offy, g->stride_h, g->in_h, oh, &y0, &y1);
+                valid_range(offx, g->stride_w, g->in_w, ow, &x0, &x1);
+                for (int oy = 0; oy < oh; oy++) {
+                    float *d = dst + (size_t)oy * ow;
+                    if (oy < y0 || oy >= y1) {
+                        memset(d, 0, (size_t)ow * sizeof(float));
+                        continue;
+                    }
+                    const float *s = xp + (size_t)(offy + oy * g->stride_h) * g->in_w + offx;
+                    for (int ox = 0; ox < x0; ox++) d[ox] = 0.0f;
+                    if (g->stride_w == 1)
+                        memcpy(d + x0, s + x0, (size_t)(x1 - x0) * sizeof(float));
+                    else
+                        for (int ox = x0; ox < x1; ox++) d[ox] = s[(size_t)ox * g->stride_w];
+                    for (int ox = x1; ox < ow; ox++) d[ox] = 0.0f;
+                }
+            }
+    }
+}
+
+/* col2im: dx (rows [0, R) of the chunk) += the columns of dcol folded back. Each (row,
+ * channel) plane of dx is written by one iteration only, in a fixed (ky, kx, oy, ox) order. */
+static void col2im_add(float *dx, const float *dcol, const spk_conv_geom *g, int R) {
+    const int kh = g->k_h, kw = g->k_w, oh = g->out_h, ow = g->out_w;
+    const size_t P = (size_t)oh * ow, L = (size_t)R * P, plane = (size_t)g->in_h * g->in_w;
+    const int pairs = R * g->cin;
+#pragma omp parallel for schedule(static) if (L * g->cin * kh * kw > CONV_PAR_MIN)
+    for (int rc = 0; rc < pairs; rc++) {
+        const int r = rc / g->cin, ci = rc % g->cin;
+        float *xp = dx + ((size_t)r * g->cin + ci) * plane;
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                const float *src = dcol + ((size_t)(ci * kh + ky) * kw + kx) * L + (size_t)r * P;
+                const int offy = ky * g->dil_h - g->pad_h, offx = kx * g->dil_w - g->pad_w;
+                int y0, y1, x0, x1;
+                valid_range(offy, g->stride_h, g->in_h, oh, &y0, &y1);
+                valid_range(offx, g->stride_w, g->in_w, ow, &x0, &x1);
+                for (int oy = y0; oy < y1; oy++) {
+                    const float *s = src + (size_t)oy * ow;
+                    float *d = xp + (size_t)(offy + oy * g->stride_h) * g->in_w + offx;
+                    for (int ox = x0; ox < x1; ox++) d[(size_t)ox * g->stride_w] += s[ox];
+                }
+            }
+    }
+}
+
+void spk_op_conv_forward(float *y, float *ws, const float *x, const float *W, const float *b,
+                         const spk_conv_geom *g, int M) {
+    if (M <= 0) return;
+    const int G = g->groups, cog = g->cout / G;
+    const int K = g->cin / G * g->k_h * g->k_w;
+    const size_t P = (size_t)g->out_h * g->out_w, CK = (size_t)g->cin * g->k_h * g->k_w;
+    const size_t xrow = (size_t)g->cin * g->in_h * g->in_w, yrow = (size_t)g->cout * P;
+    const int Rmax = conv_chunk_rows(g, M);
+    for (int m0 = 0; m0 < M; m0 += Rmax) {
+        const int R = M - m0 < Rmax ? M - m0 : Rmax;
+        const size_t L = (size_t)R * P;
+        float *col = ws, *Y = ws + CK * L;
+        im2col(col, x + (size_t)m0 * xrow, g, R);
+        for (int gi = 0; gi < G; gi++)
+            spk_sgemm(0, 0, cog, (int)L, K, 1.0f, W + (size_t)gi * cog * K, K, col + (size_t)gi * K * L, (int)L,
+                      0.0f, Y + (size_t)gi * cog * L, (int)L);
+        /* scatter Y [cout, R*P] into y [R, cout, P], adding the bias */
+        const int pairs = R * g->cout;
+        float *yc = y + (size_t)m0 * yrow;
+#pragma omp parallel for schedule(static) if (L * g->cout > CONV_PAR_MIN)
+        for (int rc = 0; rc < pairs; rc++) {
+            const int r = rc / g->cout, c = rc % g->cout;
+            const float *s = Y + (size_t)c * L + (size_t)r * P;
+            float *d = yc + (size_t)r * yrow + (size_t)c * P;
+            const float bc = b ? b[c] : 0.0f;
+            for (size_t p = 0; p < P; p++) d[p] = s[p] + bc;
+        }
+    }
+}
+
+void spk_op_conv_backward(float *dx, float *dW, float *db, float *ws, const float *dy, const float *x,
+                          const float *W, const spk_conv_geom *g, int M) {
+    if (M <= 0) return;
+    const int G = g->groups, cog = g->cout / G;
+    const int K = g->cin / G * g->k_h * g->k_w;
+    const size_t P = (size_t)g->out_h * g->out_w, CK = (size_t)g->cin * g->k_h * g->k_w;
+    const size_t xrow = (size_t)g->cin * g->in_h * g->in_w, yrow = (size_t)g->cout * P;
+
+    if (db) { /* one channel per iteration, rows and pixels in order, summed in double */
+#pragma omp parallel for schedule(static) if ((size_t)M * yrow > CONV_PAR_MIN)
+        for (int c = 0; c < g->cout; c++) {
+            double acc = 0.0;
+            for (int m = 0; m < M; m++) {
+                const float *s = dy + (size_t)m * yrow + (size_t)c * P;
+                for (size_t p = 0; p < P; p++) acc += s[p];
+            }
+            db[c] += (float)acc;
+        }
+    }
+    if (!dx && !dW) return;
+
+    const int Rmax = conv_chunk_rows(g, M);
+    for (int m0 = 0; m0 < M; m0 += Rmax) {
+        const int R = M - m0 < Rmax ? M - m0 : Rmax;
+        const size_t L = (size_t)R * P;
+        float *col = ws, *DY = ws + CK * L;
+        /* gather dy [R, cout, P] into DY [cout, R*P] */
+        const int pairs = R * g->cout;
+        const float *dyc = dy + (size_t)m0 * yrow;
+#pragma omp parallel for schedule(static) if (L * g->cout > CONV_PAR_MIN)
+        for (int rc = 0; rc < pairs; rc++) {
+            const int r = rc / g->cout, c = rc % g->cout;
+            memcpy(DY + (size_t)c * L + (size_t)r * P, dyc + (size_t)r * yrow + (size_t)c * P, P * sizeof(float));
+        }
+        if (dW) {
+            im2col(col, x + (size_t)m0 * xrow, g, R);
+            for (int gi = 0; gi < G; gi++)
+                spk_sgemm(0, 1, cog, K, (int)L, 1.0f, DY + (size_t)gi * cog * L, (int)L, col + (size_t)gi * K * L,
+                          (int)L, 1.0f, dW + (size_t)gi * cog * K, K);
+        }
+        if (dx) {
+            for (int gi = 0; gi < G; gi++)
+                spk_sgemm(1, 0, K, (int)L, cog, 1.0f, W + (size_t)gi * cog * K, K, DY + (size_t)gi * cog * L,
+                          (int)L, 0.0f, col + (size_t)gi * K * L, (int)L);
+            col2im_add(dx + (size_t)m0 * xrow, col, g, R);
+        }
+    }
+}
+
+void spk_op_conv_forward_ref(float *y, const float *x, const float *W, const float *b, const spk_conv_geom *g,
+                             int M) {
+    const int G = g->groups, cig = g->cin / G, cog = g->cout / G;
+    for (int m = 0; m < M; m++)
+        for (int co = 0; co < g->cout; co++) {
+            const int gi = co / cog;
+            for (int oy = 0; oy < g->out_h; oy++)
+                for (int ox = 0; ox < g->out_w; ox++) {
+                    double acc = b ? b[co] : 0.0;
+                    for (int cl = 0; cl < cig; cl++) {
+                        const int ci = gi * cig + cl;
+                        for (int ky = 0; ky < g->k_h; ky++) {
+                            const int iy = oy * g->stride_h - g->pad_h + ky * g->dil_h;
+                            if (iy < 0 || iy >= g->in_h) continue;
+                            for (int kx = 0; kx < g->k_w; kx++) {
+                                const int ix = ox * g->stride_w - g->pad_w + kx * g->dil_w;
+                                if (ix < 0 || ix >= g->in_w) continue;
+                                double w = W[(((size_t)co * cig + cl) * g->k_h + ky) * g->k_w + kx];
+                                double v = x[(((size_t)m * g->cin + ci) * g->in_h + iy) * g->in_w + ix];
+                                acc += w * v;
+                            }
+                        }
+                    }
+                    y[(((size_t)m * g->cout + co) * g->out_h + oy) * g->out_w + ox] = (float)acc;
+                }
+        }
+}

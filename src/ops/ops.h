@@ -1,0 +1,76 @@
+/* ops.h — synaptic op kernels: forward/backward pairs over M rows (M = T*B when a
+ * feed-forward stretch runs layer-major over the whole sequence, M = B when a recurrent loop
+ * runs step by step). Internal to spk; the graph (src/net) calls them.
+ *
+ * Argument order (DESIGN.md): outputs, then saved state for backward, then inputs and
+ * parameters, then sizes. Forward writes its output (=). Backward ACCUMULATES (+=) into every
+ * gradient it is given (dx, dW, db, ...); any gradient pointer may be NULL to skip it.
+ * Arrays are float32, C order. Per-row layouts: dense [F]; conv/pool [C, H, W] (NCHW without
+ * the row index; 1-d ops use H = 1). Shapes letters: M rows, T steps, B batch, F features. */
+#ifndef SPK_OPS_H
+#define SPK_OPS_H
+
+#include "core/core.h"
+
+/* ---- dense (affine when b != NULL, linear when b == NULL) ----------------------------
+ * y[M,out] = x[M,in] W^T + b,  W [out, in] (torch's Linear layout), b [out].            */
+void spk_op_dense_forward(float *y, const float *x, const float *W, const float *b, int M, int in, int out);
+/* dx[M,in] += dy W;  dW[out,in] += dy^T x;  db[out] += sum over rows of dy */
+void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
+                           int M, int in, int out);
+
+/* ---- convolution (1-d and 2-d) --------------------------------------------------------
+ * x [M, cin, in_h, in_w] -> y [M, cout, out_h, out_w]; W [cout, cin/groups, k_h, k_w];
+ * b [cout] or NULL. 1-d: in_h = k_h = 1, stride_h = dil_h = 1, pad_h = 0.
+ * out = floor((in + 2*pad - dil*(k-1) - 1)/stride) + 1 (torch's formula).               */
+typedef struct spk_conv_geom {
+    int cin, cout, groups;
+    int in_h, in_w, k_h, k_w;
+    int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+    int out_h, out_w; /* computed by spk_conv_geom_init */
+} spk_conv_geom;
+/* Validate (positive sizes, cin and cout divisible by groups, output >= 1) and compute
+ * out_h/out_w. SPK_ERR_SHAPE / SPK_ERR_INVALID_ARG with a message in the thread's error. */
+spk_status spk_conv_geom_init(spk_conv_geom *g);
+/* Floats of scratch the conv kernels need for M rows (im2col buffers). */
+size_t spk_op_conv_workspace(const spk_conv_geom *g, int M);
+void spk_op_conv_forward(float *y, float *ws, const float *x, const float *W, const float *b,
+                         const spk_conv_geom *g, int M);
+void spk_op_conv_backward(float *dx, float *dW, float *db, float *ws, const float *dy, const float *x,
+                          const float *W, const spk_conv_geom *g, int M);
+/* The plain direct-loop reference convolution (for tests; slow). */
+void spk_op_conv_forward_ref(float *y, const float *x, const float *W, const float *b, const spk_conv_geom *g, int M);
+
+/* ---- pooling (sum / average / max), 2-d (1-d with in_h = k_h = 1) ---------------------- */
+typedef enum spk_pool_kind { SPK_POOL_SUM = 0, SPK_POOL_AVG, SPK_POOL_MAX, SPK_POOL_KIND_COUNT } spk_pool_kind;
+typedef struct spk_pool_geom {
+    spk_pool_kind kind;
+    int c, in_h, in_w, k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int count_include_pad; /* AVG: divide by k_h*k_w (1, torch's default) or by the in-bounds count (0) */
+    int out_h, out_w;      /* computed by spk_pool_geom_init */
+} spk_pool_geom;
+spk_status spk_pool_geom_init(spk_pool_geom *g);
+/* argmax [M, c, out_h, out_w]: MAX only (flat index into the row's [in_h*in_w] plane of the
+ * winning input; first maximum wins; padding never wins), NULL otherwise. */
+void spk_op_pool_forward(float *y, int32_t *argmax, const float *x, const spk_pool_geom *g, int M);
+void spk_op_pool_backward(float *dx, const float *dy, const int32_t *argmax, const spk_pool_geom *g, int M);
+
+/* ---- scale: y[M,F] = x * s[F] (NIR Scale) --------------------------------------------- */
+void spk_op_scale_forward(float *y, const float *x, const float *s, int M, int F);
+void spk_op_scale_backward(float *dx, float *ds, const float *dy, const float *x, const float *s, int M, int F);
+
+/* ---- dropout with one mask per sample held over all T steps -----------------------------
+ * mask [B, F]: 0 or 1/(1-p), drawn from (rng, draw) — `draw` numbers the mask (e.g. the
+ * training step), so the same (seed, draw) gives the same mask at any thread count.
+ * Rows are time-major [T, B]: row m uses mask row m % B.                                   */
+void spk_op_dropout_mask(float *mask, float p, spk_rng rng, uint64_t draw, int B, int F);
+void spk_op_dropout_forward(float *y, const float *mask, const float *x, int T, int B, int F);
+void spk_op_dropout_backward(float *dx, const float *dy, const float *mask, int T, int B, int F);
+
+/* ---- integer axonal delay per feature: y[t,b,f] = x[t - d[f], b, f] (0 for t < d[f]) ---- */
+void spk_op_delay_forward(float *y, const float *x, const int32_t *d, int T, int B, int F);
+void spk_op_delay_backward(float *dx, const float *dy, const int32_t *d, int T, int B, int F);
+/* One step t of the same op reading the stored input sequence x [T,B,F] (steps < t). */
+void spk_op_delay_step(float *y_t, const float *x, const int32_t *d, int t, int B, int F);
+
+#endif
