@@ -211,7 +211,8 @@ typedef enum spk_reset_kind {
                                input included (snnTorch Synaptic / RLeaky "zero"). With the
                                same-step timing it is identical to SPK_RESET_HARD.            */
     SPK_RESET_REFRACTORY,   /* to v_reset (an undershoot, usually < 0), then ref_steps steps
-                               that ignore input and cannot fire                              */
+                               in which the membrane ignores its input (a CuBa current keeps
+                               integrating) and the neuron cannot fire                       */
     SPK_RESET_NONE,         /* no reset                                                       */
     SPK_RESET_KIND_COUNT
 } spk_reset_kind;
@@ -309,7 +310,8 @@ typedef struct spk_neuron_config {
     float sigma;                /* noise scale for GAUSS / CAUCHY firing (> 0). Default 0.5 */
     int n_max;                  /* graded spikes cap, 0 = none                            */
     int graded_noise;           /* graded firing: 0 deterministic, or SPK_FIRE_GAUSS /
-                                   SPK_FIRE_CAUCHY threshold noise shared by all levels    */
+                                   SPK_FIRE_CAUCHY threshold noise shared by all levels
+                                   (Cauchy needs n_max > 0: its expected count diverges)  */
     float adapt_rho;            /* ALIF adaptation decay, |rho| <= 1. Default 0.95        */
     float adapt_beta;           /* ALIF adaptation strength (>= 0). Default 1.8           */
     float tau_m;                /* COMPLEX membrane constant in steps (>= 0; 0 = no decay,
@@ -571,6 +573,11 @@ void spk_net_zero_grad(spk_net *net);
 spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float *grad);
 /* Backpropagation through time over the last forward: parameter gradients ACCUMULATE. */
 spk_status spk_net_backward(spk_net *net);
+/* Truncated BPTT over the last forward: the state is carried through the whole sequence
+ * (the forward is unchanged), but no gradient crosses the boundaries of the windows
+ * [0, k), [k, 2k), ...: a loss at step t reaches only steps of t's window. k = 0 or k >= T
+ * is full BPTT, bit for bit. */
+spk_status spk_net_backward_truncated(spk_net *net, int k);
 /* dL/dx of the last backward, [T, B, input dims]. */
 const float *spk_net_input_grad(const spk_net *net);
 

@@ -279,20 +279,23 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         }
         break;
     case SPK_NODE_DELAY:
-        if (nt == net->T) spk_op_delay_backward(n->din, n->dout, n->delays, net->T, B, n->out_numel);
+        if (nt == net->T && net->tbptt_k <= 0) spk_op_delay_backward(n->din, n->dout, n->delays, net->T, B, n->out_numel);
         else {
             int F = n->out_numel;
             for (int t = t0; t < t0 + nt; t++)
                 for (int b = 0; b < B; b++)
                     for (int f = 0; f < F; f++) {
                         int ts = t - n->delays[f];
-                        if (ts >= 0) n->din[((size_t)ts * B + b) * F + f] += n->dout[((size_t)t * B + b) * F + f];
+                        if (ts >= 0 && (net->tbptt_k <= 0 || ts / net->tbptt_k == t / net->tbptt_k)) n->din[((size_t)ts * B + b) * F + f] += n->dout[((size_t)t * B + b) * F + f];
                     }
         }
         break;
     case SPK_NODE_NEURON: {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
         for (int t = t0 + nt - 1; t >= t0; t--) {
+            /* truncated BPTT: no gradient reaches the state across a window boundary */
+            if (net->tbptt_k > 0 && t < net->T - 1 && (t + 1) % net->tbptt_k == 0)
+                memset(n->dstate, 0, SS * sizeof(float));
             spk_status st = spk_neuron_step_backward(n->nr, B, t, n->dstate, n->din + t * BN, NULL, n->states + (size_t)t * SS,
                                                      n->u + t * BN, n->out + t * BN, NULL, n->in + t * BN, NULL, n->dout + t * BN,
                                                      NULL, n->dmem + t * BN);
@@ -315,6 +318,7 @@ static void scatter(spk_net *net, int v, int t0, int nt) {
         if (ed->to != v) continue;
         spk__node *s = &net->nodes[ed->from];
         for (int t = t0; t < t0 + nt; t++) {
+            if (ed->delayed && net->tbptt_k > 0 && t > 0 && t % net->tbptt_k == 0) continue; /* cut */
             float *dst = !ed->delayed ? s->dout + (size_t)t * row : t > 0 ? s->dout + (size_t)(t - 1) * row : s->dinit;
             const float *src = n->din + (size_t)t * row;
             for (size_t k = 0; k < row; k++) dst[k] += src[k];
@@ -332,8 +336,12 @@ static void init_backward(spk_net *net, spk__node *n) {
         for (size_t k = 0; k < F; k++) db[n->kind == SPK_NODE_CONV ? k / per : k] += n->dinit[(size_t)r * F + k];
 }
 
-spk_status spk_net_backward(spk_net *net) {
+spk_status spk_net_backward(spk_net *net) { return spk_net_backward_truncated(net, 0); }
+
+spk_status spk_net_backward_truncated(spk_net *net, int k) {
     if (!net || !net->has_forward) return spk__fail(net ? &net->obj : NULL, SPK_ERR_STATE, "backward: run forward first");
+    if (k < 0) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "backward: truncation window k = %d must be >= 0 (0 = full BPTT)", k);
+    net->tbptt_k = k >= net->T ? 0 : k;
     const int T = net->T, B = net->B;
     size_t TB = (size_t)T * B;
     for (int v = 0; v < net->n_nodes; v++) {

@@ -3,6 +3,7 @@
  * is exec.c's job; nothing here touches activations. */
 #include "net/net_impl.h"
 #include "neuron/neuron_impl.h"
+#include "train/train_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -566,9 +567,7 @@ static spk_status layout_params(spk_net *net) {
         float *w = net->params + t->off;
         if (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV) {
             int fan_in = n->kind == SPK_NODE_DENSE ? n->d_in : (n->conv.cin / n->conv.groups) * n->conv.k_h * n->conv.k_w;
-            float bound = 1.0f / sqrtf((float)fan_in);
-            for (size_t j = 0; j < t->numel; j++)
-                w[j] = (2.0f * spk_rng_uniform(net->rng, (uint64_t)i, j, 0) - 1.0f) * bound;
+            spk_init_uniform(w, t->numel, spk_init_bound(fan_in), net->rng, (uint64_t)i);
         } else if (n->kind == SPK_NODE_SCALE) {
             for (size_t j = 0; j < t->numel; j++) w[j] = 1.0f;
         }

@@ -81,6 +81,7 @@ struct spk_net {
     size_t conv_ws_floats;
     float *dx_input;          /* [T,B,in] dL/dx */
     int has_forward;
+    int tbptt_k;              /* backward truncation window (0 = full) */
 };
 
 /* Edges delivering into node v: indices into net->edges. */

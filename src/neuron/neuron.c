@@ -117,6 +117,9 @@ spk_status spk_neuron_config_check(const spk_neuron_config *c) {
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: replicas = %d: must be in [1, 4096]", c->replicas);
     if (c->replicas > 1 && !noisy)
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: replicas = %d: only stochastic firing (gauss, cauchy, noisy graded) has replicas", c->replicas);
+    if (c->fire == SPK_FIRE_GRADED && c->graded_noise == SPK_FIRE_CAUCHY && c->n_max == 0)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: graded spikes with Cauchy noise need a cap n_max > 0 "
+                         "(with Cauchy noise the expected spike count is infinite)");
     if (c->n_max < 0) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: n_max = %d: must be >= 0 (0 = no cap)", c->n_max);
     if (!(fabsf(c->adapt_rho) <= 1.0f)) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: adapt_rho = %g: |value| must be <= 1", (double)c->adapt_rho);
     if (!(c->adapt_beta >= 0 && isfinite(c->adapt_beta))) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "neuron config: adapt_beta = %g: must be >= 0", (double)c->adapt_beta);
