@@ -5,7 +5,7 @@
  * both recorded surrogates. */
 #include "testutil.h"
 #include "h5read.h"
-#include "train/train_impl.h"
+#include "core/core.h"
 #include "ops/ops.h"
 
 #include <string.h>

@@ -7,7 +7,7 @@
  *   schedules   warm-up ramp, step decay, cosine endpoints and midpoint, invalid -> NaN
  *   init        bound, range, mean and variance over 1e5 draws (4 sigma), determinism */
 #include "testutil.h"
-#include "train/train_impl.h"
+#include "core/core.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* conv.c — 1-d and 2-d convolution (groups, stride, padding, dilation; 1-d is H = 1) by
- * im2col + spk_sgemm, its backward, and a plain direct-loop reference for the tests.
+ * im2col + GEMM (spk__sgemm_det, gemm.c), its backward, and a plain direct-loop reference for the tests.
  *
  * How the work is laid out. Rows are taken in chunks of R rows (R fixed by the geometry and
  * M alone, never by the thread count). For a chunk, im2col writes one matrix
@@ -10,15 +10,14 @@
  *     dW        dW_g            += DY_g [cout_g, L] col_g^T        (DY = dy gathered like Y)
  *     dx        dcol_g [K, L]    = W_g^T DY_g                      (then col2im adds into dx)
  * A chunk holds the whole M whenever its workspace fits CONV_WS_BUDGET floats, so dW is
- * normally a single BLAS call per group; larger M is cut into equal chunks processed in
- * order. im2col / col2im / scatter / gather run in parallel over (row, channel) pairs, each
+ * normally a single GEMM per group; larger M is cut into equal chunks processed in order. im2col / col2im / scatter / gather run in parallel over (row, channel) pairs, each
  * writing its own disjoint slice, and db sums each channel serially: results do not depend
  * on the number of threads.
  *
  * Deliberately not here: transposed convolution, ceil_mode / asymmetric padding, padding
  * modes other than zeros, direct or Winograd/FFT fast paths for special shapes, and
  * allocation (the caller passes spk_op_conv_workspace floats). */
-#include "ops/ops.h"
+#include "ops/ops_impl.h"
 
 #include <limits.h>
 #include <string.h>
@@ -172,7 +171,7 @@ void spk_op_conv_forward(float *y, float *ws, const float *x, const float *W, co
         float *col = ws, *Y = ws + CK * L;
         im2col(col, x + (size_t)m0 * xrow, g, R);
         for (int gi = 0; gi < G; gi++)
-            spk_sgemm(0, 0, cog, (int)L, K, 1.0f, W + (size_t)gi * cog * K, K, col + (size_t)gi * K * L, (int)L,
+            spk__sgemm_det(0, 0, cog, (int)L, K, 1.0f, W + (size_t)gi * cog * K, K, col + (size_t)gi * K * L, (int)L,
                       0.0f, Y + (size_t)gi * cog * L, (int)L);
         /* scatter Y [cout, R*P] into y [R, cout, P], adding the bias */
         const int pairs = R * g->cout;
@@ -225,12 +224,12 @@ void spk_op_conv_backward(float *dx, float *dW, float *db, float *ws, const floa
         if (dW) {
             im2col(col, x + (size_t)m0 * xrow, g, R);
             for (int gi = 0; gi < G; gi++)
-                spk_sgemm(0, 1, cog, K, (int)L, 1.0f, DY + (size_t)gi * cog * L, (int)L, col + (size_t)gi * K * L,
+                spk__sgemm_det(0, 1, cog, K, (int)L, 1.0f, DY + (size_t)gi * cog * L, (int)L, col + (size_t)gi * K * L,
                           (int)L, 1.0f, dW + (size_t)gi * cog * K, K);
         }
         if (dx) {
             for (int gi = 0; gi < G; gi++)
-                spk_sgemm(1, 0, K, (int)L, cog, 1.0f, W + (size_t)gi * cog * K, K, DY + (size_t)gi * cog * L,
+                spk__sgemm_det(1, 0, K, (int)L, cog, 1.0f, W + (size_t)gi * cog * K, K, DY + (size_t)gi * cog * L,
                           (int)L, 0.0f, col + (size_t)gi * K * L, (int)L);
             col2im_add(dx + (size_t)m0 * xrow, col, g, R);
         }

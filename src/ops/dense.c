@@ -1,11 +1,11 @@
 /* dense.c — the dense (affine / linear) op over M rows: y = x W^T + b, W [out, in] in torch's
- * Linear layout, and its backward. Each product is one spk_sgemm over all M rows (BLAS does
- * the threading; a given BLAS call sums in the same order at any thread count, so results do
- * not depend on the number of threads). The bias column sums run over rows in a fixed order.
+ * Linear layout, and its backward. Each product is one GEMM over all M rows (spk__sgemm_det:
+ * OpenBLAS on fixed tiles, so results do not depend on the number of threads), accumulating
+ * with beta = 1 in backward. The bias column sums run over rows in a fixed order.
  *
  * Deliberately not here: sparse or event-driven propagation (engine/), weight quantization
  * (the fixed-point engine), shape checks (the graph validates shapes once, not every call). */
-#include "ops/ops.h"
+#include "ops/ops_impl.h"
 
 #include <string.h>
 
@@ -25,15 +25,15 @@ void spk_op_dense_forward(float *y, const float *x, const float *W, const float 
         for (int m = 0; m < M; m++) memcpy(y + (size_t)m * out, b, (size_t)out * sizeof(float));
         beta = 1.0f;
     }
-    spk_sgemm(0, 1, M, out, in, 1.0f, x, in, W, in, beta, y, out);
+    spk__sgemm_det(0, 1, M, out, in, 1.0f, x, in, W, in, beta, y, out);
 }
 
 /* dx[M,in] += dy[M,out] W[out,in];  dW[out,in] += dy^T x;  db[out] += sum_m dy[m,:] */
 void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
                            int M, int in, int out) {
     if (M <= 0 || out <= 0) return;
-    if (dx && in > 0) spk_sgemm(0, 0, M, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);
-    if (dW && in > 0) spk_sgemm(1, 0, out, in, M, 1.0f, dy, out, x, in, 1.0f, dW, in);
+    if (dx && in > 0) spk__sgemm_det(0, 0, M, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);
+    if (dW && in > 0) spk__sgemm_det(1, 0, out, in, M, 1.0f, dy, out, x, in, 1.0f, dW, in);
     if (db) {
         /* Columns in blocks, one block per iteration; inside a block the rows are summed in
          * order 0..M-1, so the sum does not depend on how blocks are spread over threads. */

@@ -4,7 +4,7 @@
  * counter-based block (rng, step = draw, index = i), so the values do not depend on the
  * number of threads or on the order of filling. It does not reproduce torch's own random
  * stream (torch's Mersenne/Philox states are not ours), only its distribution. */
-#include "train/train_impl.h"
+#include "core/core.h"
 
 #include <math.h>
 

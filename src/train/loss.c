@@ -8,7 +8,7 @@
  *
  * Preconditions (checked; a violation returns NaN and writes a zero gradient so a trainer's
  * non-finite check stops the run): T, B, C >= 1, non-NULL arrays, labels in [0, C). */
-#include "train/train_impl.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <string.h>
@@ -180,7 +180,7 @@ double spk_loss_mse_count(float *grad, const float *spk, const int32_t *labels, 
  *     grad[t*, b, c] = (softmax(z)[b, c] - [c == label_b]) / B,   grad = 0 elsewhere.
  * One difference from snnTorch, on purpose: it counts a silent neuron as firing at T - 1, the
  * same time as a real spike at the last step; here silence (T) is strictly later than any
- * spike, as the contract in train_impl.h says. */
+ * spike, as the contract in spk.h says. */
 double spk_loss_ce_first_spike(float *grad, const float *spk, const int32_t *labels, int T, int B, int C) {
     if (!args_ok(grad, spk, labels, T, B, C)) return bad_args(grad, T, B, C);
     double stack[2 * ROW_STACK];

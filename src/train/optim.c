@@ -15,7 +15,7 @@
  *   SGD with momentum != 0: momentum buffer [n]
  *   Adam / AdamW:           exp_avg (m) [n], then exp_avg_sq (v) [n]
  * Restoring a checkpoint is a copy into the array spk_optim_state returns. */
-#include "train/train_impl.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <string.h>

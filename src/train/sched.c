@@ -12,7 +12,7 @@
  * A schedule that cannot be evaluated (unknown kind, step < 0, warmup_steps < 0, STEP with
  * step_size < 1, COSINE with total_steps < 1, a non-finite rate) gives NaN, which
  * spk_optim_step rejects with SPK_ERR_INVALID_ARG, so a bad configuration stops a run loudly. */
-#include "train/train_impl.h"
+#include "core/core.h"
 
 #include <math.h>
 

@@ -1,0 +1,229 @@
+/* trainer.c — one training step of a network by backpropagation through time: forward,
+ * loss on the readout, optional firing-rate regularizer, backward (full or truncated),
+ * gradient clipping and an optimizer update with the scheduled learning rate. Also
+ * evaluation and the decoding of predictions. It does not load data or write checkpoints. */
+#include "core/core.h"
+
+#include <math.h>
+#include <string.h>
+
+struct spk_trainer {
+    spk__obj obj;
+    spk_net *net;
+    spk_train_config cfg;
+    spk_optim *opt;
+    long steps;
+    int C;          /* readout classes */
+    float *gbuf;    /* [T, B, C] loss gradient */
+    float *rbuf;    /* [T, B, N] regularizer gradient (largest population) */
+    size_t gcap, rcap;
+    int lastT, lastB;
+};
+
+static const char *const loss_names[SPK_LOSS_KIND_COUNT] = {"ce_count", "ce_mem", "mse_count", "ce_first_spike"};
+
+const char *spk_loss_kind_name(spk_loss_kind k) {
+    return (int)k >= 0 && k < SPK_LOSS_KIND_COUNT ? loss_names[k] : NULL;
+}
+
+int spk_loss_kind_from_name(const char *s) {
+    for (int k = 0; s && k < SPK_LOSS_KIND_COUNT; k++)
+        if (!strcmp(loss_names[k], s)) return k;
+    return -1;
+}
+
+spk_train_config spk_train_config_default(int output_node) {
+    spk_train_config c;
+    memset(&c, 0, sizeof c);
+    c.output = output_node;
+    c.loss = SPK_LOSS_CE_MEM;
+    c.mem_reduce = SPK_MEM_PER_STEP;
+    c.correct_rate = 0.8f;
+    c.incorrect_rate = 0.2f;
+    c.rate_target = 0.05f;
+    c.rate_lambda = 0.0f;
+    c.rate_l2 = 1;
+    c.tbptt_k = 0;
+    c.optim = spk_optim_config_default(SPK_OPT_ADAM);
+    c.sched.kind = SPK_SCHED_CONST;
+    c.sched.base_lr = c.optim.lr;
+    c.sched.gamma = 1.0f;
+    c.sched.step_size = 1;
+    c.sched.total_steps = 1;
+    return c;
+}
+
+spk_status spk_trainer_create(spk_trainer **out, spk_net *net, const spk_train_config *cfg) {
+    if (!out || !net || !cfg) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: out, net or cfg is NULL");
+    *out = NULL;
+    size_t n;
+    if (!spk_net_params(net, &n)) return spk__fail(NULL, SPK_ERR_STATE, "spk_trainer_create: build the network first");
+    if (spk_net_node_kind(net, cfg->output) != SPK_NODE_NEURON)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: the readout (node %d) must be a neuron population", cfg->output);
+    if ((int)cfg->loss < 0 || cfg->loss >= SPK_LOSS_KIND_COUNT)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: loss %d is not a valid choice", (int)cfg->loss);
+    if ((int)cfg->mem_reduce < 0 || cfg->mem_reduce >= SPK_MEM_REDUCE_COUNT)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: mem_reduce %d is not a valid choice", (int)cfg->mem_reduce);
+    if (cfg->tbptt_k < 0) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: tbptt_k = %d must be >= 0", cfg->tbptt_k);
+    if (!(cfg->rate_lambda >= 0) || !(cfg->rate_target >= 0 && cfg->rate_target <= 1))
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: rate_lambda must be >= 0 and rate_target in [0, 1]");
+    int dims[SPK_MAX_DIMS];
+    int nd = spk_net_node_shape(net, cfg->output, dims);
+    if (nd != 1) return spk__fail(NULL, SPK_ERR_SHAPE, "spk_trainer_create: the readout '%s' must be one-dimensional (classes)", spk_net_node_name(net, cfg->output));
+    spk_trainer *tr = spk_calloc(1, sizeof *tr);
+    if (!tr) return spk__fail(NULL, SPK_ERR_NOMEM, "spk_trainer_create: no memory");
+    spk__obj_init(&tr->obj);
+    tr->net = net;
+    tr->cfg = *cfg;
+    tr->C = dims[0];
+    spk_status st = spk_optim_create(&tr->opt, &cfg->optim, n);
+    if (st) {
+        spk_free(tr);
+        return st;
+    }
+    *out = tr;
+    return SPK_OK;
+}
+
+void spk_trainer_free(spk_trainer *tr) {
+    if (!tr) return;
+    spk_optim_free(tr->opt);
+    spk_free(tr->gbuf);
+    spk_free(tr->rbuf);
+    spk_free(tr);
+}
+
+long spk_trainer_steps(const spk_trainer *tr) { return tr ? tr->steps : 0; }
+spk_optim *spk_trainer_optim(spk_trainer *tr) { return tr ? tr->opt : NULL; }
+
+static spk_status grow(spk_trainer *tr, float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return SPK_OK;
+    spk_free(*buf);
+    *buf = spk_calloc(n, sizeof(float));
+    *cap = *buf ? n : 0;
+    return *buf ? SPK_OK : spk__fail(&tr->obj, SPK_ERR_NOMEM, "trainer: no memory for %zu gradient values", n);
+}
+
+/* Loss of the last forward on the readout; seeds the backward when `seed`. */
+static spk_status loss_and_seed(spk_trainer *tr, const int32_t *labels, int seed, double *loss_out) {
+    spk_net *net = tr->net;
+    const int T = tr->lastT, B = tr->lastB, C = tr->C, out = tr->cfg.output;
+    spk_status st = grow(tr, &tr->gbuf, &tr->gcap, (size_t)T * B * C);
+    if (st) return st;
+    for (int b = 0; b < B; b++)
+        if (labels[b] < 0 || labels[b] >= C)
+            return spk__fail(&tr->obj, SPK_ERR_INVALID_ARG, "label %d of sample %d is outside [0, %d)", labels[b], b, C);
+    const float *spk = spk_net_signal(net, out, SPK_SIGNAL_OUT), *mem = spk_net_signal(net, out, SPK_SIGNAL_MEM);
+    double L;
+    spk_signal sig = SPK_SIGNAL_OUT;
+    switch (tr->cfg.loss) {
+    case SPK_LOSS_CE_COUNT: L = spk_loss_ce_count(tr->gbuf, spk, labels, T, B, C); break;
+    case SPK_LOSS_CE_MEM: L = spk_loss_ce_mem(tr->gbuf, mem, labels, T, B, C, tr->cfg.mem_reduce); sig = SPK_SIGNAL_MEM; break;
+    case SPK_LOSS_MSE_COUNT:
+        L = spk_loss_mse_count(tr->gbuf, spk, labels, T, B, C, tr->cfg.correct_rate, tr->cfg.incorrect_rate);
+        break;
+    default: L = spk_loss_ce_first_spike(tr->gbuf, spk, labels, T, B, C); break;
+    }
+    if (seed && (st = spk_net_seed_grad(net, out, sig, tr->gbuf))) return st;
+    if (tr->cfg.rate_lambda > 0) {
+        for (int v = 0; v < spk_net_node_count(net); v++) {
+            if (v == out || spk_net_node_kind(net, v) != SPK_NODE_NEURON) continue;
+            size_t N = (size_t)spk_neuron_size(spk_net_neuron(net, v));
+            if ((st = grow(tr, &tr->rbuf, &tr->rcap, (size_t)T * B * N))) return st;
+            memset(tr->rbuf, 0, (size_t)T * B * N * sizeof(float));
+            L += spk_loss_rate_reg(tr->rbuf, spk_net_signal(net, v, SPK_SIGNAL_OUT), T, B, (int)N, tr->cfg.rate_target,
+                                   tr->cfg.rate_lambda, tr->cfg.rate_l2);
+            if (seed && (st = spk_net_seed_grad(net, v, SPK_SIGNAL_OUT, tr->rbuf))) return st;
+        }
+    }
+    *loss_out = L;
+    if (!isfinite(L)) return spk__fail(&tr->obj, SPK_ERR_NUMERIC, "the loss is %s at training step %ld", isnan(L) ? "NaN" : "infinite", tr->steps);
+    return SPK_OK;
+}
+
+/* The class sample b of the last forward predicts under the loss's decoding. */
+static int32_t predict_one(const spk_trainer *tr, int b) {
+    const int T = tr->lastT, B = tr->lastB, C = tr->C;
+    const float *spk = spk_net_signal(tr->net, tr->cfg.output, SPK_SIGNAL_OUT);
+    const float *mem = spk_net_signal(tr->net, tr->cfg.output, SPK_SIGNAL_MEM);
+    int best = 0;
+    double best_v = -INFINITY, best_cnt = -1;
+    for (int c = 0; c < C; c++) {
+        double v = 0, cnt = 0;
+        int first = T;
+        for (int t = 0; t < T; t++) {
+            size_t k = ((size_t)t * B + b) * C + c;
+            cnt += spk[k];
+            if (first == T && spk[k] > 0) first = t;
+            switch (tr->cfg.mem_reduce) {
+            case SPK_MEM_MAX: v = t == 0 || mem[k] > v ? mem[k] : v; break;
+            case SPK_MEM_LAST: v = mem[k]; break;
+            default: v += mem[k]; break; /* SUM and PER_STEP: the summed membrane */
+            }
+        }
+        if (tr->cfg.loss == SPK_LOSS_CE_COUNT || tr->cfg.loss == SPK_LOSS_MSE_COUNT) v = cnt;
+        else if (tr->cfg.loss == SPK_LOSS_CE_FIRST_SPIKE) v = -first;
+        if (v > best_v || (v == best_v && cnt > best_cnt)) {
+            best = c;
+            best_v = v;
+            best_cnt = cnt;
+        }
+    }
+    return best;
+}
+
+void spk_trainer_predict(const spk_trainer *tr, int32_t *pred) {
+    if (!tr || !pred || !tr->lastT) return;
+    for (int b = 0; b < tr->lastB; b++) pred[b] = predict_one(tr, b);
+}
+
+static int count_correct(const spk_trainer *tr, const int32_t *labels, int32_t *pred) {
+    int ok = 0;
+    for (int b = 0; b < tr->lastB; b++) {
+        int32_t p = predict_one(tr, b);
+        if (pred) pred[b] = p;
+        ok += p == labels[b];
+    }
+    return ok;
+}
+
+spk_status spk_trainer_step(spk_trainer *tr, int T, int B, const float *x, const int32_t *labels, double *loss, int *correct) {
+    if (!tr || !x || !labels) return spk__fail(tr ? &tr->obj : NULL, SPK_ERR_INVALID_ARG, "trainer step: x or labels is NULL");
+    spk_net *net = tr->net;
+    spk_net_set_training(net, 1, (uint64_t)tr->steps);
+    spk_status st = spk_net_forward(net, T, B, x);
+    if (st) return spk__fail(&tr->obj, st, "%s", spk_errmsg(net));
+    tr->lastT = T;
+    tr->lastB = B;
+    spk_net_zero_grad(net);
+    double L = 0;
+    if ((st = loss_and_seed(tr, labels, 1, &L))) return st;
+    if ((st = spk_net_backward_truncated(net, tr->cfg.tbptt_k))) return spk__fail(&tr->obj, st, "%s", spk_errmsg(net));
+    float lr = spk_sched_lr(&tr->cfg.sched, tr->steps);
+    size_t n;
+    float *params = spk_net_params(net, &n), *grads = spk_net_grads(net, &n);
+    if ((st = spk_optim_step(tr->opt, params, grads, lr, NULL)))
+        return spk__fail(&tr->obj, st, "training step %ld: %s", tr->steps, spk_errmsg(tr->opt));
+    spk_net_params_changed(net);
+    tr->steps++;
+    if (loss) *loss = L;
+    if (correct) *correct = count_correct(tr, labels, NULL);
+    return SPK_OK;
+}
+
+spk_status spk_trainer_eval(spk_trainer *tr, int T, int B, const float *x, const int32_t *labels, double *loss, int *correct,
+                            int32_t *pred) {
+    if (!tr || !x || !labels) return spk__fail(tr ? &tr->obj : NULL, SPK_ERR_INVALID_ARG, "trainer eval: x or labels is NULL");
+    spk_net_set_training(tr->net, 0, 0);
+    spk_status st = spk_net_forward(tr->net, T, B, x);
+    if (st) return spk__fail(&tr->obj, st, "%s", spk_errmsg(tr->net));
+    tr->lastT = T;
+    tr->lastB = B;
+    double L = 0;
+    st = loss_and_seed(tr, labels, 0, &L);
+    if (st && st != SPK_ERR_NUMERIC) return st;
+    if (loss) *loss = L;
+    int ok = count_correct(tr, labels, pred);
+    if (correct) *correct = ok;
+    return SPK_OK;
+}
