@@ -578,6 +578,9 @@ spk_status spk_net_backward(spk_net *net);
  * [0, k), [k, 2k), ...: a loss at step t reaches only steps of t's window. k = 0 or k >= T
  * is full BPTT, bit for bit. */
 spk_status spk_net_backward_truncated(spk_net *net, int k);
+/* Bytes of activation memory the last forward holds for backward (every step's outputs,
+ * inputs, neuron states and their gradient buffers), for T and B of that forward. */
+size_t spk_net_activation_bytes(const spk_net *net);
 /* dL/dx of the last backward, [T, B, input dims]. */
 const float *spk_net_input_grad(const spk_net *net);
 

@@ -1,7 +1,7 @@
 /* test_ops.c — the synaptic op kernels of src/ops: every gradient of every op against central
  * finite differences, forward values against small hand-computed cases, the im2col
  * convolution against the direct-loop reference (forward, and backward against a direct-loop
- * backward written here), backward accumulating (+=), results identical at 1 and 2 threads,
+ * backward written here), backward accumulating (+=), results identical at 1, 2, 3 threads,
  * dropout mask statistics and reproducibility, and geometry errors.
  *
  * Finite differences: L = sum_j R_j y_j with random R (accumulated in double), so dL/dy = R
@@ -691,7 +691,7 @@ static void test_delay(void) {
 
 /* ------------------------------------------------------------------ threads ---------- */
 
-/* Dense, conv and pool outputs and gradients are bit-identical at 1 and 2 threads. */
+/* Dense, conv and pool outputs and gradients are bit-identical at 1, 2 and 3 threads. */
 static void run_threaded(int threads, float **res, size_t *nout) {
     CHECK_OK(spk_set_threads(threads));
     rng_state = 0xabcdef12345ull; /* the same inputs each time */
@@ -734,19 +734,22 @@ static void run_threaded(int threads, float **res, size_t *nout) {
 
 static void test_threads(void) {
     enum { NOUT = 10 };
-    float *a[NOUT], *b[NOUT];
-    size_t na[NOUT], nb[NOUT];
+    float *a[NOUT], *b[NOUT], *c[NOUT];
+    size_t na[NOUT], nb[NOUT], nc[NOUT];
     const char *names[NOUT] = {"dense y", "dense dx", "dense dW", "dense db", "conv y",
                                "conv dx", "conv dW",  "conv db",  "pool y",   "pool dx"};
     int th = spk_get_threads();
     run_threaded(1, a, na);
     run_threaded(2, b, nb);
+    run_threaded(3, c, nc); /* an odd count: tiles do not divide evenly among threads */
     CHECK_OK(spk_set_threads(th));
     for (int i = 0; i < NOUT; i++) {
-        CHECK(na[i] == nb[i]);
+        CHECK(na[i] == nb[i] && na[i] == nc[i]);
         CHECK_MSG(memcmp(a[i], b[i], na[i] * sizeof(float)) == 0, "%s differs between 1 and 2 threads (max %g)",
                   names[i], tu_max_abs_diff(a[i], b[i], na[i]));
-        free(a[i]), free(b[i]);
+        CHECK_MSG(memcmp(a[i], c[i], na[i] * sizeof(float)) == 0, "%s differs between 1 and 3 threads (max %g)",
+                  names[i], tu_max_abs_diff(a[i], c[i], na[i]));
+        free(a[i]), free(b[i]), free(c[i]);
     }
 }
 

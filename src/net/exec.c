@@ -100,6 +100,7 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
     lay_out(net, &q, T, B);
     net->T = T;
     net->B = B;
+    net->act_bytes = p.bytes;
     return SPK_OK;
 }
 
@@ -379,3 +380,5 @@ void spk_net_set_training(spk_net *net, int training, uint64_t dropout_draw) {
     net->training = training != 0;
     net->dropout_draw = dropout_draw;
 }
+
+size_t spk_net_activation_bytes(const spk_net *net) { return net && net->has_forward ? net->act_bytes : 0; }

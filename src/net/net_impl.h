@@ -77,6 +77,7 @@ struct spk_net {
     int T, B;                 /* of the last forward (0: none) */
     void *act;                /* activation block */
     size_t act_cap;           /* bytes */
+    size_t act_bytes;         /* bytes the last forward laid out */
     float *conv_ws;
     size_t conv_ws_floats;
     float *dx_input;          /* [T,B,in] dL/dx */

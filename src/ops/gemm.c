@@ -21,8 +21,8 @@
 
 #include <cblas.h>
 
-#define TILE_M 256
-#define TILE_N 512
+#define TILE_M 128
+#define TILE_N 256
 #define KSPLIT_MAX_TILES 8       /* split k only when C has fewer tiles than this ...        */
 #define KSPLIT_MAX_MN 65536      /* ... and at most this many entries (partials stay small) */
 #define KSPLIT_CHUNK 2048        /* k per partial product, at least                         */

@@ -21,7 +21,8 @@ void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, con
 
 /* ---- convolution (1-d and 2-d) --------------------------------------------------------
  * x [M, cin, in_h, in_w] -> y [M, cout, out_h, out_w]; W [cout, cin/groups, k_h, k_w];
- * b [cout] or NULL. 1-d: in_h = k_h = 1, stride_h = dil_h = 1, pad_h = 0.
+ * b [cout] or NULL. 1-d: in_h = k_h = 1 (use stride_h = dil_h = 1, pad_h = 0).
+ * The workspace is capped (32 MiB): larger M is processed in equal chunks, in order.
  * out = floor((in + 2*pad - dil*(k-1) - 1)/stride) + 1 (torch's formula).               */
 typedef struct spk_conv_geom {
     int cin, cout, groups;
@@ -51,7 +52,9 @@ typedef struct spk_pool_geom {
 } spk_pool_geom;
 spk_status spk_pool_geom_init(spk_pool_geom *g);
 /* argmax [M, c, out_h, out_w]: MAX only (flat index into the row's [in_h*in_w] plane of the
- * winning input; first maximum wins; padding never wins), NULL otherwise. */
+ * winning input; first maximum wins; padding never wins), NULL otherwise; max-pool backward
+ * routes dy through it (it does not see x). Geometry errors: SPK_ERR_INVALID_ARG for
+ * non-positive sizes, SPK_ERR_SHAPE for an empty output or padding > kernel/2 (torch's rule). */
 void spk_op_pool_forward(float *y, int32_t *argmax, const float *x, const spk_pool_geom *g, int M);
 void spk_op_pool_backward(float *dx, const float *dy, const int32_t *argmax, const spk_pool_geom *g, int M);
 
@@ -70,7 +73,8 @@ void spk_op_dropout_backward(float *dx, const float *dy, const float *mask, int 
 /* ---- integer axonal delay per feature: y[t,b,f] = x[t - d[f], b, f] (0 for t < d[f]) ---- */
 void spk_op_delay_forward(float *y, const float *x, const int32_t *d, int T, int B, int F);
 void spk_op_delay_backward(float *dx, const float *dy, const int32_t *d, int T, int B, int F);
-/* One step t of the same op reading the stored input sequence x [T,B,F] (steps < t). */
+/* One step t of the same op reading the stored input sequence x [T,B,F] (steps <= t: a
+ * delay of 0 reads step t itself, so it must already be computed). */
 void spk_op_delay_step(float *y_t, const float *x, const int32_t *d, int t, int B, int F);
 
 #endif

@@ -1,13 +1,17 @@
 /* cmd_bench.c — `spk bench WORKLOAD`: benchmarks that print one human line and one JSON
  * line. Speed is reported next to a bound measured in the same run, never asserted.
  *   neuron   fused LIF step on [B, N] (default 128 x 4096): neuron updates per second,
- *            beside the memory-bandwidth bound of a plain streaming copy of the same bytes. */
+ *            beside the memory-bandwidth bound of a plain streaming copy of the same bytes.
+ *   memory   the `rec` training workload of shared/peers/snntorch_bench.py: activation
+ *            memory BPTT keeps per time step, and the peak RSS of a training step beside
+ *            snnTorch's peak RSS on the same workload, run as a child process in the same run. */
 #include "cli.h"
 
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -99,12 +103,122 @@ static int bench_neuron(int argc, char **argv) {
     return 0;
 }
 
+/* The `rec` workload: 700 Bernoulli(0.05) inputs -> dense 256 -> recurrent LIF 256 (beta 0.9,
+ * all-to-all w_rec with bias) -> dense 20 -> leaky readout (beta 0.9, no reset); loss CE on
+ * the membrane summed over time; Adam lr 1e-3; T = 100, B = 64. */
+static int build_rec(spk_net **out_net, int *readout) {
+    spk_net *net;
+    int in, fc1, r, wrec, fc2, o;
+    spk_neuron_config c = spk_neuron_config_default();
+    c.lam = 0.9f;
+    spk_neuron_config ro = c;
+    ro.reset = SPK_RESET_NONE;
+    if (spk_net_create(&net) || spk_net_add_input(net, "in", 1, (int[]){700}, &in) ||
+        spk_net_add_dense(net, "fc1", 700, 256, 1, &fc1) || spk_net_add_neuron(net, "r", &c, 1, (int[]){256}, &r) ||
+        spk_net_add_dense(net, "r.recurrent", 256, 256, 1, &wrec) || spk_net_add_dense(net, "fc2", 256, 20, 1, &fc2) ||
+        spk_net_add_neuron(net, "out", &ro, 1, (int[]){20}, &o) || spk_net_connect(net, in, fc1) ||
+        spk_net_connect(net, fc1, r) || spk_net_connect(net, r, wrec) || spk_net_connect(net, wrec, r) ||
+        spk_net_connect(net, r, fc2) || spk_net_connect(net, fc2, o) || spk_net_build(net, (spk_rng){0, 0})) {
+        cli_error("bench: building the rec network: %s", spk_errmsg(net));
+        return -1;
+    }
+    *out_net = net;
+    *readout = o;
+    return 0;
+}
+
+static double max_rss_mb(int who) {
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+/* Run the peer script for `workload`; fills *ms (median ms per batch) and *rss (peak MB of
+ * the child). Returns 0 when the peer ran. */
+static int run_peer(const char *workload, int batches, double *ms, double *rss) {
+    const char *peers = getenv("SPK_PEERS");
+    const char *dir = getenv("SNNTORCH_DIR");
+    char cmd[2048], line[4096];
+    snprintf(cmd, sizeof cmd, "SNNTORCH_DIR='%s' python3 '%s/snntorch_bench.py' %s %d 1 2>/dev/null", dir ? dir : "/tmp/peers/snntorch",
+             peers ? peers : "../shared/peers", workload, batches);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    int got = 0;
+    while (fgets(line, sizeof line, p)) {
+        char *k = strstr(line, "\"ms_per_batch_median\":");
+        if (k && sscanf(k + strlen("\"ms_per_batch_median\":"), "%lf", ms) == 1) got = 1;
+    }
+    int rc = pclose(p);
+    *rss = max_rss_mb(RUSAGE_CHILDREN);
+    return got && rc == 0 ? 0 : -1;
+}
+
+static int bench_memory(int argc, char **argv) {
+    int no_peer = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            printf("usage: spk bench memory [--no-peer]\n"
+                   "BPTT activation memory per time step and peak RSS of a training step on the `rec`\n"
+                   "workload, beside snnTorch (shared/peers/snntorch_bench.py; set SPK_PEERS and SNNTORCH_DIR).\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--no-peer")) {
+            no_peer = 1;
+        } else {
+            cli_error("bench memory: unknown option '%s'", argv[i]);
+            return 2;
+        }
+    }
+    const int T = 100, B = 64, NI = 700;
+    double rss0 = max_rss_mb(RUSAGE_SELF);
+    spk_net *net;
+    int o;
+    if (build_rec(&net, &o)) return 1;
+    spk_train_config tc = spk_train_config_default(o);
+    tc.mem_reduce = SPK_MEM_SUM;
+    spk_trainer *tr;
+    if (spk_trainer_create(&tr, net, &tc)) { cli_error("%s", spk_errmsg(NULL)); return 1; }
+    float *x = malloc(sizeof(float) * T * B * NI);
+    int32_t labels[64];
+    if (!x) { cli_error("out of memory"); return 1; }
+    for (size_t k = 0; k < (size_t)T * B * NI; k++) x[k] = spk_rng_uniform((spk_rng){1, 0}, 0, k, 0) < 0.05f ? 1.0f : 0.0f;
+    for (int b = 0; b < B; b++) labels[b] = (int32_t)(spk_rng_uniform((spk_rng){1, 1}, 0, (uint64_t)b, 0) * 20);
+    double loss = 0, ms = 0;
+    for (int s = 0; s < 3; s++) { /* the first step also allocates; report the third */
+        double t0 = cli_now();
+        if (spk_trainer_step(tr, T, B, x, labels, &loss, NULL)) { cli_error("%s", spk_errmsg(tr)); return 1; }
+        ms = (cli_now() - t0) * 1e3;
+    }
+    size_t act = spk_net_activation_bytes(net);
+    double rss = max_rss_mb(RUSAGE_SELF);
+    size_t np;
+    spk_net_params(net, &np);
+    double peer_ms = 0, peer_rss = 0;
+    int have_peer = !no_peer && run_peer("rec", 2, &peer_ms, &peer_rss) == 0;
+    printf("memory (rec: 700-256 recurrent-20, T=%d, B=%d): BPTT activations %.1f MiB in all, %.1f KiB per time step "
+           "(%.0f bytes per sample and step); %zu parameters; peak RSS after training steps %.1f MB "
+           "(%.1f MB before building); third step %.0f ms",
+           T, B, act / 1048576.0, act / 1024.0 / T, (double)act / T / B, np, rss, rss0, ms);
+    if (have_peer) printf("; snnTorch peak RSS %.1f MB (%.0f ms per batch), %.1fx spk's", peer_rss, peer_ms, peer_rss / rss);
+    else if (!no_peer) printf("; snnTorch not available (see shared/peers/README.md)");
+    printf("\n{\"workload\": \"memory\", \"T\": %d, \"B\": %d, \"activation_bytes\": %zu, \"activation_bytes_per_step\": %.1f, "
+           "\"peak_rss_mb\": %.1f, \"ms_per_batch\": %.1f, \"loss\": %.4f",
+           T, B, act, (double)act / T, rss, ms, loss);
+    if (have_peer) printf(", \"peer_peak_rss_mb\": %.1f, \"peer_ms_per_batch_median\": %.1f, \"rss_ratio\": %.2f", peer_rss, peer_ms, peer_rss / rss);
+    printf("}\n");
+    free(x);
+    spk_trainer_free(tr);
+    spk_net_free(net);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help")) {
-        printf("usage: spk bench WORKLOAD [options]\nworkloads:\n  neuron   fused LIF step vs memory bandwidth\n");
+        printf("usage: spk bench WORKLOAD [options]\nworkloads:\n  neuron   fused LIF step vs memory bandwidth\n"
+               "  memory   BPTT activation memory and peak RSS of a training step (rec), beside snnTorch\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "neuron")) return bench_neuron(argc, argv);
-    cli_error("bench: unknown workload '%s' (available: neuron)", argv[1]);
+    if (!strcmp(argv[1], "memory")) return bench_memory(argc, argv);
+    cli_error("bench: unknown workload '%s' (available: neuron, memory)", argv[1]);
     return 2;
 }
