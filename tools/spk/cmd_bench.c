@@ -138,9 +138,10 @@ static double max_rss_mb(int who) {
 static int run_peer(const char *workload, int batches, double *ms, double *rss) {
     const char *peers = getenv("SPK_PEERS");
     const char *dir = getenv("SNNTORCH_DIR");
+    const char *py = getenv("SPK_PYTHON"); /* Debian's python3 has python3-torch */
     char cmd[2048], line[4096];
-    snprintf(cmd, sizeof cmd, "SNNTORCH_DIR='%s' python3 '%s/snntorch_bench.py' %s %d 1 2>/dev/null", dir ? dir : "/tmp/peers/snntorch",
-             peers ? peers : "../shared/peers", workload, batches);
+    snprintf(cmd, sizeof cmd, "SNNTORCH_DIR='%s' '%s' '%s/snntorch_bench.py' %s %d 1 2>/dev/null", dir ? dir : "/tmp/peers/snntorch",
+             py ? py : "/usr/bin/python3", peers ? peers : "../shared/peers", workload, batches);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     int got = 0;
