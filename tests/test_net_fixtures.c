@@ -21,17 +21,7 @@ typedef struct layer_ref {
 
 static const char *file_path;
 
-static float *rd(const char *path, size_t want) {
-    size_t n = 0;
-    float *v = h5_read_floats(file_path, path, &n, NULL, NULL);
-    CHECK_MSG(v != NULL, "%s: cannot read %s", file_path, path);
-    if (v && want && n != want) {
-        CHECK_MSG(n == want, "%s: %s has %zu values, expected %zu", file_path, path, n, want);
-        free(v);
-        return NULL;
-    }
-    return v;
-}
+static float *rd(const char *path, size_t want) { return tu_read_floats(file_path, path, want); }
 
 static void copy_param(spk_net *net, const char *node, const char *which, const char *path) {
     size_t n = 0;

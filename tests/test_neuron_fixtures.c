@@ -59,19 +59,6 @@ typedef struct {
 
 /* ---------------------------------------------------------------------------------- */
 
-/* Read a dataset and check its element count (expect_n == 0: any). NULL on failure, counted. */
-static float *read_arr(const char *file, const char *path, size_t expect_n) {
-    size_t n = 0;
-    float *p = h5_read_floats(file, path, &n, NULL, NULL);
-    CHECK_MSG(p != NULL, "%s: cannot read %s", file, path);
-    if (p && expect_n && n != expect_n) {
-        CHECK_MSG(n == expect_n, "%s: %s has %zu elements, expected %zu", file, path, n, expect_n);
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
 /* Compare spikes exactly; print the first few mismatches. Returns the mismatch count. */
 static size_t compare_spikes(const char *tag, const float *got, const float *ref,
                              const float *mem_got, const float *mem_ref, int T, int B, int N) {
@@ -184,7 +171,7 @@ static void run_edge(const char *file) {
     for (int c = 0; c < 2; c++) {
         char tag[128];
         snprintf(tag, sizeof tag, "leaky_edge_equal_threshold/%s", cases[c].label);
-        float *mref = read_arr(file, cases[c].mem, n), *sref = read_arr(file, cases[c].spk, n);
+        float *mref = tu_read_floats(file, cases[c].mem, n), *sref = tu_read_floats(file, cases[c].spk, n);
         spk_neuron_config cfg = spk_neuron_config_default();
         cfg.kind = SPK_NEURON_LIF;
         cfg.fire = SPK_FIRE_HEAVISIDE;
@@ -260,29 +247,29 @@ static int load_data(const char *file, const fixture_spec *sp, fixture_data *d) 
     d->N = (int)dims[2];
     d->n = n;
     size_t N = (size_t)d->N;
-    d->cs = read_arr(file, "loss_coef_spk", n);
-    d->cm = read_arr(file, "loss_coef_mem", n);
-    d->spk = read_arr(file, "spk", n);
-    d->mem = read_arr(file, "mem", n);
-    d->thr = read_arr(file, "params/threshold", N);
+    d->cs = tu_read_floats(file, "loss_coef_spk", n);
+    d->cm = tu_read_floats(file, "loss_coef_mem", n);
+    d->spk = tu_read_floats(file, "spk", n);
+    d->mem = tu_read_floats(file, "mem", n);
+    d->thr = tu_read_floats(file, "params/threshold", N);
     int ok = d->cs && d->cm && d->spk && d->mem && d->thr;
     if (sp->fam != FAM_LAPICQUE) {
-        d->beta = read_arr(file, "params/beta", N);
+        d->beta = tu_read_floats(file, "params/beta", N);
         ok = ok && d->beta;
     }
     if (sp->fam == FAM_SYNAPTIC) {
-        d->syn = read_arr(file, "syn", n);
-        d->alpha = read_arr(file, "params/alpha", N);
+        d->syn = tu_read_floats(file, "syn", n);
+        d->alpha = tu_read_floats(file, "params/alpha", N);
         ok = ok && d->syn && d->alpha;
     }
     if (sp->fam == FAM_RLEAKY) {
-        d->W = read_arr(file, "params/W_rec", N * N);
-        d->brec = read_arr(file, "params/b_rec", N);
+        d->W = tu_read_floats(file, "params/W_rec", N * N);
+        d->brec = tu_read_floats(file, "params/b_rec", N);
         ok = ok && d->W && d->brec;
     }
     if (sp->fam == FAM_LAPICQUE) {
-        float *R = read_arr(file, "params/R", 1), *C = read_arr(file, "params/C", 1);
-        float *dt = read_arr(file, "params/time_step", 1);
+        float *R = tu_read_floats(file, "params/R", 1), *C = tu_read_floats(file, "params/C", 1);
+        float *dt = tu_read_floats(file, "params/time_step", 1);
         if (R && C && dt) {
             /* snnTorch: x*R*(1/(R*C))*dt + (1 - dt/(R*C))*mem, in float32. */
             float RC = R[0] * C[0];
@@ -431,7 +418,7 @@ static void run_case(const char *file, const fixture_spec *sp, const fixture_dat
 
     /* ---- loss ---- */
     snprintf(path, sizeof path, "%s/loss", grp);
-    float *Lref = read_arr(file, path, 1);
+    float *Lref = tu_read_floats(file, path, 1);
     double L = loss_of(d->cs, s, d->cm, m, n), eL = NAN;
     if (Lref) {
         /* First my reading of the fixture: the loss of the reference arrays themselves. */
@@ -498,7 +485,7 @@ static void run_case(const char *file, const fixture_spec *sp, const fixture_dat
     int expect[5] = {sp->fam != FAM_LAPICQUE, 1, sp->fam == FAM_SYNAPTIC, sp->fam == FAM_RLEAKY,
                      sp->fam == FAM_RLEAKY};
     snprintf(path, sizeof path, "%s/input", grp);
-    float *gin = read_arr(file, path, n);
+    float *gin = tu_read_floats(file, path, n);
     if (gin) eg_in = compare_rel(tag, "dL/dinput", dx, gin, n, GRAD_TOL);
     /* When the forward pass diverged, dL/dinput of the (b, n) trajectories whose forward
      * agreed still isolates the backward equations (each trajectory's input gradient
@@ -535,7 +522,7 @@ static void run_case(const char *file, const fixture_spec *sp, const fixture_dat
                   present ? "unexpectedly present" : "missing");
         if (!present) continue;
         size_t cnt = gparams[k].param == -1 ? (size_t)N * N : (size_t)N;
-        float *ref = read_arr(file, path, cnt);
+        float *ref = tu_read_floats(file, path, cnt);
         const float *got = NULL;
         if (gparams[k].param == -1) got = gW;
         else if (gparams[k].param == -2) got = gb;

@@ -1,5 +1,6 @@
 /* testutil.c — the assertion counters and small helpers of testutil.h. */
 #include "testutil.h"
+#include "h5read.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -43,4 +44,16 @@ double tu_max_rel_diff(const float *a, const float *b, size_t n, double floor) {
     for (size_t i = 0; i < n; i++)
         if (fabs(b[i]) > scale) scale = fabs(b[i]);
     return tu_max_abs_diff(a, b, n) / scale;
+}
+
+float *tu_read_floats(const char *file, const char *path, size_t want) {
+    size_t n = 0;
+    float *p = h5_read_floats(file, path, &n, NULL, NULL);
+    CHECK_MSG(p != NULL, "%s: cannot read %s", file, path);
+    if (p && want && n != want) {
+        CHECK_MSG(n == want, "%s: %s has %zu elements, expected %zu", file, path, n, want);
+        free(p);
+        return NULL;
+    }
+    return p;
 }

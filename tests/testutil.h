@@ -66,4 +66,8 @@ const char *tu_fixture_path(const char *rel);
 double tu_max_abs_diff(const float *a, const float *b, size_t n);
 double tu_max_rel_diff(const float *a, const float *b, size_t n, double floor);
 
+/* Read an HDF5 dataset as float32 and check its element count (want == 0: any). NULL on
+ * failure, counted as a failed check with the file and dataset named. */
+float *tu_read_floats(const char *file, const char *path, size_t want);
+
 #endif

@@ -3,7 +3,6 @@
  * is exec.c's job; nothing here touches activations. */
 #include "net/net_impl.h"
 #include "neuron/neuron_impl.h"
-#include "core/core.h"
 
 #include <math.h>
 #include <stdio.h>
