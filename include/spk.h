@@ -347,8 +347,8 @@ const spk_neuron_config *spk_neuron_get_config(const spk_neuron *nr);
 int spk_neuron_size(const spk_neuron *nr);
 
 /* Learnable / per-neuron parameters. Each is stored as a vector of N values (a shared value
- * is N copies; `spk_neuron_set_shared` marks a parameter whose gradient is summed into one
- * value). Append-only. */
+ * is N copies; in a network, spk_net_set_learnable(..., SPK_LEARN_SHARED) trains one value
+ * for all N, its gradient the sum of the N). Append-only. */
 typedef enum spk_neuron_param {
     SPK_NP_LAM = 0,   /* decay of v (LIF/CUBA/ALIF)                     */
     SPK_NP_THR,       /* threshold                                      */
@@ -527,7 +527,10 @@ spk_status spk_net_add_neuron(spk_net *net, const char *name, const spk_neuron_c
                               const int *dims, int *id);
 /* Connect node `from` to node `to`. */
 spk_status spk_net_connect(spk_net *net, int from, int to);
-/* Make a neuron population's parameter learnable (trained by the optimizer), before build. */
+/* Make a neuron population's parameter learnable (trained by the optimizer), before build:
+ * SPK_LEARN_OFF (the default: a fixed buffer, as in snnTorch), SPK_LEARN_PER_NEURON (N values)
+ * or SPK_LEARN_SHARED (one value for the whole population; it starts from neuron 0's). */
+enum { SPK_LEARN_OFF = 0, SPK_LEARN_PER_NEURON = 1, SPK_LEARN_SHARED = 2 };
 spk_status spk_net_set_learnable(spk_net *net, int node, spk_neuron_param p, int learnable);
 
 /* Check and freeze the graph: every node reached and fed, shapes inferred and checked,

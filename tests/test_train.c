@@ -162,7 +162,7 @@ static void test_fd_mlp(void) {
     CHECK_OK(spk_net_add_dense(net, "fc2", 5, 3, 0, &c2));
     CHECK_OK(spk_net_add_neuron(net, "out", &cu, 1, (int[]){3}, &d));
     CHECK_OK(spk_net_set_learnable(net, d, SPK_NP_LAM, 1));
-    CHECK_OK(spk_net_set_learnable(net, d, SPK_NP_ALPHA, 1));
+    CHECK_OK(spk_net_set_learnable(net, d, SPK_NP_ALPHA, SPK_LEARN_SHARED)); /* one alpha for all */
     int chain[6] = {in, a, dr, sc, c2, d};
     for (int k = 0; k < 5; k++) CHECK_OK(spk_net_connect(net, chain[k], chain[k + 1]));
     CHECK_OK(spk_net_build(net, (spk_rng){3, 0}));
@@ -174,7 +174,7 @@ static void test_fd_mlp(void) {
     f.x = malloc(sizeof(float) * 6 * 3 * 6);
     fill(f.x, 6 * 3 * 6, 1, -1, 1);
     f.labels[0] = 0; f.labels[1] = 2; f.labels[2] = 1;
-    fd_check("mlp: dense, dropout, scale, cuba readout", &f, 2e-3, 1e-2, 0);
+    fd_check("mlp: dense, dropout, scale, cuba readout (learnable lam per neuron, shared alpha)", &f, 2e-3, 1e-2, 0);
     free(f.x);
     spk_net_free(net);
 }

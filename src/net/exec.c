@@ -189,6 +189,7 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     if (T < 1 || B < 1 || !x) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "forward: T = %d, B = %d, x %s", T, B, x ? "given" : "is NULL");
     spk_status st = ensure_activations(net, T, B);
     if (st) return st;
+    spk_net_params_changed(net); /* shared learnable values reach their populations */
     spk__node *in = &net->nodes[net->input];
     memcpy(in->out, x, (size_t)T * B * in->out_numel * sizeof(float));
     for (int v = 0; v < net->n_nodes; v++) {
@@ -366,8 +367,18 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
                 }
         }
     }
-    for (int v = 0; v < net->n_nodes; v++)
-        if (net->nodes[v].is_back_src) init_backward(net, &net->nodes[v]);
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        if (n->is_back_src) init_backward(net, n);
+        /* a shared learnable parameter's gradient is the sum over its population */
+        for (int p = 0; p < SPK_NP_COUNT && n->nr; p++)
+            if (n->learn[p] == SPK_LEARN_SHARED) {
+                const float *g = spk_neuron_grad(n->nr, (spk_neuron_param)p);
+                double sum = 0;
+                for (int i = 0; i < n->out_numel; i++) sum += g[i];
+                net->grads[net->tensors[n->t_np[p]].off] = (float)sum;
+            }
+    }
     return SPK_OK;
 }
 

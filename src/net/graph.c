@@ -184,6 +184,7 @@ static spk_status add_node(spk_net *net, const char *name, spk_node_kind kind, i
     n->kind = kind;
     snprintf(n->name, sizeof n->name, "%s", name);
     n->t_w = n->t_b = n->t_s = -1;
+    for (int p = 0; p < SPK_NP_COUNT; p++) n->t_np[p] = -1;
     if (id) *id = net->n_nodes;
     net->n_nodes++;
     *out = n;
@@ -352,7 +353,9 @@ spk_status spk_net_set_learnable(spk_net *net, int node, spk_neuron_param p, int
         return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "set_learnable: node %d is not a neuron population", node);
     if ((int)p < 0 || p >= SPK_NP_COUNT || !spk_neuron_get_param(net->nodes[node].nr, p))
         return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "set_learnable: node '%s' has no parameter %d", net->nodes[node].name, (int)p);
-    net->nodes[node].learn[p] = learnable != 0;
+    if (learnable < SPK_LEARN_OFF || learnable > SPK_LEARN_SHARED)
+        return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "set_learnable: mode %d is not off (0), per neuron (1) or shared (2)", learnable);
+    net->nodes[node].learn[p] = learnable;
     return SPK_OK;
 }
 
@@ -545,7 +548,7 @@ static spk_status layout_params(spk_net *net) {
             break;
         case SPK_NODE_NEURON:
             for (int p = 0; p < SPK_NP_COUNT; p++)
-                if (n->learn[p]) add_tensor(net, v, np_names[p], (size_t)n->out_numel, 1);
+                if (n->learn[p]) n->t_np[p] = add_tensor(net, v, np_names[p], n->learn[p] == SPK_LEARN_SHARED ? 1 : (size_t)n->out_numel, 1);
             break;
         default: break;
         }
@@ -571,15 +574,15 @@ static spk_status layout_params(spk_net *net) {
             for (size_t j = 0; j < t->numel; j++) w[j] = 1.0f;
         }
     }
-    /* neuron parameters marked learnable move into the arena */
-    for (int i = 0; i < net->n_tensors; i++) {
-        spk__tensor *t = &net->tensors[i];
-        spk__node *n = &net->nodes[t->node];
-        if (n->kind != SPK_NODE_NEURON) continue;
-        for (int p = 0; p < SPK_NP_COUNT; p++) {
-            const char *dot = strrchr(t->name, '.');
-            if (dot && strcmp(dot + 1, np_names[p]) == 0)
-                spk__neuron_bind_param(n->nr, (spk_neuron_param)p, net->params + t->off, net->grads + t->off);
+    /* neuron parameters learnable per neuron move into the arena; a shared one is a scalar
+     * there, broadcast to the population before each forward */
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        for (int p = 0; p < SPK_NP_COUNT && n->nr; p++) {
+            if (!n->learn[p]) continue;
+            spk__tensor *t = &net->tensors[n->t_np[p]];
+            if (n->learn[p] == SPK_LEARN_SHARED) net->params[t->off] = spk_neuron_get_param(n->nr, (spk_neuron_param)p)[0];
+            else spk__neuron_bind_param(n->nr, (spk_neuron_param)p, net->params + t->off, net->grads + t->off);
         }
     }
     return SPK_OK;
@@ -698,7 +701,13 @@ float *spk_net_grads(spk_net *net, size_t *n) {
 }
 
 void spk_net_params_changed(spk_net *net) {
-    if (!net) return;
-    for (int v = 0; v < net->n_nodes; v++)
-        if (net->nodes[v].nr) spk__neuron_params_changed(net->nodes[v].nr);
+    if (!net || !net->built) return;
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        if (!n->nr) continue;
+        for (int p = 0; p < SPK_NP_COUNT; p++)
+            if (n->learn[p] == SPK_LEARN_SHARED)
+                spk__neuron_fill_param(n->nr, (spk_neuron_param)p, net->params[net->tensors[n->t_np[p]].off]);
+        spk__neuron_params_changed(n->nr);
+    }
 }

@@ -30,7 +30,8 @@ typedef struct spk__node {
     int32_t *delays;                 /* [out_numel] after inference */
     int ndelays, max_delay;
     spk_neuron *nr;
-    int learn[SPK_NP_COUNT];
+    int learn[SPK_NP_COUNT];         /* SPK_LEARN_* */
+    int t_np[SPK_NP_COUNT];          /* tensor of each learnable neuron parameter, -1 none */
     /* parameter tensors (index into net->tensors, -1 none) */
     int t_w, t_b, t_s;
     /* schedule */

@@ -274,3 +274,8 @@ void spk__neuron_bind_param(spk_neuron *nr, spk_neuron_param p, float *param, fl
 void spk__neuron_params_changed(spk_neuron *nr) {
     if (nr && nr->cfg.kind == SPK_NEURON_COMPLEX) spk__complex_update_lam(nr);
 }
+
+void spk__neuron_fill_param(spk_neuron *nr, spk_neuron_param p, float value) {
+    if (!nr || !nr->param[p]) return;
+    for (int i = 0; i < nr->n; i++) nr->param[p][i] = value;
+}

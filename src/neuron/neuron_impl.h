@@ -44,6 +44,9 @@ void spk__complex_update_lam(spk_neuron *nr);
 /* Move parameter p's storage to caller-owned arrays (a network's arenas): the current
  * values are copied into `param` and the gradient accumulator becomes `grad`. */
 void spk__neuron_bind_param(spk_neuron *nr, spk_neuron_param p, float *param, float *grad);
+/* Set every neuron's value of parameter p without validation (a network broadcasting a
+ * shared learnable value the optimizer changed). */
+void spk__neuron_fill_param(spk_neuron *nr, spk_neuron_param p, float value);
 /* Recompute derived quantities after parameters were changed in place (complex lam). */
 void spk__neuron_params_changed(spk_neuron *nr);
 
