@@ -142,6 +142,9 @@ void spk_rng_uniform4(spk_rng r, uint64_t step, uint64_t index, float out[4]);
 float spk_rng_uniform(spk_rng r, uint64_t step, uint64_t index, unsigned lane);
 /* Two independent standard normal draws (Box-Muller on one block). */
 void spk_rng_normal2(spk_rng r, uint64_t step, uint64_t index, float out[2]);
+/* A random permutation of 0..n-1 into idx (Fisher-Yates), numbered by `draw` (e.g. the
+ * epoch): the same (seed, stream, draw) gives the same order on any machine. */
+void spk_rng_permutation(spk_rng r, uint64_t draw, int32_t *idx, int n);
 
 /* ======================================================================================
  * Threads and BLAS
@@ -584,7 +587,10 @@ spk_status spk_net_backward_truncated(spk_net *net, int k);
 /* Bytes of activation memory the last forward holds for backward (every step's outputs,
  * inputs, neuron states and their gradient buffers), for T and B of that forward. */
 size_t spk_net_activation_bytes(const spk_net *net);
-/* dL/dx of the last backward, [T, B, input dims]. */
+/* Ask backward for dL/dx of the input (off by default: training needs no input gradient,
+ * and skipping it saves the largest backward GEMM of the first layer). */
+void spk_net_want_input_grad(spk_net *net, int on);
+/* dL/dx of the last backward, [T, B, input dims]; NULL unless spk_net_want_input_grad. */
 const float *spk_net_input_grad(const spk_net *net);
 
 
@@ -716,6 +722,253 @@ spk_optim *spk_trainer_optim(spk_trainer *tr);
  * spike count (count losses), the largest reduced membrane (CE_MEM), the earliest first
  * spike (first-spike loss; ties go to the larger count). pred [B]. */
 void spk_trainer_predict(const spk_trainer *tr, int32_t *pred);
+
+
+/* ======================================================================================
+ * Data: datasets and arrays
+ * ======================================================================================
+ * A dataset is n samples of one shape with integer labels. Static samples are [features]
+ * or [C, H, W]; sequences (spike or event data) are [T, channels] per sample (has_time = 1).
+ * Loaders return SPK_ERR_IO / SPK_ERR_FORMAT with spk_errmsg(NULL) naming the file and what
+ * is wrong (a missing Debian dataset names the package to install). */
+typedef struct spk_dataset {
+    int n;                      /* samples                                              */
+    int ndim;                   /* per-sample dims (1..4)                               */
+    int dims[SPK_MAX_DIMS];
+    int has_time;               /* 1: each sample is [T, channels] (dims[0] = T)        */
+    int n_classes;              /* labels are in [0, n_classes)                         */
+    float *x;                   /* [n, prod(dims)]                                      */
+    int32_t *y;                 /* [n]                                                  */
+} spk_dataset;
+
+/* Elements per sample (prod(dims)). */
+size_t spk_dataset_sample_size(const spk_dataset *d);
+void spk_dataset_free(spk_dataset *d); /* frees x and y and zeroes *d */
+
+/* Fashion-MNIST from the gzip IDX files of Debian's dataset-fashion-mnist
+ * (dir NULL = /usr/share/datasets/fashion-mnist). Images [1, 28, 28] scaled to [0, 1];
+ * 60000 train / 10000 test. max_train / max_test > 0 keep only the first ones. */
+spk_status spk_dataset_fashion_mnist(spk_dataset *train, spk_dataset *test, const char *dir, int max_train,
+                                     int max_test);
+/* Yin-Yang (Kriener et al. 2021): (x, y, 1-x, 1-y) in the unit square, 3 balanced classes
+ * (yin, yang, dot); r_small 0.1, r_big 0.5; train / validation / test of n_train / n_val /
+ * n_test samples (5000 / 1000 / 1000 in the paper), each from its own stream of `seed`. */
+spk_status spk_dataset_yinyang(spk_dataset *train, spk_dataset *val, spk_dataset *test, int n_train, int n_val,
+                               int n_test, uint64_t seed);
+/* Randman (Zenke & Vogels 2021): one random smooth manifold per class, sampled and turned
+ * into spike times: each of `units` channels spikes once per sample at a step in [0, steps). */
+typedef struct spk_randman_params {
+    int classes, units, steps, samples_per_class;
+    int dim;           /* intrinsic dimension of each manifold                  */
+    float alpha;       /* smoothness: spectral decay of the random features     */
+    int freqs;         /* random Fourier features per intrinsic dimension       */
+    float test_fraction;
+    uint64_t seed;
+} spk_randman_params;
+spk_randman_params spk_randman_default(void);
+spk_status spk_dataset_randman(spk_dataset *train, spk_dataset *test, const spk_randman_params *p);
+
+/* .npy arrays (NumPy format 1.0/2.0/3.0, little-endian, C order; float32/64, int8..64,
+ * uint8..64, bool), converted to float. *data is allocated with spk_malloc. */
+spk_status spk_npy_read(const char *path, float **data, int *ndim, size_t dims[8]);
+/* Write float32 .npy atomically (temporary file, flush, rename): an existing file is
+ * replaced only by a complete one. */
+spk_status spk_npy_write(const char *path, const float *data, int ndim, const size_t *dims);
+/* A user's dataset: x from .npy or HDF5 ([n, features...] or [n, T, channels] when
+ * has_time), labels y (integers) from .npy or HDF5. For HDF5, `x_path` is
+ * "file.h5:/dataset" (same for y). n_classes = max label + 1. */
+spk_status spk_dataset_load(spk_dataset *out, const char *x_path, const char *y_path, int has_time);
+
+/* ======================================================================================
+ * Coding: encoders (values -> spike trains) and decoders (spike trains -> scores)
+ * ======================================================================================
+ * Spikes are 1.0 (POISSON: the count, DIRECT: the current); everything else is 0.
+ * Spike times and counts are rounded half to even (like torch.round), in float32.
+ * Semantics follow snnTorch's spikegen where it has the code (rate, latency, delta). */
+typedef enum spk_encoding {
+    SPK_ENC_DIRECT = 0,    /* gain*x as input current at every step                          */
+    SPK_ENC_RATE,          /* Bernoulli: spike with probability clamp(gain*x, 0, 1) per step */
+    SPK_ENC_POISSON,       /* Poisson counts with mean gain*x per step (graded; exact inverse
+                              CDF up to a mean of 500, rounded normal approximation above)  */
+    SPK_ENC_LATENCY,       /* one spike at t = round((1 - x) * (T - 1)) for x in (0, 1] (x > 1
+                              acts as 1: t = 0); no spike for x <= 0                         */
+    SPK_ENC_LATENCY_LOG,   /* one spike at t = round(tau*ln(x/(x - threshold))) for
+                              x > threshold (RC charge time), later times clipped to T - 1;
+                              no spike for x <= threshold                                    */
+    SPK_ENC_DELTA,         /* send-on-change: ON channel when x[t] - x[t-1] >= threshold, OFF
+                              channel when <= -threshold, x[-1] = 0. A static x changes only
+                              at t = 0. Both channels spike with +1                          */
+    SPK_ENC_PHASE,         /* q = floor(x * 2^bits) clamped to [0, 2^bits - 1]; at step t, bit
+                              k = t % bits of q, most significant first (Kim et al. 2018)    */
+    SPK_ENC_BURST,         /* n = round(x * burst_max) clamped to [0, burst_max] spikes at
+                              steps 0 .. n-1 (cut at T)                                       */
+    SPK_ENC_POPULATION,    /* Gaussian receptive fields: `pop_size` channels per feature, each
+                              spiking per step with probability exp(-(x-c)^2 / (2 sigma^2))  */
+    SPK_ENC_COUNT
+} spk_encoding;
+/* "direct", "rate", "poisson", "latency", "latency_log", "delta", "phase", "burst",
+ * "population"; "unknown" outside the enum. */
+const char *spk_encoding_name(spk_encoding e);
+/* The encoding named `s` (ASCII case ignored), or -1 with the thread's message set. */
+int spk_encoding_from_name(const char *s);
+
+typedef struct spk_encoder_config {
+    spk_encoding kind;
+    float gain;          /* DIRECT (finite) / RATE / POISSON (>= 0) scale. Default 1           */
+    float threshold;     /* LATENCY_LOG (default 0.01) and DELTA (default 0.1); > 0            */
+    float tau;           /* LATENCY_LOG time constant in steps, > 0. Default 5                 */
+    int bits;            /* PHASE bits, 1..24. Default 8                                        */
+    int burst_max;       /* BURST longest burst, >= 1. Default 5                                */
+    int pop_size;        /* POPULATION channels per feature, >= 1. Default 10                   */
+    float pop_min, pop_max; /* POPULATION centres evenly spaced over [min, max] (min < max;
+                               one channel: the midpoint). Default 0, 1                        */
+    float pop_sigma;     /* POPULATION width, >= 0; 0 = spacing of the centres (one channel:
+                            max - min). Default 0                                              */
+    spk_rng rng;         /* for RATE / POISSON / POPULATION draws. Default {0, 0}               */
+} spk_encoder_config;
+/* The defaults above for `kind` (fields the kind does not use keep harmless values). */
+spk_encoder_config spk_encoder_default(spk_encoding kind);
+/* Output channels per input feature: 2 for DELTA (ON, OFF), pop_size for POPULATION, else 1;
+ * 0 for a NULL config, an unknown kind or pop_size < 1. */
+int spk_encoder_channels(const spk_encoder_config *c);
+/* Encode B samples of F features into T steps: out [T, B, F * channels] (channel-minor:
+ * feature f's channels are f*channels .. f*channels+channels-1). `x` is [B, F] (x_steps 1:
+ * static, values expected in [0, 1] except DIRECT) or [T, B, F] (x_steps == T: a sequence;
+ * DELTA compares consecutive steps, the others encode each step's value). Every value of
+ * out is written.
+ * `draw` numbers the batch so that random codes are reproducible: the draw for output
+ * (t, b, column) is spk_rng at step = (draw mod 2^32) << 32 | t, index = b << 32 | column,
+ * so the same (rng, draw) gives the same spikes at any thread count and every
+ * (draw, t, b, feature, channel) gets an independent draw.
+ * SPK_ERR_INVALID_ARG for bad sizes or parameters (the message names the field) and for a
+ * non-finite x; SPK_ERR_SHAPE for x_steps other than 1 or T; SPK_ERR_NUMERIC when gain*x
+ * overflows (DIRECT, POISSON). On error out is untouched. */
+spk_status spk_encode(const spk_encoder_config *c, int T, int B, int F, const float *x, int x_steps, float *out,
+                      uint64_t draw);
+
+typedef enum spk_decoding {
+    SPK_DEC_COUNT = 0,   /* sum of spikes over steps, per class                           */
+    SPK_DEC_FIRST_SPIKE, /* -(first step with a spike > 0), -T when silent, plus n / (T+1)
+                            where n counts the steps with a spike: ties in the first step go
+                            to the class that spikes more (exact in float for T <= 4095)    */
+    SPK_DEC_MEM_MAX,     /* readout membrane: max over steps                             */
+    SPK_DEC_MEM_MEAN,    /*   mean over steps                                             */
+    SPK_DEC_MEM_LAST,    /*   last step                                                   */
+    SPK_DEC_COUNT_KINDS
+} spk_decoding;
+/* "count", "first_spike", "mem_max", "mem_mean", "mem_last"; "unknown" outside the enum. */
+const char *spk_decoding_name(spk_decoding d);
+/* The decoding named `s` (exact match), or -1 with the thread's message set. */
+int spk_decoding_from_name(const char *s);
+/* scores [B, C] from spikes or membrane [T, B, C] (the one the decoding uses; the other may
+ * be NULL). Nothing to report errors with: NULL scores or B, C < 1 writes nothing; T < 1, an
+ * unknown decoding or a NULL input array it needs fills scores with NaN. */
+void spk_decode(spk_decoding d, int T, int B, int C, const float *spikes, const float *mem, float *scores);
+/* argmax of each row of scores [B, C] (first wins; NaN never beats a number, an all-NaN row
+ * gives 0) into pred [B].
+ * NULL arrays or B, C < 1 write nothing. */
+void spk_argmax_rows(const float *scores, int B, int C, int32_t *pred);
+
+
+/* ======================================================================================
+ * Experiments: YAML files naming the data, the encoding, the network and the training
+ * ======================================================================================
+ * docs/experiment.md documents every field. Parsing uses libyaml; an unknown key, a wrong
+ * type or an impossible value is refused with "FILE:LINE:COLUMN: what is wrong". */
+
+#define SPK_PATH_MAX 1024
+
+/* One layer of the sequential network description. */
+typedef enum spk_layer_kind {
+    SPK_LAYER_DENSE = 0, SPK_LAYER_CONV, SPK_LAYER_POOL, SPK_LAYER_FLATTEN, SPK_LAYER_DROPOUT,
+    SPK_LAYER_NEURON, SPK_LAYER_SCALE, SPK_LAYER_DELAY, SPK_LAYER_KIND_COUNT
+} spk_layer_kind;
+
+typedef struct spk_layer_spec {
+    spk_layer_kind kind;
+    char name[64];
+    int line;                    /* where it was written (1-based)                          */
+    int units, bias;             /* dense                                                   */
+    int dims, channels, kernel[2], stride[2], padding[2], dilation[2], groups; /* conv/pool   */
+    int pool;                    /* 0 sum, 1 avg, 2 max                                    */
+    float p;                     /* dropout                                                 */
+    int delay;                   /* delay steps (one for every feature)                     */
+    spk_neuron_config neuron;    /* neuron                                                  */
+    int recurrent;               /* neuron: add an all-to-all recurrent dense (with bias)   */
+    int learn_beta, learn_threshold; /* SPK_LEARN_*                                         */
+} spk_layer_spec;
+
+typedef struct spk_experiment {
+    char source[SPK_PATH_MAX];   /* the file it came from                                   */
+    /* data */
+    char dataset[32];            /* fashion_mnist | yinyang | randman | files              */
+    char data_dir[SPK_PATH_MAX]; /* fashion_mnist: where the IDX files are ("" = default)  */
+    char x_train[SPK_PATH_MAX], y_train[SPK_PATH_MAX], x_test[SPK_PATH_MAX], y_test[SPK_PATH_MAX];
+    int has_time;                /* files: samples are [T, channels]                       */
+    int train_samples, test_samples; /* 0 = all                                             */
+    uint64_t data_seed;
+    spk_randman_params randman;
+    /* encoding */
+    spk_encoder_config encoder;
+    int steps;                   /* T                                                       */
+    /* network */
+    spk_layer_spec *layers;
+    int n_layers;
+    /* training */
+    int epochs, batch_size;
+    uint64_t seed;
+    int checkpoint_every;        /* batches between checkpoints (0 = once per epoch)        */
+    spk_train_config train;      /* train.output is set when the network is built           */
+} spk_experiment;
+
+/* Parse a YAML experiment file / text (`name` is used in messages). On failure *out is NULL,
+ * the status is SPK_ERR_FORMAT (or SPK_ERR_IO) and spk_errmsg(NULL) says FILE:LINE:COL. */
+spk_status spk_experiment_load(spk_experiment **out, const char *path);
+spk_status spk_experiment_parse(spk_experiment **out, const char *text, size_t len, const char *name);
+void spk_experiment_free(spk_experiment *e);
+/* The fully resolved experiment (every default written out) as YAML text that
+ * spk_experiment_parse reads back to the same experiment. Free with spk_free. */
+char *spk_experiment_to_yaml(const spk_experiment *e);
+/* Load the experiment's train and test sets (data section). */
+spk_status spk_experiment_load_data(const spk_experiment *e, spk_dataset *train, spk_dataset *test);
+/* The network input shape for a dataset under the experiment's encoding, and the number of
+ * steps T (the encoding's steps, or a sequence dataset's own length). Returns ndim (0 and a
+ * message when the encoding cannot apply to the data). */
+int spk_experiment_input_shape(const spk_experiment *e, const spk_dataset *d, int dims[SPK_MAX_DIMS], int *T);
+/* Encode samples idx[0..B) of d into x [T, B, input dims]. `draw` numbers the batch for the
+ * random encoders (use the global step: reproducible, thread-independent). */
+spk_status spk_experiment_encode_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x,
+                                       uint64_t draw);
+/* Build the network for samples of the given shape (after encoding: e.g. [784], [1, 28, 28]
+ * or [channels] for sequences). *readout is the last layer (a neuron population). */
+spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int *dims, spk_net **net, int *readout);
+
+
+/* ======================================================================================
+ * Models: spk's own file format (model.spk) and training checkpoints
+ * ======================================================================================
+ * A model file holds the resolved experiment (so the network can be rebuilt), the input
+ * shape, every learnable parameter, every neuron population's per-neuron parameters, and,
+ * for checkpoints, the optimizer state and the position in training. It ends with a CRC-32
+ * (zlib) of everything before it: truncation or corruption is refused with a message.
+ * Files are written atomically: a temporary file in the same folder, flushed and synced,
+ * then renamed over the target, so an existing file is never left half-written. */
+typedef struct spk_train_state {
+    int64_t epoch;   /* epochs completed                                   */
+    int64_t batch;   /* batches completed in the current epoch             */
+    int64_t step;    /* optimizer steps taken in all                       */
+} spk_train_state;
+
+/* Save a model (and, when opt / ts are not NULL, the training state). */
+spk_status spk_model_save(const char *path, const spk_experiment *e, int in_ndim, const int *in_dims, spk_net *net,
+                          spk_optim *opt, const spk_train_state *ts);
+/* Load a model: parses the embedded experiment, rebuilds the network, restores its
+ * parameters. Training state (when the file has one) goes to *ts and the optimizer state
+ * to *opt_state (spk_malloc'd, n floats; NULL when absent); pass NULL to ignore them. */
+spk_status spk_model_load(const char *path, spk_experiment **e, spk_net **net, int *readout, int *in_ndim, int in_dims[SPK_MAX_DIMS],
+                          spk_train_state *ts, float **opt_state, size_t *opt_n);
+/* Set the trainer's step count (when resuming from a checkpoint). */
+void spk_trainer_set_steps(spk_trainer *tr, long steps);
 
 #ifdef __cplusplus
 }

@@ -96,6 +96,7 @@ static void fd_check(const char *name, fdnet *f, double tol, double h, int kinks
     float *p = spk_net_params(f->net, &n);
     float *g = spk_net_grads(f->net, &n);
     float *gb = calloc((size_t)f->T * f->B * f->C, sizeof(float));
+    spk_net_want_input_grad(f->net, 1);
     fd_loss(f, gb);
     spk_net_zero_grad(f->net);
     CHECK_OK(spk_net_seed_grad(f->net, f->out, SPK_SIGNAL_MEM, gb));
@@ -293,6 +294,7 @@ static void test_fd_recurrent(void) {
 static void test_tbptt(void) {
     int out;
     spk_net *net = recurrent_net(1, &out);
+    spk_net_want_input_grad(net, 1);
     const int T = 12, B = 3, C = 3;
     float *x = malloc(sizeof(float) * T * B * 4);
     fill(x, (size_t)T * B * 4, 8, 0, 1.5f);
@@ -309,16 +311,16 @@ static void test_tbptt(void) {
     spk_net_zero_grad(net);
     CHECK_OK(spk_net_seed_grad(net, out, SPK_SIGNAL_MEM, gb));
     CHECK_OK(spk_net_backward(net));
-    memcpy(full, spk_net_grads(net, &n), n * sizeof(float));
+    { const float *g_ = spk_net_grads(net, &n); memcpy(full, g_, n * sizeof(float)); }
     spk_net_zero_grad(net);
     CHECK_OK(spk_net_seed_grad(net, out, SPK_SIGNAL_MEM, gb));
     CHECK_OK(spk_net_backward_truncated(net, T));
-    memcpy(tr, spk_net_grads(net, &n), n * sizeof(float));
+    { const float *g_ = spk_net_grads(net, &n); memcpy(tr, g_, n * sizeof(float)); }
     CHECK_MSG(memcmp(full, tr, n * sizeof(float)) == 0, "truncated BPTT with k = T must equal full BPTT bit for bit");
     spk_net_zero_grad(net);
     CHECK_OK(spk_net_seed_grad(net, out, SPK_SIGNAL_MEM, gb));
     CHECK_OK(spk_net_backward_truncated(net, 4));
-    memcpy(cut, spk_net_grads(net, &n), n * sizeof(float));
+    { const float *g_ = spk_net_grads(net, &n); memcpy(cut, g_, n * sizeof(float)); }
     CHECK(memcmp(full, cut, n * sizeof(float)) != 0);
     /* a loss on the last step only: with windows of 4, no gradient reaches steps 0..7 */
     memset(gb, 0, (size_t)T * B * C * sizeof(float));
@@ -415,7 +417,41 @@ static void test_training(void) {
     CHECK_MSG(l1[19] < 0.6 * l1[0], "loss %.4f -> %.4f: should fall by at least 40%%", l1[0], l1[19]);
 }
 
+/* an input that is the same at every step: the first layer runs once and its weight gradient
+ * sums dy over time first; equal to the general path up to float reassociation */
+static void test_static_input(void) {
+    int out;
+    spk_net *net = recurrent_net(1, &out);
+    const int T = 9, B = 4, C = 3;
+    float *x = malloc(sizeof(float) * T * B * 4), *gb = calloc((size_t)T * B * C, sizeof(float));
+    fill(x, (size_t)B * 4, 21, 0, 2.0f);
+    for (int t = 1; t < T; t++) memcpy(x + (size_t)t * B * 4, x, sizeof(float) * B * 4);
+    int32_t labels[4] = {0, 1, 2, 0};
+    size_t n;
+    float *g_general = malloc(4096 * sizeof(float)), *g_static = malloc(4096 * sizeof(float));
+    float *s_general = malloc(sizeof(float) * T * B * 5);
+    for (int pass = 0; pass < 2; pass++) {
+        spk_net_want_input_grad(net, pass == 0); /* pass 0: general backward, pass 1: static */
+        CHECK_OK(spk_net_forward(net, T, B, x));
+        const float *hs = spk_net_signal(net, spk_net_find(net, "h"), SPK_SIGNAL_OUT);
+        if (pass == 0) memcpy(s_general, hs, sizeof(float) * T * B * 5);
+        else CHECK_MSG(memcmp(s_general, hs, sizeof(float) * T * B * 5) == 0, "static input: spikes must be identical");
+        spk_loss_ce_mem(gb, spk_net_signal(net, out, SPK_SIGNAL_MEM), labels, T, B, C, SPK_MEM_PER_STEP);
+        spk_net_zero_grad(net);
+        CHECK_OK(spk_net_seed_grad(net, out, SPK_SIGNAL_MEM, gb));
+        CHECK_OK(spk_net_backward(net));
+        { const float *g_ = spk_net_grads(net, &n); memcpy(pass ? g_static : g_general, g_, n * sizeof(float)); }
+    }
+    CHECK(spk_net_input_grad(net) == NULL);
+    double err = tu_max_rel_diff(g_static, g_general, n, 1e-6);
+    printf("static input: weight gradients equal to the general path within %.2e (relative)\n", err);
+    CHECK(err < 1e-5);
+    free(x); free(gb); free(g_general); free(g_static); free(s_general);
+    spk_net_free(net);
+}
+
 int main(void) {
+    test_static_input();
     test_graph_errors();
     test_fd_mlp();
     test_fd_conv();

@@ -75,3 +75,17 @@ void spk_rng_normal2(spk_rng r, uint64_t step, uint64_t index, float out[2]) {
     out[0] = (float)(rad * cos(th));
     out[1] = (float)(rad * sin(th));
 }
+
+void spk_rng_permutation(spk_rng r, uint64_t draw, int32_t *idx, int n) {
+    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        uint32_t w[4];
+        block(r, draw, (uint64_t)i, w);
+        uint64_t bits = ((uint64_t)w[0] << 21) ^ (w[1] >> 11); /* 53 random bits */
+        int j = (int)((double)bits / 9007199254740992.0 * (double)(i + 1));
+        if (j > i) j = i;
+        int32_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}

@@ -78,7 +78,9 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
             if (n->in_alias) {
                 int src = single_alias_source(net, v);
                 n->in = net->nodes[src].out;
-                n->din = net->nodes[src].dout;
+                /* dense and conv skip dx when nobody wants the input's gradient */
+                int skip = src == net->input && !net->want_input_grad && (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV);
+                n->din = skip ? NULL : net->nodes[src].dout;
             }
         }
     net->conv_ws_floats = ws;
@@ -139,8 +141,16 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
     switch (n->kind) {
     case SPK_NODE_INPUT: break;
-    case SPK_NODE_DENSE: spk_op_dense_forward(n->out + ro, n->in + ri, W_of(net, n), b_of(net, n), M, n->d_in, n->d_out); break;
-    case SPK_NODE_CONV: spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, M); break;
+    case SPK_NODE_DENSE:
+    case SPK_NODE_CONV: {
+        /* a time-constant input: compute one step and replicate it (exact: the same rows) */
+        int rows = n->static_in && nt == net->T ? B : M;
+        if (n->kind == SPK_NODE_DENSE) spk_op_dense_forward(n->out + ro, n->in + ri, W_of(net, n), b_of(net, n), rows, n->d_in, n->d_out);
+        else spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, rows);
+        size_t step = (size_t)B * n->out_numel;
+        for (int t = 1; rows != M && t < nt; t++) memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
+        break;
+    }
     case SPK_NODE_POOL: spk_op_pool_forward(n->out + ro, n->argmax ? n->argmax + ro : NULL, n->in + ri, &n->pool, M); break;
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE: memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float)); break;
@@ -191,7 +201,15 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     if (st) return st;
     spk_net_params_changed(net); /* shared learnable values reach their populations */
     spk__node *in = &net->nodes[net->input];
-    memcpy(in->out, x, (size_t)T * B * in->out_numel * sizeof(float));
+    size_t row = (size_t)B * in->out_numel;
+    memcpy(in->out, x, (size_t)T * row * sizeof(float));
+    net->static_input = 1;
+    for (int t = 1; t < T && net->static_input; t++) net->static_input = memcmp(x, x + (size_t)t * row, row * sizeof(float)) == 0;
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        n->static_in = net->static_input && n->in_alias && !n->recurrent && single_alias_source(net, v) == net->input &&
+                       (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV);
+    }
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (n->is_back_src) make_init(net, n);
@@ -259,11 +277,25 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     switch (n->kind) {
     case SPK_NODE_INPUT: break;
     case SPK_NODE_DENSE:
-        spk_op_dense_backward(din, dW_of(net, n), db_of(net, n), n->dout + ro, n->in + ri, W_of(net, n), M, n->d_in, n->d_out);
+    case SPK_NODE_CONV: {
+        int rows = M;
+        if (n->static_in && nt == net->T && !din) {
+            /* the weight gradient is linear in dy: sum dy over time first, then one step
+             * (float sums reassociate: equal up to rounding) */
+            size_t step = (size_t)B * n->out_numel;
+            float *d0 = n->dout + ro;
+            for (int t = 1; t < nt; t++) {
+                const float *dt = d0 + (size_t)t * step;
+                for (size_t k = 0; k < step; k++) d0[k] += dt[k];
+            }
+            rows = B;
+        }
+        if (n->kind == SPK_NODE_DENSE)
+            spk_op_dense_backward(din, dW_of(net, n), db_of(net, n), n->dout + ro, n->in + ri, W_of(net, n), rows, n->d_in, n->d_out);
+        else
+            spk_op_conv_backward(din, dW_of(net, n), db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, W_of(net, n), &n->conv, rows);
         break;
-    case SPK_NODE_CONV:
-        spk_op_conv_backward(din, dW_of(net, n), db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, W_of(net, n), &n->conv, M);
-        break;
+    }
     case SPK_NODE_POOL: spk_op_pool_backward(din, n->dout + ro, n->argmax ? n->argmax + ro : NULL, &n->pool, M); break;
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE: {
@@ -319,6 +351,7 @@ static void scatter(spk_net *net, int v, int t0, int nt) {
         const spk__edge *ed = &net->edges[e];
         if (ed->to != v) continue;
         spk__node *s = &net->nodes[ed->from];
+        if (ed->from == net->input && !net->want_input_grad) continue;
         for (int t = t0; t < t0 + nt; t++) {
             if (ed->delayed && net->tbptt_k > 0 && t > 0 && t % net->tbptt_k == 0) continue; /* cut */
             float *dst = !ed->delayed ? s->dout + (size_t)t * row : t > 0 ? s->dout + (size_t)(t - 1) * row : s->dinit;
@@ -383,7 +416,11 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
 }
 
 const float *spk_net_input_grad(const spk_net *net) {
-    return net && net->has_forward ? net->nodes[net->input].dout : NULL;
+    return net && net->has_forward && net->want_input_grad ? net->nodes[net->input].dout : NULL;
+}
+
+void spk_net_want_input_grad(spk_net *net, int on) {
+    if (net) net->want_input_grad = on != 0;
 }
 
 void spk_net_set_training(spk_net *net, int training, uint64_t dropout_draw) {

@@ -48,6 +48,7 @@ typedef struct spk__node {
     float *init;     /* [B, out_numel] output before t = 0 (back-edge sources) */
     float *din, *dout, *dmem, *dinit, *dstate;
     int is_back_src;
+    int static_in;   /* fed only by a time-constant input: computed once, replicated over T */
 } spk__node;
 
 typedef struct spk__edge {
@@ -84,6 +85,8 @@ struct spk_net {
     float *dx_input;          /* [T,B,in] dL/dx */
     int has_forward;
     int tbptt_k;              /* backward truncation window (0 = full) */
+    int want_input_grad;      /* compute dL/dx of the input (off: skipped) */
+    int static_input;         /* the last forward's input was the same at every step */
 };
 
 /* Edges delivering into node v: indices into net->edges. */

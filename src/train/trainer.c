@@ -94,6 +94,9 @@ void spk_trainer_free(spk_trainer *tr) {
 }
 
 long spk_trainer_steps(const spk_trainer *tr) { return tr ? tr->steps : 0; }
+void spk_trainer_set_steps(spk_trainer *tr, long steps) {
+    if (tr && steps >= 0) tr->steps = steps;
+}
 spk_optim *spk_trainer_optim(spk_trainer *tr) { return tr ? tr->opt : NULL; }
 
 static spk_status grow(spk_trainer *tr, float **buf, size_t *cap, size_t n) {

@@ -7,6 +7,12 @@
 
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+/* Write a text file atomically (temporary file, flush, fsync, rename); 0 on success. */
+int cli_write_text_atomic(const char *path, const char *text);
 
 /* Parse an integer / float option value; on error print "spk: --name: ..." and return -1. */
 int cli_int(const char *name, const char *val, long lo, long hi, long *out);

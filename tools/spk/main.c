@@ -15,8 +15,12 @@ static void usage(FILE *fp) {
             "usage: spk [--threads N] COMMAND [options]\n"
             "\n"
             "commands:\n"
+            "  train FILE.yaml train an experiment (docs/experiment.md); --resume continues a run\n"
+            "  eval MODEL      loss and accuracy of a trained model on its data\n"
+            "  info MODEL      nodes, shapes, neurons, synapses and parameters of a model\n"
+            "  run MODEL       run a model on an input .npy, write its spikes (and --record HDF5)\n"
             "  demo            simulate the generalized neuron in its main modes and print rasters\n"
-            "  bench neuron    neuron updates per second beside the memory-bandwidth bound\n"
+            "  bench WORKLOAD  benchmarks: neuron, memory (see 'spk bench --help')\n"
             "  version         print the version\n"
             "  help            this text\n"
             "\n"
@@ -91,6 +95,10 @@ int main(int argc, char **argv) {
     char **sub_argv = argv + i;
     spk_get_threads(); /* apply SPK_THREADS when --threads was not given */
     if (!strcmp(cmd, "demo")) return cmd_demo(sub_argc, sub_argv);
+    if (!strcmp(cmd, "train")) return cmd_train(sub_argc, sub_argv);
+    if (!strcmp(cmd, "eval")) return cmd_eval(sub_argc, sub_argv);
+    if (!strcmp(cmd, "info")) return cmd_info(sub_argc, sub_argv);
+    if (!strcmp(cmd, "run")) return cmd_run(sub_argc, sub_argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(sub_argc, sub_argv);
     if (!strcmp(cmd, "version")) { printf("spk %s\n", spk_version()); return 0; }
     if (!strcmp(cmd, "help")) { usage(stdout); return 0; }

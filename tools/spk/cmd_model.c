@@ -1,0 +1,250 @@
+/* cmd_model.c — commands on a saved model (model.spk):
+ *   spk info MODEL                       nodes, shapes, neurons, synapses, parameters
+ *   spk eval MODEL [--data test|train]   loss and accuracy on the experiment's data
+ *   spk run MODEL --input X.npy --output Y.npy [--record FILE.h5]
+ *                                        run an input [T, B, features] and write the readout's
+ *                                        spikes [T, B, N]; --record writes every population's
+ *                                        spikes and membranes to HDF5 */
+#include "cli.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct loaded {
+    spk_experiment *e;
+    spk_net *net;
+    int readout, nd, dims[SPK_MAX_DIMS];
+} loaded;
+
+static int load_model(const char *path, loaded *m) {
+    if (spk_model_load(path, &m->e, &m->net, &m->readout, &m->nd, m->dims, NULL, NULL, NULL)) {
+        cli_error("%s", spk_errmsg(NULL));
+        return -1;
+    }
+    return 0;
+}
+
+static void free_model(loaded *m) {
+    spk_net_free(m->net);
+    spk_experiment_free(m->e);
+}
+
+static const char *shape_text(char *buf, size_t n, int nd, const int *dims) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < nd && k < n; i++) k += (size_t)snprintf(buf + k, n - k, i ? ", %d" : "%d", dims[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+int cmd_info(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help")) {
+        printf("usage: spk info MODEL\nPrints the model's nodes, shapes, neurons, synapses and parameters.\n");
+        return argc < 2 ? 2 : 0;
+    }
+    loaded m;
+    if (load_model(argv[1], &m)) return 1;
+    spk_net *net = m.net;
+    long neurons = 0, synapses = 0;
+    size_t params = 0;
+    char s[96];
+    printf("%s (from %s): input %s\n", argv[1], m.e->source, shape_text(s, sizeof s, m.nd, m.dims));
+    printf("  %-20s %-8s %-16s %12s %12s %s\n", "node", "kind", "output", "parameters", "synapses", "");
+    for (int v = 0; v < spk_net_node_count(net); v++) {
+        int dims[SPK_MAX_DIMS], nd = spk_net_node_shape(net, v, dims);
+        long out = 1;
+        for (int k = 0; k < nd; k++) out *= dims[k];
+        size_t pw = 0, pb = 0, ps = 0;
+        spk_net_param(net, v, "weight", &pw);
+        spk_net_param(net, v, "bias", &pb);
+        spk_net_param(net, v, "scale", &ps);
+        long syn = 0;
+        spk_node_kind kind = spk_net_node_kind(net, v);
+        if (kind == SPK_NODE_DENSE) syn = (long)pw;
+        if (kind == SPK_NODE_CONV) { /* each weight is used once per output position */
+            long pos = nd == 3 ? (long)dims[1] * dims[2] : dims[1];
+            syn = (long)pw * pos;
+        }
+        const char *note = "";
+        if (kind == SPK_NODE_NEURON) {
+            neurons += out;
+            const spk_neuron_config *c = spk_neuron_get_config(spk_net_neuron(net, v));
+            snprintf(s, sizeof s, "%s %s/%s", spk_neuron_kind_name(c->kind), spk_reset_kind_name(c->reset), spk_reset_timing_name(c->timing));
+            note = s;
+        }
+        synapses += syn;
+        params += pw + pb + ps;
+        char sh[64];
+        printf("  %-20s %-8s %-16s %12zu %12ld %s%s\n", spk_net_node_name(net, v), spk_node_kind_name(kind), shape_text(sh, sizeof sh, nd, dims),
+               pw + pb + ps, syn, spk_net_node_is_recurrent(net, v) ? "(recurrent) " : "", note);
+    }
+    size_t learn;
+    spk_net_params(net, &learn);
+    printf("neurons %ld, synapses %ld, weights and biases %zu, learnable values %zu\n", neurons, synapses, params, learn);
+    free_model(&m);
+    return 0;
+}
+
+int cli_evaluate(const spk_experiment *e, spk_trainer *tr, spk_net *net, const spk_dataset *d, int T, size_t in_size, double *loss,
+                 double *acc, double *spikes_per_sample);
+
+int cmd_eval(int argc, char **argv) {
+    const char *file = NULL, *which = "test";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            printf("usage: spk eval MODEL [--data test|train]\nLoss, accuracy and spikes per sample on the model's own experiment data.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--data")) {
+            which = i + 1 < argc ? argv[++i] : "";
+            if (strcmp(which, "test") && strcmp(which, "train")) {
+                cli_error("eval: --data must be 'test' or 'train'");
+                return 2;
+            }
+        } else if (!file && argv[i][0] != '-') {
+            file = argv[i];
+        } else {
+            cli_error("eval: unexpected argument '%s'", argv[i]);
+            return 2;
+        }
+    }
+    if (!file) {
+        cli_error("eval: no model given (see 'spk eval --help')");
+        return 2;
+    }
+    loaded m;
+    if (load_model(file, &m)) return 1;
+    spk_dataset train, test;
+    if (spk_experiment_load_data(m.e, &train, &test)) {
+        cli_error("%s", spk_errmsg(NULL));
+        return 1;
+    }
+    const spk_dataset *d = !strcmp(which, "test") ? &test : &train;
+    int dims[SPK_MAX_DIMS], T, nd = spk_experiment_input_shape(m.e, d, dims, &T);
+    if (!nd || nd != m.nd || memcmp(dims, m.dims, sizeof(int) * (size_t)nd)) {
+        cli_error("eval: the data's input shape does not match the model's");
+        return 1;
+    }
+    size_t in_size = 1;
+    for (int k = 0; k < nd; k++) in_size *= (size_t)dims[k];
+    spk_train_config tc = m.e->train;
+    tc.output = m.readout;
+    spk_trainer *tr;
+    if (spk_trainer_create(&tr, m.net, &tc)) {
+        cli_error("%s", spk_errmsg(NULL));
+        return 1;
+    }
+    double loss, acc, sps, t0 = cli_now();
+    if (cli_evaluate(m.e, tr, m.net, d, T, in_size, &loss, &acc, &sps)) return 1;
+    printf("%s on %s (%d samples): loss %.4f  accuracy %.2f%%  spikes/sample %.1f  %.1f s\n", file, which, d->n, loss, 100 * acc, sps,
+           cli_now() - t0);
+    spk_trainer_free(tr);
+    spk_dataset_free(&train);
+    spk_dataset_free(&test);
+    free_model(&m);
+    return 0;
+}
+
+/* Write every neuron population's spikes and membranes of the last forward to HDF5. */
+static int record_h5(const char *path, spk_net *net, int T, int B) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    char tmp[SPK_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        cli_error("--record: cannot create %s", tmp);
+        return -1;
+    }
+    int ok = 1;
+    for (int v = 0; v < spk_net_node_count(net) && ok; v++) {
+        if (spk_net_node_kind(net, v) != SPK_NODE_NEURON) continue;
+        int dims[SPK_MAX_DIMS], nd = spk_net_node_shape(net, v, dims);
+        hsize_t hd[2 + SPK_MAX_DIMS] = {(hsize_t)T, (hsize_t)B};
+        for (int k = 0; k < nd; k++) hd[2 + k] = (hsize_t)dims[k];
+        hid_t g = H5Gcreate2(f, spk_net_node_name(net, v), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        const char *names[2] = {"spk", "mem"};
+        for (int sig = 0; sig < 2 && g >= 0; sig++) {
+            hid_t sp = H5Screate_simple(2 + nd, hd, NULL);
+            hid_t ds = H5Dcreate2(g, names[sig], H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            ok &= ds >= 0 && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, spk_net_signal(net, v, (spk_signal)sig)) >= 0;
+            if (ds >= 0) H5Dclose(ds);
+            H5Sclose(sp);
+        }
+        ok &= g >= 0;
+        if (g >= 0) H5Gclose(g);
+    }
+    ok &= H5Fclose(f) >= 0;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        cli_error("--record: writing %s failed", path);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *file = NULL, *in = NULL, *out = NULL, *rec = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help")) {
+            printf("usage: spk run MODEL --input X.npy --output Y.npy [--record FILE.h5]\n"
+                   "X: float32 [T, B, features...] fed to the input as it is (no encoding); Y: the readout's spikes [T, B, N].\n"
+                   "--record FILE.h5: every population's spikes and membranes, one group per population.\n");
+            return 0;
+        } else if (!strcmp(a, "--input") && v) {
+            in = v;
+            i++;
+        } else if (!strcmp(a, "--output") && v) {
+            out = v;
+            i++;
+        } else if (!strcmp(a, "--record") && v) {
+            rec = v;
+            i++;
+        } else if (!file && a[0] != '-') {
+            file = a;
+        } else {
+            cli_error("run: unexpected argument '%s' (see 'spk run --help')", a);
+            return 2;
+        }
+    }
+    if (!file || !in || !out) {
+        cli_error("run: need MODEL, --input and --output (see 'spk run --help')");
+        return 2;
+    }
+    loaded m;
+    if (load_model(file, &m)) return 1;
+    float *x;
+    int xnd;
+    size_t xd[8];
+    if (spk_npy_read(in, &x, &xnd, xd)) {
+        cli_error("%s", spk_errmsg(NULL));
+        return 1;
+    }
+    size_t feat = 1, want = 1;
+    for (int k = 2; k < xnd; k++) feat *= xd[k];
+    for (int k = 0; k < m.nd; k++) want *= (size_t)m.dims[k];
+    char s1[64];
+    if (xnd < 3 || feat != want) {
+        cli_error("run: %s has shape with %d dimensions; the model takes [T, B, %s] (%zu values per step and sample)", in, xnd,
+                  shape_text(s1, sizeof s1, m.nd, m.dims) + 1, want);
+        return 1;
+    }
+    int T = (int)xd[0], B = (int)xd[1];
+    if (spk_net_forward(m.net, T, B, x)) {
+        cli_error("run: %s", spk_errmsg(m.net));
+        return 1;
+    }
+    int od[SPK_MAX_DIMS], ond = spk_net_node_shape(m.net, m.readout, od);
+    size_t ydims[2 + SPK_MAX_DIMS] = {(size_t)T, (size_t)B};
+    for (int k = 0; k < ond; k++) ydims[2 + k] = (size_t)od[k];
+    if (spk_npy_write(out, spk_net_signal(m.net, m.readout, SPK_SIGNAL_OUT), 2 + ond, ydims)) {
+        cli_error("%s", spk_errmsg(NULL));
+        return 1;
+    }
+    if (rec && record_h5(rec, m.net, T, B)) return 1;
+    printf("%s: ran %d steps x %d samples; readout spikes [%d, %d, %d] -> %s%s%s\n", file, T, B, T, B, od[0], out, rec ? "; record -> " : "",
+           rec ? rec : "");
+    spk_free(x);
+    free_model(&m);
+    return 0;
+}
