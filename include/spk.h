@@ -135,8 +135,11 @@ typedef struct spk_rng {
     uint64_t stream;
 } spk_rng;
 
-/* Four independent uniform draws in (0, 1) — never exactly 0 or 1 — for position
- * (step, index) of the generator. Same arguments, same numbers, on any thread. */
+/* The raw 4 x 32 random bits of position (step, index): for integer draws. */
+void spk_rng_bits4(spk_rng r, uint64_t step, uint64_t index, uint32_t out[4]);
+/* Four independent uniform draws in (0, 1) — never exactly 0 or 1; 23 bits each, values
+ * (k + 1/2) / 2^23 — for position (step, index) of the generator. Same arguments, same
+ * numbers, on any thread. */
 void spk_rng_uniform4(spk_rng r, uint64_t step, uint64_t index, float out[4]);
 /* One uniform in (0, 1) for (step, index, lane): lane 0..3 selects a word of the block. */
 float spk_rng_uniform(spk_rng r, uint64_t step, uint64_t index, unsigned lane);

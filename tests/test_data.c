@@ -1015,7 +1015,7 @@ int main(void) {
     test_npy_atomic();
     test_load();
     test_nomem();
-    char cmd[400];
+    char cmd[sizeof tmpdir * 2 + 64];
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%s' 2>/dev/null; rm -rf '%s'", tmpdir, tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "test_data: could not remove %s\n", tmpdir);
     int rc = tu_finish("test_data");

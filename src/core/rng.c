@@ -47,10 +47,13 @@ static inline void block(spk_rng r, uint64_t step, uint64_t index, uint32_t out[
     spk_philox4x32(ctr, key, out);
 }
 
-/* 24 random bits centred in their cell: (k + 1/2) / 2^24, strictly inside (0, 1) */
+/* 23 random bits centred in their cell: (k + 1/2) / 2^23, exactly representable in float
+ * and strictly inside (0, 1) (24 bits would round the top cell up to 1.0) */
 static inline float to_unit(uint32_t x) {
-    return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f);
+    return ((float)(x >> 9) + 0.5f) * (1.0f / 8388608.0f);
 }
+
+void spk_rng_bits4(spk_rng r, uint64_t step, uint64_t index, uint32_t out[4]) { block(r, step, index, out); }
 
 void spk_rng_uniform4(spk_rng r, uint64_t step, uint64_t index, float out[4]) {
     uint32_t w[4];
