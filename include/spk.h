@@ -750,16 +750,30 @@ void spk_dataset_free(spk_dataset *d); /* frees x and y and zeroes *d */
 
 /* Fashion-MNIST from the gzip IDX files of Debian's dataset-fashion-mnist
  * (dir NULL = /usr/share/datasets/fashion-mnist). Images [1, 28, 28] scaled to [0, 1];
- * 60000 train / 10000 test. max_train / max_test > 0 keep only the first ones. */
+ * 60000 train / 10000 test, 10 classes. max_train / max_test > 0 keep only the first ones
+ * (0 = all; only the kept records are read). train or test may be NULL to skip that split.
+ * A missing directory or file is SPK_ERR_IO naming the package; a bad magic, wrong
+ * dimensions, a label outside 0..9 or a truncated file is SPK_ERR_FORMAT naming the file and
+ * the (uncompressed) byte offset. */
 spk_status spk_dataset_fashion_mnist(spk_dataset *train, spk_dataset *test, const char *dir, int max_train,
                                      int max_test);
 /* Yin-Yang (Kriener et al. 2021): (x, y, 1-x, 1-y) in the unit square, 3 balanced classes
  * (yin, yang, dot); r_small 0.1, r_big 0.5; train / validation / test of n_train / n_val /
- * n_test samples (5000 / 1000 / 1000 in the paper), each from its own stream of `seed`. */
+ * n_test samples (5000 / 1000 / 1000 in the paper), each from its own stream of `seed`.
+ * Labels are the reference implementation's 0, 1, 2 (2 = dot). Points are drawn by rejection
+ * for a target class as in the reference, but the targets are a shuffled balanced list, so
+ * each class has exactly n/3 samples (the n % 3 extra go to classes 0, 1). A set may be
+ * NULL when its n is 0. dims [4], has_time 0. */
 spk_status spk_dataset_yinyang(spk_dataset *train, spk_dataset *val, spk_dataset *test, int n_train, int n_val,
                                int n_test, uint64_t seed);
 /* Randman (Zenke & Vogels 2021): one random smooth manifold per class, sampled and turned
- * into spike times: each of `units` channels spikes once per sample at a step in [0, steps). */
+ * into spike times: each of `units` channels spikes once per sample at a step in [0, steps).
+ * Samples are [steps, units] (has_time 1, x = 1 at each spike, else 0): steps * units floats
+ * each, so the defaults' 10000 samples take 400 MB. Samples of all classes are shuffled;
+ * the last round(test_fraction * n) form the test set (test may be NULL only when that is
+ * 0). Defaults (spk_randman_default): classes 10, units 100, steps 100, samples_per_class
+ * 1000, dim 1, alpha 2, freqs 32 (the reference's cutoff ceil(1000^(1/alpha)); freqs <= 0
+ * derives it from alpha), test_fraction 0.2, seed 1. */
 typedef struct spk_randman_params {
     int classes, units, steps, samples_per_class;
     int dim;           /* intrinsic dimension of each manifold                  */
@@ -772,14 +786,23 @@ spk_randman_params spk_randman_default(void);
 spk_status spk_dataset_randman(spk_dataset *train, spk_dataset *test, const spk_randman_params *p);
 
 /* .npy arrays (NumPy format 1.0/2.0/3.0, little-endian, C order; float32/64, int8..64,
- * uint8..64, bool), converted to float. *data is allocated with spk_malloc. */
+ * uint8..64, bool), converted to float. *data is allocated with spk_malloc (NULL when the
+ * array has no elements); ndim is 0..8. The header is checked strictly (exactly the keys
+ * descr, fortran_order, shape) and the file size must match the shape: SPK_ERR_FORMAT
+ * (malformed, truncated, trailing bytes) or SPK_ERR_UNSUPPORTED (Fortran order, big-endian,
+ * other dtypes), naming the file. */
 spk_status spk_npy_read(const char *path, float **data, int *ndim, size_t dims[8]);
-/* Write float32 .npy atomically (temporary file, flush, rename): an existing file is
- * replaced only by a complete one. */
+/* Write float32 .npy atomically (temporary file "<path>.tmp.<pid>", flush, fsync, rename):
+ * an existing file is replaced only by a complete one, and on failure the temporary is
+ * removed. ndim 0..8; the bytes are those of NumPy's np.save (format 1.0, header padded to
+ * 64 bytes). */
 spk_status spk_npy_write(const char *path, const float *data, int ndim, const size_t *dims);
 /* A user's dataset: x from .npy or HDF5 ([n, features...] or [n, T, channels] when
- * has_time), labels y (integers) from .npy or HDF5. For HDF5, `x_path` is
- * "file.h5:/dataset" (same for y). n_classes = max label + 1. */
+ * has_time; x [n] gives one feature per sample), labels y (integers) from .npy or HDF5,
+ * [n] or [n, 1]. For HDF5, `x_path` is "file.h5:/dataset" (same for y; split at the last
+ * ":/"), any numeric type, converted to float. Labels must be integral and >= 0
+ * (SPK_ERR_FORMAT otherwise); a row-count mismatch is SPK_ERR_SHAPE.
+ * n_classes = max label + 1. */
 spk_status spk_dataset_load(spk_dataset *out, const char *x_path, const char *y_path, int has_time);
 
 /* ======================================================================================

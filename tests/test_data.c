@@ -93,7 +93,7 @@ static int zlib_record(const char *dir, const char *prefix, int idx, long *pixsu
     snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     g = gzopen(p, "rb");
     if (!g) return -1;
-    unsigned char lb;
+    unsigned char lb = 0;
     ok = gzseek(g, 8 + idx, SEEK_SET) >= 0 && gzread(g, &lb, 1) == 1;
     gzclose(g);
     *label = lb;

@@ -33,6 +33,8 @@ typedef struct idx_reader {
     uint64_t offset; /* uncompressed bytes consumed so far */
 } idx_reader;
 
+static const char *gz_msg(idx_reader *r, int *code);
+
 /* Read exactly n bytes; a short read is a truncated file (SPK_ERR_FORMAT) or a gzip error. */
 static spk_status idx_read(idx_reader *r, void *buf, size_t n, const char *what) {
     unsigned char *p = buf;
@@ -41,27 +43,36 @@ static spk_status idx_read(idx_reader *r, void *buf, size_t n, const char *what)
         int got = gzread(r->gz, p, k);
         if (got < 0) {
             int code = 0;
-            const char *msg = gzerror(r->gz, &code);
+            const char *msg = gz_msg(r, &code);
             if (code == Z_ERRNO)
                 return spk__fail(NULL, SPK_ERR_IO, "%s: read error at byte %llu: %s", r->path,
                                  (unsigned long long)r->offset, strerror(errno));
             return spk__fail(NULL, SPK_ERR_FORMAT, "%s: corrupt gzip data at uncompressed byte %llu (%s): %s", r->path,
-                             (unsigned long long)r->offset, what, msg ? msg : "?");
+                             (unsigned long long)r->offset, what, msg);
         }
         r->offset += (uint64_t)got;
         if ((unsigned)got < k) {
             int code = 0;
-            const char *msg = gzerror(r->gz, &code);
+            const char *msg = gz_msg(r, &code);
             return spk__fail(NULL, SPK_ERR_FORMAT,
                              "%s: truncated: the data ends at uncompressed byte %llu while reading %s (%zu more bytes "
                              "expected)%s%s",
                              r->path, (unsigned long long)r->offset, what, n - (size_t)got,
-                             code != Z_OK ? "; zlib: " : "", code != Z_OK && msg ? msg : "");
+                             code != Z_OK ? "; zlib: " : "", code != Z_OK ? msg : "");
         }
         p += got;
         n -= (size_t)got;
     }
     return SPK_OK;
+}
+
+/* zlib's message, without the "<path>: " it prefixes */
+static const char *gz_msg(idx_reader *r, int *code) {
+    const char *m = gzerror(r->gz, code);
+    if (!m) return "?";
+    size_t n = strlen(r->path);
+    if (strncmp(m, r->path, n) == 0 && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
+    return m;
 }
 
 static uint32_t be32(const unsigned char *b) {
@@ -107,11 +118,11 @@ static spk_status idx_check_end(idx_reader *r) {
         return spk__fail(NULL, SPK_ERR_FORMAT, "%s: unexpected data after the last record at uncompressed byte %llu",
                          r->path, (unsigned long long)r->offset);
     int code = 0;
-    const char *msg = gzerror(r->gz, &code);
+    const char *msg = gz_msg(r, &code);
     if (got < 0 || code != Z_OK)
         return spk__fail(NULL, SPK_ERR_FORMAT,
                          "%s: truncated or corrupt gzip stream after the last record (uncompressed byte %llu): %s",
-                         r->path, (unsigned long long)r->offset, msg ? msg : "?");
+                         r->path, (unsigned long long)r->offset, msg);
     return SPK_OK;
 }
 

@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "data/data_impl.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -110,7 +111,7 @@ static spk_status h5_read(const char *spec, const char *file, const char *dset, 
 
     FILE *probe = fopen(file, "rb");
     if (!probe) {
-        st = spk__fail(NULL, SPK_ERR_IO, "%s: cannot open %s", spec, file);
+        st = spk__fail(NULL, SPK_ERR_IO, "%s: cannot open %s: %s", spec, file, strerror(errno));
         goto done;
     }
     fclose(probe);

@@ -78,9 +78,7 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
             if (n->in_alias) {
                 int src = single_alias_source(net, v);
                 n->in = net->nodes[src].out;
-                /* dense and conv skip dx when nobody wants the input's gradient */
-                int skip = src == net->input && !net->want_input_grad && (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV);
-                n->din = skip ? NULL : net->nodes[src].dout;
+                n->din = net->nodes[src].dout;
             }
         }
     net->conv_ws_floats = ws;
@@ -151,7 +149,16 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         for (int t = 1; rows != M && t < nt; t++) memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
         break;
     }
-    case SPK_NODE_POOL: spk_op_pool_forward(n->out + ro, n->argmax ? n->argmax + ro : NULL, n->in + ri, &n->pool, M); break;
+    case SPK_NODE_POOL: {
+        int rows = n->static_in && nt == net->T ? B : M;
+        spk_op_pool_forward(n->out + ro, n->argmax ? n->argmax + ro : NULL, n->in + ri, &n->pool, rows);
+        size_t step = (size_t)B * n->out_numel;
+        for (int t = 1; rows != M && t < nt; t++) {
+            memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
+            if (n->argmax) memcpy(n->argmax + ro + (size_t)t * step, n->argmax + ro, step * sizeof(int32_t));
+        }
+        break;
+    }
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE: memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float)); break;
     case SPK_NODE_SCALE: spk_op_scale_forward(n->out + ro, n->in + ri, s_of(net, n), M, n->out_numel); break;
@@ -193,6 +200,29 @@ static void make_init(spk_net *net, spk__node *n) {
         for (size_t k = 0; k < F; k++) n->init[(size_t)r * F + k] = b[n->kind == SPK_NODE_CONV ? k / per : k];
 }
 
+/* Per node, in schedule order: whether its output is constant over time (fed by a
+ * time-constant input through stateless ops), and whether backward needs the gradient of
+ * its output (it, or a node upstream of it, has parameters; or it is the input and its
+ * gradient was asked for). */
+static void mark_flow(spk_net *net) {
+    for (int k = 0; k < net->n_nodes; k++) {
+        int v = net->order[k];
+        spk__node *n = &net->nodes[v];
+        int src = v == net->input ? -1 : single_alias_source(net, v);
+        int stateless = n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV || n->kind == SPK_NODE_POOL ||
+                        n->kind == SPK_NODE_FLATTEN || n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_DROPOUT;
+        n->static_in = src >= 0 && !n->recurrent && stateless && net->nodes[src].const_out;
+        n->const_out = v == net->input ? net->static_input : n->static_in;
+        int upstream = 0;
+        for (int e = 0; e < net->n_edges; e++)
+            if (net->edges[e].to == v) upstream |= net->nodes[net->edges[e].from].need_dout || net->edges[e].delayed;
+        n->need_din = upstream;
+        n->need_dout = v == net->input ? net->want_input_grad
+                                       : upstream || n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV ||
+                                             n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON;
+    }
+}
+
 spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     if (!net) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "forward: network is NULL");
     if (!net->built) return spk__fail(&net->obj, SPK_ERR_STATE, "forward: build the network first");
@@ -205,11 +235,7 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     memcpy(in->out, x, (size_t)T * row * sizeof(float));
     net->static_input = 1;
     for (int t = 1; t < T && net->static_input; t++) net->static_input = memcmp(x, x + (size_t)t * row, row * sizeof(float)) == 0;
-    for (int v = 0; v < net->n_nodes; v++) {
-        spk__node *n = &net->nodes[v];
-        n->static_in = net->static_input && n->in_alias && !n->recurrent && single_alias_source(net, v) == net->input &&
-                       (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV);
-    }
+    mark_flow(net);
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (n->is_back_src) make_init(net, n);
@@ -274,6 +300,10 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     const int B = net->B, M = nt * B;
     size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
     float *din = n->din ? n->din + ri : NULL;
+    if (!n->need_din && n->kind != SPK_NODE_NEURON) {
+        if (n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV && n->kind != SPK_NODE_SCALE) return SPK_OK;
+        din = NULL; /* parameters still get their gradients */
+    }
     switch (n->kind) {
     case SPK_NODE_INPUT: break;
     case SPK_NODE_DENSE:
@@ -351,7 +381,7 @@ static void scatter(spk_net *net, int v, int t0, int nt) {
         const spk__edge *ed = &net->edges[e];
         if (ed->to != v) continue;
         spk__node *s = &net->nodes[ed->from];
-        if (ed->from == net->input && !net->want_input_grad) continue;
+        if (!s->need_dout && !ed->delayed) continue;
         for (int t = t0; t < t0 + nt; t++) {
             if (ed->delayed && net->tbptt_k > 0 && t > 0 && t % net->tbptt_k == 0) continue; /* cut */
             float *dst = !ed->delayed ? s->dout + (size_t)t * row : t > 0 ? s->dout + (size_t)(t - 1) * row : s->dinit;

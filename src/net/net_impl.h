@@ -48,7 +48,10 @@ typedef struct spk__node {
     float *init;     /* [B, out_numel] output before t = 0 (back-edge sources) */
     float *din, *dout, *dmem, *dinit, *dstate;
     int is_back_src;
-    int static_in;   /* fed only by a time-constant input: computed once, replicated over T */
+    int static_in;   /* fed only by a time-constant signal: computed once, replicated over T */
+    int const_out;   /* its output is the same at every step (last forward) */
+    int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
+    int need_din;    /* backward must produce dL/d(its input) for a source */
 } spk__node;
 
 typedef struct spk__edge {

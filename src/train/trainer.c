@@ -49,7 +49,7 @@ spk_train_config spk_train_config_default(int output_node) {
     c.sched.base_lr = c.optim.lr;
     c.sched.gamma = 1.0f;
     c.sched.step_size = 1;
-    c.sched.total_steps = 1;
+    c.sched.total_steps = 0; /* cosine: set it (spk train: 0 = epochs x batches) */
     return c;
 }
 
@@ -67,6 +67,10 @@ spk_status spk_trainer_create(spk_trainer **out, spk_net *net, const spk_train_c
     if (cfg->tbptt_k < 0) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: tbptt_k = %d must be >= 0", cfg->tbptt_k);
     if (!(cfg->rate_lambda >= 0) || !(cfg->rate_target >= 0 && cfg->rate_target <= 1))
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: rate_lambda must be >= 0 and rate_target in [0, 1]");
+    if (cfg->sched.kind == SPK_SCHED_COSINE && cfg->sched.total_steps < 1)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: a cosine schedule needs sched.total_steps >= 1");
+    if (!isfinite(spk_sched_lr(&cfg->sched, 0)))
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: the learning-rate schedule cannot be evaluated (check step_size, gamma, lr)");
     int dims[SPK_MAX_DIMS];
     int nd = spk_net_node_shape(net, cfg->output, dims);
     if (nd != 1) return spk__fail(NULL, SPK_ERR_SHAPE, "spk_trainer_create: the readout '%s' must be one-dimensional (classes)", spk_net_node_name(net, cfg->output));
