@@ -3,6 +3,7 @@
 #   make run          set up, build, run the main job
 #   make test         set up, build, run the whole test suite through ctest
 #   make bench        run the benchmarks
+#   make bench-accuracy  train every example with its full recipe, accuracy beside its target
 #   make install PREFIX=/usr/local
 BUILD      ?= build
 BUILD_TYPE ?= Release
@@ -11,7 +12,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 SPK_WERROR ?= 0
 CMAKE_ARGS  = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSPK_WERROR=$(if $(filter 1 ON on yes,$(SPK_WERROR)),ON,OFF)
 
-.PHONY: all build setup run test bench install clean
+.PHONY: all build setup run test bench bench-accuracy install clean
 
 all: build
 
@@ -22,9 +23,10 @@ build:
 	@cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# the main job: Fashion-MNIST with the spiking MLP, on a short budget (2 epochs)
 run: setup
 	@$(MAKE) --no-print-directory build
-	./$(BUILD)/spk demo
+	./$(BUILD)/spk train examples/fashion_mlp.yaml --epochs 2 -o runs/fashion_mlp_quick
 
 test: setup
 	@$(MAKE) --no-print-directory build
@@ -33,6 +35,11 @@ test: setup
 bench: setup
 	@$(MAKE) --no-print-directory build
 	./$(BUILD)/spk bench neuron
+	./$(BUILD)/spk bench memory
+
+bench-accuracy: setup
+	@$(MAKE) --no-print-directory build
+	sh scripts/bench-accuracy ./$(BUILD)/spk
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

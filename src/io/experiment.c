@@ -20,7 +20,7 @@ typedef struct ctx {
 
 #define FAIL_AT(c, node, ...)                                                                    \
     do {                                                                                         \
-        char msg_[SPK__ERRMSG_LEN];                                                                          \
+        char msg_[SPK__ERRMSG_LEN];                                                                        \
         snprintf(msg_, sizeof msg_, __VA_ARGS__);                                                \
         spk__fail(NULL, SPK_ERR_FORMAT, "%s:%zu:%zu: %s", (c)->name, (node)->start_mark.line + 1, \
                   (node)->start_mark.column + 1, msg_);                                          \
@@ -129,7 +129,7 @@ static spk_status walk_map(ctx *c, yaml_node_t *map, const char *section, const 
         int known = 0;
         for (int i = 0; allowed[i]; i++) known |= !strcmp(allowed[i], key);
         if (!known) {
-            char list[600] = "";
+            char list[300] = "";
             for (int i = 0; allowed[i]; i++) {
                 strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
                 strncat(list, allowed[i], sizeof list - strlen(list) - 1);
