@@ -129,6 +129,7 @@ int cmd_eval(int argc, char **argv) {
     for (int k = 0; k < nd; k++) in_size *= (size_t)dims[k];
     spk_train_config tc = m.e->train;
     tc.output = m.readout;
+    tc.sched.kind = SPK_SCHED_CONST; /* evaluation takes no optimizer step */
     spk_trainer *tr;
     if (spk_trainer_create(&tr, m.net, &tc)) {
         cli_error("%s", spk_errmsg(NULL));

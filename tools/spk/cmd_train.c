@@ -370,6 +370,14 @@ int cmd_train(int argc, char **argv) {
             return 1;
         }
     }
+    if (ts.epoch >= e->epochs) { /* resumed a finished run: report what it has */
+        double tl, sps;
+        if (cli_evaluate(e, tr, net, &test, T, in_size, &tl, &test_acc, &sps)) return 1;
+        if (access(model, R_OK) != 0 && spk_model_save(model, e, nd, dims, net, NULL, NULL)) {
+            cli_error("%s", spk_errmsg(NULL));
+            return 1;
+        }
+    }
     printf("test accuracy %.2f%% (%s, %d epochs); model: %s\n", 100 * test_acc, file, e->epochs, model);
     free(x);
     free(perm);
