@@ -40,8 +40,8 @@ check "eval matches the last epoch's test accuracy" "[ \"\$(sed -n 's/.*accuracy
 hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (6, 2, 4), }"
 pad=$((128 - 10 - ${#hdr} - 1))
 { printf '\x93NUMPY\x01\x00\x76\x00%s%*s\n' "$hdr" "$pad" ''; head -c 192 /dev/zero; } > "$W/x.npy"
-"$SPK" run "$W/a/model.spk" --input "$W/x.npy" --output "$W/y.npy" --record "$W/rec.h5" > "$W/run.txt" 2>&1
-check "run writes the readout spikes [6, 2, 3]" "[ \$? -eq 0 ] && [ \$(stat -c %s '$W/y.npy') -eq \$((128 + 6 * 2 * 3 * 4)) ] && [ -s '$W/rec.h5' ]"
+"$SPK" run "$W/a/model.spk" --input "$W/x.npy" --output "$W/y.npy" --record all > "$W/run.txt" 2>&1
+check "run writes the readout spikes [6, 2, 3]" "[ \$? -eq 0 ] && [ \$(stat -c %s '$W/y.npy') -eq \$((128 + 6 * 2 * 3 * 4)) ] && [ -s '$W/y.h5' ]"
 check "run refuses a wrong input shape" "! '$SPK' run '$W/a/model.spk' --input '$W/y.npy' --output '$W/z.npy' 2> '$W/err.txt' && grep -q 'takes' '$W/err.txt' && [ ! -e '$W/z.npy' ]"
 
 # bad input: clear message, non-zero exit, nothing overwritten

@@ -16,7 +16,9 @@ struct spk_trainer {
     int C;          /* readout classes */
     float *gbuf;    /* [T, B, C] loss gradient */
     float *rbuf;    /* [T, B, N] regularizer gradient (largest population) */
-    size_t gcap, rcap;
+    float *sbuf;    /* [B, C] decoded scores */
+    float *pbuf;    /* [B] predictions (int32 in float-sized cells) */
+    size_t gcap, rcap, scap, pcap;
     int lastT, lastB;
 };
 
@@ -94,6 +96,8 @@ void spk_trainer_free(spk_trainer *tr) {
     spk_optim_free(tr->opt);
     spk_free(tr->gbuf);
     spk_free(tr->rbuf);
+    spk_free(tr->sbuf);
+    spk_free(tr->pbuf);
     spk_free(tr);
 }
 
@@ -148,49 +152,38 @@ static spk_status loss_and_seed(spk_trainer *tr, const int32_t *labels, int seed
     return SPK_OK;
 }
 
-/* The class sample b of the last forward predicts under the loss's decoding. */
-static int32_t predict_one(const spk_trainer *tr, int b) {
+/* Decode the last forward's readout under the loss's decoding and take each row's argmax. */
+static spk_status predict_all(spk_trainer *tr, int32_t *pred) {
     const int T = tr->lastT, B = tr->lastB, C = tr->C;
-    const float *spk = spk_net_signal(tr->net, tr->cfg.output, SPK_SIGNAL_OUT);
-    const float *mem = spk_net_signal(tr->net, tr->cfg.output, SPK_SIGNAL_MEM);
-    int best = 0;
-    double best_v = -INFINITY, best_cnt = -1;
-    for (int c = 0; c < C; c++) {
-        double v = 0, cnt = 0;
-        int first = T;
-        for (int t = 0; t < T; t++) {
-            size_t k = ((size_t)t * B + b) * C + c;
-            cnt += spk[k];
-            if (first == T && spk[k] > 0) first = t;
-            switch (tr->cfg.mem_reduce) {
-            case SPK_MEM_MAX: v = t == 0 || mem[k] > v ? mem[k] : v; break;
-            case SPK_MEM_LAST: v = mem[k]; break;
-            default: v += mem[k]; break; /* SUM and PER_STEP: the summed membrane */
-            }
-        }
-        if (tr->cfg.loss == SPK_LOSS_CE_COUNT || tr->cfg.loss == SPK_LOSS_MSE_COUNT) v = cnt;
-        else if (tr->cfg.loss == SPK_LOSS_CE_FIRST_SPIKE) v = -first;
-        if (v > best_v || (v == best_v && cnt > best_cnt)) {
-            best = c;
-            best_v = v;
-            best_cnt = cnt;
-        }
+    spk_status st = grow(tr, &tr->sbuf, &tr->scap, (size_t)B * C);
+    if (st) return st;
+    spk_decoding d;
+    switch (tr->cfg.loss) {
+    case SPK_LOSS_CE_COUNT:
+    case SPK_LOSS_MSE_COUNT: d = SPK_DEC_COUNT; break;
+    case SPK_LOSS_CE_FIRST_SPIKE: d = SPK_DEC_FIRST_SPIKE; break;
+    default:
+        d = tr->cfg.mem_reduce == SPK_MEM_MAX ? SPK_DEC_MEM_MAX : tr->cfg.mem_reduce == SPK_MEM_LAST ? SPK_DEC_MEM_LAST : SPK_DEC_MEM_MEAN;
+        break;
     }
-    return best;
+    spk_decode(d, T, B, C, spk_net_signal(tr->net, tr->cfg.output, SPK_SIGNAL_OUT), spk_net_signal(tr->net, tr->cfg.output, SPK_SIGNAL_MEM),
+               tr->sbuf);
+    spk_argmax_rows(tr->sbuf, B, C, pred);
+    return SPK_OK;
 }
 
 void spk_trainer_predict(const spk_trainer *tr, int32_t *pred) {
     if (!tr || !pred || !tr->lastT) return;
-    for (int b = 0; b < tr->lastB; b++) pred[b] = predict_one(tr, b);
+    predict_all((spk_trainer *)tr, pred);
 }
 
-static int count_correct(const spk_trainer *tr, const int32_t *labels, int32_t *pred) {
+static int count_correct(spk_trainer *tr, const int32_t *labels, int32_t *pred) {
+    int32_t *p = pred;
+    if (!p && grow(tr, &tr->pbuf, &tr->pcap, (size_t)tr->lastB)) return 0;
+    if (!p) p = (int32_t *)tr->pbuf;
+    if (predict_all(tr, p)) return 0;
     int ok = 0;
-    for (int b = 0; b < tr->lastB; b++) {
-        int32_t p = predict_one(tr, b);
-        if (pred) pred[b] = p;
-        ok += p == labels[b];
-    }
+    for (int b = 0; b < tr->lastB; b++) ok += p[b] == labels[b];
     return ok;
 }
 

@@ -188,9 +188,10 @@ int cmd_run(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
-            printf("usage: spk run MODEL --input X.npy --output Y.npy [--record FILE.h5]\n"
+            printf("usage: spk run MODEL --input X.npy --output Y.npy [--record all|FILE.h5]\n"
                    "X: float32 [T, B, features...] fed to the input as it is (no encoding); Y: the readout's spikes [T, B, N].\n"
-                   "--record FILE.h5: every population's spikes and membranes, one group per population.\n");
+                   "--record: every population's spikes and membranes, one group per population, to FILE.h5\n"
+                   "or, with 'all', to Y.h5 beside the output.\n");
             return 0;
         } else if (!strcmp(a, "--input") && v) {
             in = v;
@@ -241,6 +242,12 @@ int cmd_run(int argc, char **argv) {
     if (spk_npy_write(out, spk_net_signal(m.net, m.readout, SPK_SIGNAL_OUT), 2 + ond, ydims)) {
         cli_error("%s", spk_errmsg(NULL));
         return 1;
+    }
+    char recpath[SPK_PATH_MAX + 8];
+    if (rec && !strcmp(rec, "all")) { /* --record all: beside the output, as .h5 */
+        size_t L = strlen(out);
+        snprintf(recpath, sizeof recpath, "%.*s.h5", (int)(L > 4 && !strcmp(out + L - 4, ".npy") ? L - 4 : L), out);
+        rec = recpath;
     }
     if (rec && record_h5(rec, m.net, T, B)) return 1;
     printf("%s: ran %d steps x %d samples; readout spikes [%d, %d, %d] -> %s%s%s\n", file, T, B, T, B, od[0], out, rec ? "; record -> " : "",
