@@ -52,6 +52,24 @@ head -c 100 "$W/a/model.spk" > "$W/trunc.spk"
 check "truncated model refused" "! '$SPK' info '$W/trunc.spk' 2> '$W/err.txt' && grep -q 'checksum' '$W/err.txt'"
 check "unknown command refused" "! '$SPK' trian 2> /dev/null"
 
+# a NaN in training stops it with the step and the layer; no checkpoint is written after it
+npy() { # npy FILE SHAPE BYTES-PRINTF-FORMAT: float32 .npy with a 128-byte header
+    local h="{'descr': '<f4', 'fortran_order': False, 'shape': $2, }"
+    { printf '\x93NUMPY\x01\x00\x76\x00%s%*s\n' "$h" $((128 - 10 - ${#h} - 1)) ''; printf "$3"; } > "$1"
+}
+big='\xe6\xb1\x61\x7f' # 3e38 as float32: the readout overflows
+npy "$W/bx.npy" '(4, 2)' "$big$big$big$big$big$big$big$big"
+npy "$W/by.npy" '(4,)' '\x00\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x00\x00\x00\x00\x80\x3f'
+cat > "$W/nan.yaml" <<YAML
+data: {dataset: files, x_train: $W/bx.npy, y_train: $W/by.npy, x_test: $W/bx.npy, y_test: $W/by.npy}
+encoding: {kind: direct, steps: 4}
+network:
+  - dense: {units: 2}
+  - lif: {fire: none, reset: none}
+training: {epochs: 1, batch_size: 2}
+YAML
+check "a NaN stops training naming the step and the layer" "! '$SPK' train '$W/nan.yaml' -o '$W/n' --quiet 2> '$W/err.txt' && grep -q 'training stopped at epoch 1, batch 1' '$W/err.txt' && grep -qE 'layer (dense1|lif2)' '$W/err.txt' && [ ! -e '$W/n/checkpoints/last.spk' ]"
+
 # resume: kill -9 at random moments, resume, same final weights as the uninterrupted run
 for k in 1 2 3; do
     rm -rf "$W/b"
