@@ -4,20 +4,6 @@
 
 #include <string.h>
 
-static size_t n_alloc, n_free;
-static int fail_after = -1;
-static void *count_malloc(void *ud, size_t n) {
-    (void)ud;
-    if (fail_after == 0) return NULL;
-    if (fail_after > 0) fail_after--;
-    n_alloc++;
-    return malloc(n);
-}
-static void count_free(void *ud, void *p) {
-    (void)ud;
-    if (p) n_free++;
-    free(p);
-}
 
 static void test_status(void) {
     CHECK(strcmp(spk_status_str(SPK_OK), "ok") == 0);
@@ -35,11 +21,11 @@ static void test_status(void) {
 }
 
 static void test_allocator(void) {
-    spk_allocator al = {count_malloc, NULL, count_free, NULL};
+    spk_allocator al = {tu_count_malloc, NULL, tu_count_free, NULL};
     spk_set_allocator(&al);
     spk_arena *a;
     CHECK_OK(spk_arena_create(&a, 1000));
-    CHECK(n_alloc == 2);
+    CHECK(tu_n_alloc == 2);
     /* alignment and capacity */
     char *p1 = spk_arena_alloc(a, 10), *p2 = spk_arena_alloc(a, 100);
     CHECK(p1 && p2);
@@ -53,23 +39,23 @@ static void test_allocator(void) {
     spk_arena_reset(a);
     CHECK(spk_arena_used(a) == 0 && p1[0] == 0);
     spk_arena_free(a);
-    CHECK(n_free == n_alloc);
+    CHECK(tu_n_free == tu_n_alloc);
     /* out of memory is a returned code, with nothing leaked */
     for (int k = 0; k < 2; k++) {
-        n_alloc = n_free = 0;
-        fail_after = k;
+        tu_n_alloc = tu_n_free = 0;
+        tu_fail_after = k;
         spk_arena *b = NULL;
         CHECK(spk_arena_create(&b, 100) == SPK_ERR_NOMEM);
         CHECK(b == NULL);
-        CHECK(n_alloc == n_free);
+        CHECK(tu_n_alloc == tu_n_free);
         spk_neuron *nr = NULL;
         spk_neuron_config c = spk_neuron_config_default();
-        n_alloc = n_free = 0;
-        fail_after = k;
+        tu_n_alloc = tu_n_free = 0;
+        tu_fail_after = k;
         CHECK(spk_neuron_create(&nr, &c, 16) == SPK_ERR_NOMEM);
-        CHECK(nr == NULL && n_alloc == n_free);
+        CHECK(nr == NULL && tu_n_alloc == tu_n_free);
     }
-    fail_after = -1;
+    tu_fail_after = -1;
     CHECK(spk_calloc(SIZE_MAX / 2, 4) == NULL);
     spk_set_allocator(NULL);
 }

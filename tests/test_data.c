@@ -60,20 +60,6 @@ static int exists(const char *path) {
 
 /* ====================================================================== allocation counting */
 
-static size_t n_alloc, n_free;
-static int fail_after = -1;
-static void *count_malloc(void *ud, size_t n) {
-    (void)ud;
-    if (fail_after == 0) return NULL;
-    if (fail_after > 0) fail_after--;
-    n_alloc++;
-    return malloc(n);
-}
-static void count_free(void *ud, void *p) {
-    (void)ud;
-    if (p) n_free++;
-    free(p);
-}
 
 /* ====================================================================== Fashion-MNIST */
 
@@ -959,7 +945,7 @@ static void test_load(void) {
 /* ====================================================================== allocation failures */
 
 static void test_nomem(void) {
-    spk_allocator al = {count_malloc, NULL, count_free, NULL};
+    spk_allocator al = {tu_count_malloc, NULL, tu_count_free, NULL};
     spk_randman_params p = spk_randman_default();
     p.classes = 2;
     p.units = 4;
@@ -973,26 +959,26 @@ static void test_nomem(void) {
         size_t rd[8];
         spk_status st[4];
         spk_set_allocator(&al);
-        n_alloc = n_free = 0;
-        fail_after = k;
+        tu_n_alloc = tu_n_free = 0;
+        tu_fail_after = k;
         st[0] = spk_npy_read(tpath("x.npy"), &r, &nd, rd);
         if (!st[0]) spk_free(r);
-        fail_after = k;
+        tu_fail_after = k;
         st[1] = spk_dataset_load(&a, tpath("x.npy"), tpath("y.npy"), 0);
         if (!st[1]) spk_dataset_free(&a);
-        fail_after = k;
+        tu_fail_after = k;
         st[2] = spk_dataset_yinyang(&a, &b, &c, 10, 10, 10, 1);
         if (!st[2]) spk_dataset_free(&a), spk_dataset_free(&b), spk_dataset_free(&c);
-        fail_after = k;
+        tu_fail_after = k;
         st[3] = spk_dataset_randman(&a, &b, &p);
         if (!st[3]) spk_dataset_free(&a), spk_dataset_free(&b);
-        fail_after = -1;
+        tu_fail_after = -1;
         spk_set_allocator(NULL);
         for (int j = 0; j < 4; j++) {
             if (st[j] == SPK_ERR_NOMEM) saw_nomem++;
             else if (st[j] != SPK_OK) other++;
         }
-        if (n_alloc != n_free) leaks++;
+        if (tu_n_alloc != tu_n_free) leaks++;
     }
     CHECK(saw_nomem > 10);
     CHECK_MSG(leaks == 0 && other == 0, "%d leaking rounds, %d other errors", leaks, other);

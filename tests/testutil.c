@@ -57,3 +57,20 @@ float *tu_read_floats(const char *file, const char *path, size_t want) {
     }
     return p;
 }
+
+size_t tu_n_alloc, tu_n_free;
+int tu_fail_after = -1;
+
+void *tu_count_malloc(void *ud, size_t n) {
+    (void)ud;
+    if (tu_fail_after == 0) return NULL;
+    if (tu_fail_after > 0) tu_fail_after--;
+    tu_n_alloc++;
+    return malloc(n);
+}
+
+void tu_count_free(void *ud, void *p) {
+    (void)ud;
+    if (p) tu_n_free++;
+    free(p);
+}

@@ -66,6 +66,14 @@ const char *tu_fixture_path(const char *rel);
 double tu_max_abs_diff(const float *a, const float *b, size_t n);
 double tu_max_rel_diff(const float *a, const float *b, size_t n, double floor);
 
+/* An allocator for spk_set_allocator that counts allocations and frees and fails on
+ * purpose: tu_fail_after = k > 0 lets k allocations succeed and fails the next ones;
+ * 0 fails at once; -1 never fails. */
+extern size_t tu_n_alloc, tu_n_free;
+extern int tu_fail_after;
+void *tu_count_malloc(void *ud, size_t n);
+void tu_count_free(void *ud, void *p);
+
 /* Read an HDF5 dataset as float32 and check its element count (want == 0: any). NULL on
  * failure, counted as a failed check with the file and dataset named. */
 float *tu_read_floats(const char *file, const char *path, size_t want);
