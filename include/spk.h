@@ -576,9 +576,10 @@ void spk_net_set_training(spk_net *net, int training, uint64_t dropout_draw);
 spk_status spk_net_forward(spk_net *net, int T, int B, const float *x);
 /* A node's signal of the last forward, [T, B, dims] (NULL if none). */
 const float *spk_net_signal(const spk_net *net, int node, spk_signal sig);
-/* Zero all parameter gradients and the seeds. */
+/* Zero all parameter gradients and every activation gradient (the seeds). Call it after
+ * each forward, before seeding: seeds and backward accumulate. */
 void spk_net_zero_grad(spk_net *net);
-/* Add dL/d(signal) [T, B, dims] of a node as a backward seed. */
+/* Add dL/d(signal) [T, B, dims] of a node as a backward seed (after spk_net_zero_grad). */
 spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float *grad);
 /* Backpropagation through time over the last forward: parameter gradients ACCUMULATE. */
 spk_status spk_net_backward(spk_net *net);

@@ -95,9 +95,13 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
         net->act_cap = net->act ? need : 0;
         if (!net->act) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: no memory for activations (%zu MiB for T=%d, B=%d)", need >> 20, T, B);
     }
-    memset(net->act, 0, need);
     plan q = {0, (char *)spk__align_up((size_t)net->act, SPK__ALIGN)};
     lay_out(net, &q, T, B);
+    /* Every buffer the forward reads it has written first, except the initial neuron state;
+     * gradient buffers are zeroed by spk_net_zero_grad and backward (not here: zeroing the
+     * whole block each forward cost as much as a conv layer). */
+    for (int v = 0; v < net->n_nodes; v++)
+        if (net->nodes[v].states) memset(net->nodes[v].states, 0, spk_neuron_state_size(net->nodes[v].nr, B) * sizeof(float));
     net->T = T;
     net->B = B;
     net->act_bytes = p.bytes;
