@@ -262,6 +262,41 @@ static void test_fast_path(void) {
                 mism += memcmp(sa, sb, SS * 4) != 0 || memcmp(s1, s2, sizeof s1) != 0 || memcmp(u1, u2, sizeof u1) != 0;
             }
             CHECK_MSG(mism == 0, "timing %d reset %d: %d steps differ", tm, r, mism);
+            /* backward: the fused kernel against the reference, from the same state and seeds */
+            for (int det = 0; det < 2; det++) {
+                spk_neuron_config c2 = c;
+                c2.detach_reset = det;
+                c2.surrogate = det ? SPK_SURR_FAST_SIGMOID : SPK_SURR_ATAN;
+                spk_neuron *n2;
+                CHECK_OK(spk_neuron_create(&n2, &c2, N));
+                CHECK_OK(spk_neuron_set_param(n2, SPK_NP_LAM, lam, N));
+                CHECK_OK(spk_neuron_set_param(n2, SPK_NP_THR, thr, N));
+                float *prev = malloc(SS * 4), *d1 = malloc(SS * 4), *d2 = malloc(SS * 4), dx1[5 * 37], dx2[5 * 37], dsd[5 * 37], dm[5 * 37];
+                memcpy(prev, sa, SS * 4);
+                CHECK_OK(spk_neuron_step(n2, B, T, sa, u1, s1, x, NULL, NULL));
+                for (size_t k = 0; k < SS; k++) d1[k] = spk_rng_uniform((spk_rng){4, 0}, 0, k, 0) - 0.5f;
+                memcpy(d2, d1, SS * 4);
+                for (int k = 0; k < B * N; k++) {
+                    dsd[k] = spk_rng_uniform((spk_rng){5, 0}, 0, (uint64_t)k, 0) - 0.5f;
+                    dm[k] = spk_rng_uniform((spk_rng){6, 0}, 0, (uint64_t)k, 0) - 0.5f;
+                    dx1[k] = dx2[k] = 0.25f;
+                }
+                spk_neuron_zero_grad(n2);
+                CHECK_OK(spk_neuron_step_backward(n2, B, T, d1, dx1, NULL, prev, u1, s1, NULL, x, NULL, dsd, NULL, dm));
+                float gl1[37], gt1[37];
+                memcpy(gl1, spk_neuron_grad(n2, SPK_NP_LAM), sizeof gl1);
+                memcpy(gt1, spk_neuron_grad(n2, SPK_NP_THR), sizeof gt1);
+                spk_neuron_zero_grad(n2);
+                CHECK_OK(spk__neuron_step_backward_ref(n2, B, T, d2, dx2, prev, s1, x, dsd, dm));
+                double e1 = tu_max_rel_diff(dx1, dx2, (size_t)B * N, 1e-6), e2 = tu_max_rel_diff(d1, d2, SS, 1e-6);
+                double e3 = tu_max_rel_diff(gl1, spk_neuron_grad(n2, SPK_NP_LAM), N, 1e-6);
+                double e4 = tu_max_rel_diff(gt1, spk_neuron_grad(n2, SPK_NP_THR), N, 1e-6);
+                CHECK_MSG(e1 < 1e-6 && e2 < 1e-6 && e3 < 1e-5 && e4 < 1e-5,
+                          "fused backward vs reference (timing %d reset %d detach %d): dx %g dstate %g dlam %g dthr %g", tm, r, det, e1,
+                          e2, e3, e4);
+                free(prev); free(d1); free(d2);
+                spk_neuron_free(n2);
+            }
             free(sa);
             free(sb);
             spk_neuron_free(nr);

@@ -6,6 +6,8 @@
 
 #include "core/core.h"
 
+#include <math.h>
+
 struct spk_neuron {
     spk__obj obj;
     spk_neuron_config cfg;      /* AUTO surrogate resolved, scale resolved */
@@ -18,6 +20,41 @@ struct spk_neuron {
     float *lam_re, *lam_im;     /* COMPLEX: derived from TAU and OMEGA */
     float *block;               /* owns params, grads and derived arrays */
 };
+
+/* dS/du of surrogate k at u with a resolved scale (> 0); NaN for AUTO. Inline: the backward
+ * kernels call it per element. */
+static inline float spk__surr(spk_surrogate_kind k, float scale, float u) {
+    float a;
+    switch (k) {
+    case SPK_SURR_ATAN: { /* (sigma/pi)/(sigma^2+u^2) = (1/(pi sigma)) / (1 + (u/sigma)^2) */
+        float z = u / scale;
+        return 0.318309886f / scale / (1.0f + z * z);
+    }
+    case SPK_SURR_ERF: {
+        float z = u / scale;
+        return expf(-z * z) / (scale * 1.7724538509055159f);
+    }
+    case SPK_SURR_FAST_SIGMOID:
+        a = scale * fabsf(u) + 1.0f;
+        return 1.0f / (a * a);
+    case SPK_SURR_SIGMOID: {
+        float sg = 1.0f / (1.0f + expf(-scale * u));
+        return scale * sg * (1.0f - sg);
+    }
+    case SPK_SURR_TRIANGLE:
+        a = 1.0f - fabsf(u) / scale;
+        return a > 0 ? a / scale : 0.0f;
+    case SPK_SURR_EXP:
+        return 0.5f * scale * expf(-scale * fabsf(u));
+    case SPK_SURR_STE:
+        return fabsf(u) < 0.5f * scale ? 1.0f / scale : 0.0f;
+    case SPK_SURR_SOFTPLUS_RAMP:
+        return 1.0f / (1.0f + expf(-scale * (u + 0.5f)));
+    default:
+        return NAN;
+    }
+}
+
 
 /* Derived values of one firing decision, for backward. */
 typedef struct spk__fire_grad {
@@ -54,6 +91,10 @@ void spk__neuron_params_changed(spk_neuron *nr);
  * can compare it with the optimized kernels. */
 spk_status spk__neuron_step_ref(const spk_neuron *nr, int B, int64_t t, float *state, float *u,
                                 float *s, const float *x);
+/* The plain reference backward step for the real kinds (spk_neuron_step_backward takes a
+ * fused kernel for the populations spk__neuron_has_fast_path accepts). */
+spk_status spk__neuron_step_backward_ref(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx, const float *state_prev,
+                                         const float *s, const float *x, const float *ds, const float *dmem);
 /* 1 when spk_neuron_step takes an optimized kernel for this population. */
 int spk__neuron_has_fast_path(const spk_neuron *nr);
 

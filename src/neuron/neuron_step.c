@@ -306,6 +306,102 @@ spk_status spk_neuron_step(const spk_neuron *nr, int B, int64_t t, float *state,
 
 /* ---------------------------------------------------------------- backward ------------ */
 
+/* The fused LIF + Heaviside backward step (the same configurations as the fused forward).
+ * It reads the forward's potential u instead of recomputing it, walks rows in memory order,
+ * and sums the lam / thr gradients per block of LIF_BW_ROWS rows, then over the blocks in
+ * order: a fixed order whatever the thread count. The plain backward below stays the
+ * reference (tests compare the two). */
+#define LIF_BW_ROWS 8
+
+static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float *dx, const float *state_prev, const float *u,
+                                    const float *s, const float *x, const float *ds, const float *dmem) {
+    const spk_neuron_config *c = &nr->cfg;
+    const int N = nr->n;
+    const size_t BN = (size_t)B * N;
+    const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
+    float *part = spk_calloc((size_t)nblk * 2 * N, sizeof(float));
+    if (!part) return spk__fail(&nr->obj, SPK_ERR_NOMEM, "neuron backward: no memory for %d x %d partial sums", nblk, 2 * N);
+    const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
+    const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
+    const int delayed = c->timing == SPK_TIMING_DELAYED, detach = c->detach_reset;
+    const spk_reset_kind rk = c->reset;
+    const spk_surrogate_kind sk = c->surrogate;
+    const float sc = c->surrogate_scale, g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        float *restrict plam = part + (size_t)blk * 2 * N, *restrict pthr = plam + N;
+        for (int b = blk * LIF_BW_ROWS; b < B && b < (blk + 1) * LIF_BW_ROWS; b++) {
+            const size_t o = (size_t)b * N;
+            const float *restrict v0 = state_prev + oV * BN + o, *restrict s0 = state_prev + oS * BN + o;
+            const float *restrict ub = u + o, *restrict sb = s + o;
+            float *restrict dV = dstate + oV * BN + o, *restrict dS = dstate + oS * BN + o, *restrict dxb = dx + o;
+            for (int i = 0; i < N; i++) {
+                const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0, thr = thrv[i];
+                const float v = v0[i], m = ub[i], sg = spk__surr(sk, sc, m - thr);
+                const float gV = dV[i] + (dmem ? dmem[o + i] : 0.0f), gS = dS[i] + (ds ? ds[o + i] : 0.0f);
+                float g_m, g_thr = 0.0f, g_v, g_inp, g_sp = 0.0f, a_lam;
+                if (delayed) {
+                    const float r = s0[i];
+                    g_m = gV + gS * sg;
+                    g_thr = -gS * sg;
+                    switch (rk) {
+                    case SPK_RESET_SOFT:
+                        g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
+                        g_thr += -g_m * r;
+                        if (!detach) g_sp = -g_m * thr;
+                        break;
+                    case SPK_RESET_HARD:
+                        g_v = g_m * lam * (1.0f - r); a_lam = g_m * ((1.0f - r) * v + r * vr); g_inp = g_m;
+                        if (!detach) g_sp = g_m * lam * (vr - v);
+                        break;
+                    case SPK_RESET_HARD_ALL:
+                        g_v = g_m * (1.0f - r) * lam; a_lam = g_m * (1.0f - r) * v; g_inp = g_m * (1.0f - r);
+                        if (!detach) g_sp = g_m * (vr - (lam * v + g * x[o + i]));
+                        break;
+                    default:
+                        g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
+                        break;
+                    }
+                } else {
+                    const float h = sb[i];
+                    float gs = gS;
+                    if (rk == SPK_RESET_SOFT) {
+                        g_m = gV;
+                        if (!detach) gs -= gV * thr;
+                        g_thr = -gV * h;
+                    } else if (rk == SPK_RESET_NONE) {
+                        g_m = gV;
+                    } else {
+                        g_m = gV * (1.0f - h);
+                        if (!detach) gs -= gV * (m - vr);
+                    }
+                    g_m += gs * sg;
+                    g_thr -= gs * sg;
+                    g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
+                }
+                dxb[i] += g_inp * g;
+                dV[i] = g_v;
+                dS[i] = g_sp;
+                plam[i] += a_lam;
+                pthr[i] += g_thr;
+            }
+        }
+    }
+    float *glam = nr->grad[SPK_NP_LAM], *gthr = nr->grad[SPK_NP_THR];
+    for (int i = 0; i < N; i++) {
+        double al = 0, at = 0;
+        for (int blk = 0; blk < nblk; blk++) {
+            al += part[(size_t)blk * 2 * N + i];
+            at += part[(size_t)blk * 2 * N + N + i];
+        }
+        int lam_pass = !c->clamp_decay || (lamv[i] >= 0.0f && lamv[i] <= 1.0f);
+        if (lam_pass) glam[i] += (float)al;
+        gthr[i] += (float)at;
+    }
+    spk_free(part);
+    return SPK_OK;
+}
+
 spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx,
                                     float *dx_im, const float *state_prev, const float *u,
                                     const float *s, const float *s_im, const float *x,
@@ -316,7 +412,13 @@ spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dst
         return spk__fail(&nr->obj, SPK_ERR_INVALID_ARG, "neuron backward: B = %d, or a required array (dstate, dx, state_prev, s, x) is NULL", B);
     if (nr->cfg.kind == SPK_NEURON_COMPLEX)
         return spk__complex_step_backward(nr, B, t, dstate, dx, dx_im, state_prev, s, x, x_im, ds, ds_im, dmem);
-    (void)s_im; (void)x_im; (void)ds_im; (void)dx_im; (void)u;
+    (void)s_im; (void)x_im; (void)ds_im; (void)dx_im;
+    if (u && spk__neuron_has_fast_path(nr)) return lif_backward_fast(nr, B, dstate, dx, state_prev, u, s, x, ds, dmem);
+    return spk__neuron_step_backward_ref(nr, B, t, dstate, dx, state_prev, s, x, ds, dmem);
+}
+
+spk_status spk__neuron_step_backward_ref(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx, const float *state_prev,
+                                         const float *s, const float *x, const float *ds, const float *dmem) {
     const spk_neuron_config *c = &nr->cfg;
     const int N = nr->n;
     const size_t BN = (size_t)B * N;

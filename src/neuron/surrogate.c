@@ -23,35 +23,7 @@ float spk_surrogate_default_scale(spk_surrogate_kind k) {
 
 float spk_surrogate_grad(spk_surrogate_kind k, float scale, float u) {
     if (!(scale > 0)) scale = spk_surrogate_default_scale(k);
-    float a;
-    switch (k) {
-    case SPK_SURR_ATAN: { /* (sigma/pi)/(sigma^2+u^2) = (1/(pi sigma)) / (1 + (u/sigma)^2) */
-        float z = u / scale;
-        return (float)(1.0 / PI_D) / scale / (1.0f + z * z);
-    }
-    case SPK_SURR_ERF: {
-        float z = u / scale;
-        return expf(-z * z) / (scale * 1.7724538509055159f);
-    }
-    case SPK_SURR_FAST_SIGMOID:
-        a = scale * fabsf(u) + 1.0f;
-        return 1.0f / (a * a);
-    case SPK_SURR_SIGMOID: {
-        float sg = 1.0f / (1.0f + expf(-scale * u));
-        return scale * sg * (1.0f - sg);
-    }
-    case SPK_SURR_TRIANGLE:
-        a = 1.0f - fabsf(u) / scale;
-        return a > 0 ? a / scale : 0.0f;
-    case SPK_SURR_EXP:
-        return 0.5f * scale * expf(-scale * fabsf(u));
-    case SPK_SURR_STE:
-        return fabsf(u) < 0.5f * scale ? 1.0f / scale : 0.0f;
-    case SPK_SURR_SOFTPLUS_RAMP:
-        return 1.0f / (1.0f + expf(-scale * (u + 0.5f)));
-    default:
-        return NAN;
-    }
+    return spk__surr(k, scale, u);
 }
 
 double spk_surrogate_primitive(spk_surrogate_kind k, float scale_f, double u) {
