@@ -145,7 +145,7 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
-            printf("usage: spk train FILE.yaml [-o RUN_DIR] [--epochs N] [--seed S] [--train-samples N] [--resume] [--quiet]\n"
+            printf("usage: spk train FILE.yaml [-o RUN_DIR] [--epochs N] [--seed S] [--threads N] [--train-samples N] [--resume] [--quiet]\n"
                    "Trains the experiment FILE.yaml describes (docs/experiment.md). The run folder (default runs/NAME)\n"
                    "gets experiment.yaml (resolved), metrics.csv, checkpoints/last.spk and model.spk.\n"
                    "--resume continues from checkpoints/last.spk of the run folder.\n");
@@ -162,6 +162,11 @@ int cmd_train(int argc, char **argv) {
             i++;
         } else if (!strcmp(a, "--train-samples")) {
             if (cli_int("--train-samples", v, 1, 100000000, &train_limit)) return 2;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            long nt;
+            if (cli_int("--threads", v, 1, 1024, &nt)) return 2;
+            spk_set_threads((int)nt);
             i++;
         } else if (!strcmp(a, "--resume")) {
             resume = 1;
