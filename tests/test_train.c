@@ -405,13 +405,18 @@ static void train_run(float *final_w, size_t *nw, double *losses) {
 }
 
 static void test_training(void) {
-    static float w1[8192], w2[8192];
-    size_t n1, n2;
-    double l1[20], l2[20];
+    static float w1[8192], w2[8192], w3[8192];
+    size_t n1, n2, n3;
+    double l1[20], l2[20], l3[20];
+    CHECK_OK(spk_set_threads(2));
     train_run(w1, &n1, l1);
     train_run(w2, &n2, l2);
     CHECK(n1 == n2 && n1 < 8192);
     CHECK_MSG(memcmp(w1, w2, n1 * sizeof(float)) == 0, "two runs with one seed must give bit-identical weights");
+    CHECK_OK(spk_set_threads(1));
+    train_run(w3, &n3, l3);
+    CHECK_OK(spk_set_threads(2));
+    CHECK_MSG(n3 == n1 && memcmp(w1, w3, n1 * sizeof(float)) == 0, "1 and 2 threads must give bit-identical weights");
     /* monotone within tolerance: no step may raise the loss by more than 2% */
     for (int s = 1; s < 20; s++) CHECK_MSG(l1[s] <= l1[s - 1] * 1.02, "step %d: loss %.5f after %.5f", s, l1[s], l1[s - 1]);
     CHECK_MSG(l1[19] < 0.6 * l1[0], "loss %.4f -> %.4f: should fall by at least 40%%", l1[0], l1[19]);
