@@ -921,7 +921,8 @@ typedef struct spk_layer_spec {
     float p;                     /* dropout                                                 */
     int delay;                   /* delay steps (one for every feature)                     */
     spk_neuron_config neuron;    /* neuron                                                  */
-    int recurrent;               /* neuron: add an all-to-all recurrent dense (with bias)   */
+    int recurrent;               /* neuron: add an all-to-all recurrent dense layer        */
+    int recurrent_bias;          /* ... with a bias (default 1, as snnTorch's RLeaky)       */
     int learn_beta, learn_threshold; /* SPK_LEARN_*                                         */
 } spk_layer_spec;
 

@@ -283,6 +283,7 @@ static spk_status layer_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         if (IS("replicas")) return get_int(c, v, key, 1, 4096, &n->replicas);
         if (IS("detach_reset")) return get_bool(c, v, key, &n->detach_reset);
         if (IS("recurrent")) return get_bool(c, v, key, &L->recurrent);
+        if (IS("recurrent_bias")) return get_bool(c, v, key, &L->recurrent_bias);
         if (IS("fire")) {
             if ((st = get_choice(c, v, key, spk_fire_kind_from_name, "heaviside, gauss, cauchy, graded, none", &k))) return st;
             n->fire = (spk_fire_kind)k;
@@ -331,7 +332,7 @@ static const char *const dropout_keys[] = {"name", "p", NULL};
 static const char *const delay_keys[] = {"name", "steps", NULL};
 static const char *const neuron_keys[] = {"name", "kind", "beta", "threshold", "alpha", "gain", "reset", "timing", "v_reset",
                                           "refractory", "fire", "sigma", "n_max", "graded_noise", "replicas", "adapt_rho",
-                                          "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "recurrent",
+                                          "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "recurrent", "recurrent_bias",
                                           "learn_beta", "learn_threshold", NULL};
 
 static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int index) {
@@ -349,6 +350,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
     memset(L, 0, sizeof *L);
     L->line = (int)tnode->start_mark.line + 1;
     L->bias = 1;
+    L->recurrent_bias = 1;
     L->dims = 2;
     L->groups = 1;
     L->kernel[0] = L->kernel[1] = 0;
@@ -704,12 +706,13 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
             const char *gn = n->graded_noise == SPK_FIRE_GAUSS ? "gauss" : n->graded_noise == SPK_FIRE_CAUCHY ? "cauchy" : "none";
             sb_printf(&b, "  - %s: {name: %s, beta: " F9 ", threshold: " F9 ", alpha: " F9 ", gain: " F9 ", reset: %s, timing: %s, v_reset: " F9
                           ", refractory: %d, fire: %s, sigma: " F9 ", n_max: %d, graded_noise: %s, replicas: %d, adapt_rho: " F9 ", adapt_beta: " F9
-                          ", surrogate: %s, surrogate_scale: " F9 ", detach_reset: %s, recurrent: %s, learn_beta: %s, learn_threshold: %s}\n",
+                          ", surrogate: %s, surrogate_scale: " F9 ", detach_reset: %s, recurrent: %s, recurrent_bias: %s, learn_beta: %s, learn_threshold: %s}\n",
                       spk_neuron_kind_name(n->kind), L->name, (double)n->lam, (double)n->thr, (double)n->alpha, (double)n->gain,
                       spk_reset_kind_name(n->reset), spk_reset_timing_name(n->timing), (double)n->v_reset, n->ref_steps,
                       spk_fire_kind_name(n->fire), (double)n->sigma, n->n_max, gn, n->replicas, (double)n->adapt_rho, (double)n->adapt_beta,
                       spk_surrogate_name(n->surrogate), (double)n->surrogate_scale, n->detach_reset ? "true" : "false",
-                      L->recurrent ? "true" : "false", learn_names[L->learn_beta], learn_names[L->learn_threshold]);
+                      L->recurrent ? "true" : "false", L->recurrent_bias ? "true" : "false", learn_names[L->learn_beta],
+                      learn_names[L->learn_threshold]);
             break;
         }
         default: sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
@@ -807,7 +810,7 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
             }
             char rn[80];
             snprintf(rn, sizeof rn, "%s.recurrent", L->name);
-            TRY(spk_net_add_dense(net, rn, n, n, 1, &rec), L);
+            TRY(spk_net_add_dense(net, rn, n, n, L->recurrent_bias, &rec), L);
             TRY(spk_net_connect(net, id, rec), L);
             TRY(spk_net_connect(net, rec, id), L);
         }
