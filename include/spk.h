@@ -564,8 +564,9 @@ float *spk_net_param_grad(spk_net *net, int node, const char *which, size_t *num
  * parameters marked learnable), and their gradients in the same layout. */
 float *spk_net_params(spk_net *net, size_t *n);
 float *spk_net_grads(spk_net *net, size_t *n);
-/* Tell the network its learnable parameters were changed in the flat array (recomputes
- * derived neuron quantities). */
+/* Tell the network its learnable parameters were changed in the flat array: learned neuron
+ * parameters are projected back into their valid ranges (decays into [-1, 1], thresholds
+ * > 0, ...), shared values broadcast, derived quantities recomputed. */
 void spk_net_params_changed(spk_net *net);
 
 /* Training / inference mode (dropout is active only in training). Default: inference. */

@@ -155,6 +155,16 @@ static void test_model_files(void) {
     size_t n2 = fread(buf, 1, sizeof buf, f);
     fclose(f);
     CHECK(n2 == n);
+    /* learned decays pushed past 1 (and thresholds below 0) are projected back, so the saved
+     * model loads */
+    for (size_t i = 0; i < np; i++) p[i] = (i % 2) ? 7.0f : -7.0f;
+    spk_net_params_changed(net);
+    const float *lam2 = spk_neuron_get_param(spk_net_neuron(net, spk_net_find(net, "lif2")), SPK_NP_LAM);
+    CHECK(lam2[0] == 1.0f || lam2[0] == -1.0f);
+    CHECK_OK(spk_model_save(path, e, 1, in_dims, net, NULL, NULL));
+    CHECK_OK(spk_model_load(path, &e2, &net2, &r2, &nd2, d2, NULL, NULL, NULL));
+    spk_net_free(net2);
+    spk_experiment_free(e2);
     remove(path);
     remove(bad);
     rmdir(dir);

@@ -700,14 +700,42 @@ float *spk_net_grads(spk_net *net, size_t *n) {
     return net->grads;
 }
 
+/* Keep a learned neuron parameter inside the range the neuron accepts (a projection after
+ * each update): decays in [-1, 1], thresholds > 0, frequencies wrapped into [0, 2 pi),
+ * membrane constants >= 0. Without it a decay pushed past 1 would make the saved model
+ * unloadable (the forward already clamps decays to [0, 1], so it computes the same). */
+static void project(spk_neuron_param p, float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = v[i];
+        switch (p) {
+        case SPK_NP_LAM:
+        case SPK_NP_ALPHA: x = x > 1.0f ? 1.0f : x < -1.0f ? -1.0f : x; break;
+        case SPK_NP_THR: x = x > 1e-6f ? x : 1e-6f; break;
+        case SPK_NP_OMEGA: {
+            const float two_pi = 6.2831853071795864769f;
+            x = fmodf(x, two_pi);
+            if (x < 0) x += two_pi;
+            if (x >= two_pi) x = 0.0f;
+            break;
+        }
+        case SPK_NP_TAU: x = x > 0.0f ? x : 0.0f; break;
+        default: break;
+        }
+        v[i] = x;
+    }
+}
+
 void spk_net_params_changed(spk_net *net) {
     if (!net || !net->built) return;
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (!n->nr) continue;
-        for (int p = 0; p < SPK_NP_COUNT; p++)
-            if (n->learn[p] == SPK_LEARN_SHARED)
-                spk__neuron_fill_param(n->nr, (spk_neuron_param)p, net->params[net->tensors[n->t_np[p]].off]);
+        for (int p = 0; p < SPK_NP_COUNT; p++) {
+            if (!n->learn[p]) continue;
+            const spk__tensor *t = &net->tensors[n->t_np[p]];
+            project((spk_neuron_param)p, net->params + t->off, t->numel);
+            if (n->learn[p] == SPK_LEARN_SHARED) spk__neuron_fill_param(n->nr, (spk_neuron_param)p, net->params[t->off]);
+        }
         spk__neuron_params_changed(n->nr);
     }
 }
