@@ -25,6 +25,10 @@ spk_status spk__fail(spk__obj *o, spk_status st, const char *fmt, ...)
  * the object existed). */
 void spk__set_thread_error(const char *msg);
 
+/* Write n bytes to path atomically (temporary file, flush, fsync, rename); on failure the
+ * previous file is untouched and the thread's message says why. */
+spk_status spk__write_atomic(const char *path, const void *data, size_t n);
+
 #define SPK__ALIGN 64
 static inline size_t spk__align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #define MAGIC "SPKMODEL"
@@ -38,29 +37,6 @@ static void put(wbuf *b, const void *data, size_t n) {
 }
 static void put_u32(wbuf *b, uint32_t v) { put(b, &v, 4); }
 static void put_u64(wbuf *b, uint64_t v) { put(b, &v, 8); }
-
-/* Write `n` bytes to `path` atomically. */
-static spk_status write_atomic(const char *path, const void *data, size_t n) {
-    char tmp[SPK_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return spk__fail(NULL, SPK_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    int ok = fwrite(data, 1, n, f) == n;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    int err = errno;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        remove(tmp);
-        return spk__fail(NULL, SPK_ERR_IO, "%s: write failed: %s (the previous file is untouched)", path, strerror(err));
-    }
-    if (rename(tmp, path) != 0) {
-        err = errno;
-        remove(tmp);
-        return spk__fail(NULL, SPK_ERR_IO, "%s: cannot replace: %s", path, strerror(err));
-    }
-    return SPK_OK;
-}
 
 spk_status spk_model_save(const char *path, const spk_experiment *e, int in_ndim, const int *in_dims, spk_net *net, spk_optim *opt,
                           const spk_train_state *ts) {
@@ -112,7 +88,7 @@ spk_status spk_model_save(const char *path, const spk_experiment *e, int in_ndim
         spk_free(b.p);
         return spk__fail(NULL, SPK_ERR_NOMEM, "spk_model_save: no memory for %s", path);
     }
-    spk_status st = write_atomic(path, b.p, b.len);
+    spk_status st = spk__write_atomic(path, b.p, b.len);
     spk_free(b.p);
     return st;
 }

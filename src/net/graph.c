@@ -400,11 +400,8 @@ static void mark_back_edges(spk_net *net, int *state /* 0 new, 1 on stack, 2 don
     int *stack = spk_calloc((size_t)net->n_nodes + 1, sizeof(int));
     int *next_e = spk_calloc((size_t)net->n_nodes + 1, sizeof(int));
     if (!stack || !next_e) { spk_free(stack); spk_free(next_e); return; }
-    int roots[2] = {net->input, -1};
-    for (int r = 0; r < 1; r++) {
-        int root = roots[r];
-        if (root < 0 || state[root]) continue;
-        int sp = 0;
+    {
+        int root = net->input, sp = 0;
         stack[sp++] = root;
         state[root] = 1;
         next_e[root] = 0;

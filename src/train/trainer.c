@@ -17,7 +17,7 @@ struct spk_trainer {
     float *gbuf;    /* [T, B, C] loss gradient */
     float *rbuf;    /* [T, B, N] regularizer gradient (largest population) */
     float *sbuf;    /* [B, C] decoded scores */
-    float *pbuf;    /* [B] predictions (int32 in float-sized cells) */
+    int32_t *pbuf;  /* [B] predictions */
     size_t gcap, rcap, scap, pcap;
     int lastT, lastB;
 };
@@ -179,8 +179,13 @@ void spk_trainer_predict(const spk_trainer *tr, int32_t *pred) {
 
 static int count_correct(spk_trainer *tr, const int32_t *labels, int32_t *pred) {
     int32_t *p = pred;
-    if (!p && grow(tr, &tr->pbuf, &tr->pcap, (size_t)tr->lastB)) return 0;
-    if (!p) p = (int32_t *)tr->pbuf;
+    if (!p && (size_t)tr->lastB > tr->pcap) {
+        spk_free(tr->pbuf);
+        tr->pbuf = spk_malloc((size_t)tr->lastB * sizeof(int32_t));
+        tr->pcap = tr->pbuf ? (size_t)tr->lastB : 0;
+        if (!tr->pbuf) return 0;
+    }
+    if (!p) p = tr->pbuf;
     if (predict_all(tr, p)) return 0;
     int ok = 0;
     for (int b = 0; b < tr->lastB; b++) ok += p[b] == labels[b];

@@ -5,6 +5,7 @@
  * the same weights as an uninterrupted run (data order, encoding and dropout draws are
  * numbered by epoch and step). */
 #include "cli.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <math.h>
@@ -29,21 +30,7 @@ static int mkdir_p(const char *path) {
 }
 
 /* Write a text file atomically. */
-int cli_write_text_atomic(const char *path, const char *text) {
-    char tmp[SPK_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    int ok = fputs(text, f) >= 0;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
+int cli_write_text_atomic(const char *path, const char *text) { return spk__write_atomic(path, text, strlen(text)) ? -1 : 0; }
 
 /* The name of the first node whose signals hold a NaN or Inf (schedule order is node order
  * for sequential experiments), or NULL. */
