@@ -999,6 +999,86 @@ spk_status spk_model_load(const char *path, spk_experiment **e, spk_net **net, i
 /* Set the trainer's step count (when resuming from a checkpoint). */
 void spk_trainer_set_steps(spk_trainer *tr, long steps);
 
+
+/* ======================================================================================
+ * Event-driven engine: a built network run one sample at a time, moving only events
+ * ======================================================================================
+ * The way neuromorphic chips run a network (docs/engine.md): per step, only non-zero values
+ * (events: spikes, or non-zero inputs) move. A dense or conv op keeps its weights as
+ * compressed sparse rows, one row per input; each input event adds its row (x * w for every
+ * outgoing synapse) into the op's outputs. Delays are ring buffers. A neuron population
+ * updates only the neurons an event reached or whose state is not zero (noisy populations:
+ * all). Every operation is counted.
+ * In float the engine gives the clock-driven engine's spikes (spk_net_forward) step for
+ * step: exactly whenever the two engines' dense sums round alike, which is guaranteed when
+ * every partial sum is exact in float (e.g. weights on a 2^-k grid and spike inputs), and
+ * which otherwise holds except for a potential within rounding of a threshold.
+ *
+ *     spk_event *ev;
+ *     spk_event_create(&ev, net);                 // after spk_net_build (weights are copied)
+ *     spk_event_run(ev, T, x);                    // x [T, input dims]: one sample
+ *     const float *s = spk_event_signal(ev, readout, SPK_SIGNAL_OUT);   // [T, N]
+ *     const spk_event_stats *st = spk_event_get_stats(ev);            // counts so far
+ *     spk_event_free(ev);
+ */
+typedef struct spk_event spk_event;
+
+/* What one node did, summed over every run since creation or spk_event_reset_stats. */
+typedef struct spk_event_node_stats {
+    spk_node_kind kind;
+    const char *name;   /* the node's name (valid while the network lives)                  */
+    int64_t neurons;    /* neuron: population size; 0 for other kinds                        */
+    int64_t synapses;   /* dense / conv: connections with a non-zero weight (conv: each
+                           kernel tap at each output position that lands inside the input);
+                           pool: (input, window) pairs; neuron: its fan-in total, the
+                           synapses of the dense / conv / pool ops that feed it (through
+                           scale, merge, flatten, dropout and delay nodes); others 0          */
+    int64_t spikes;     /* events emitted: neuron: spikes (a graded spike of n counts once);
+                           input: non-zero input values; pool, scale, flatten, merge,
+                           dropout, delay: non-zero outputs; dense / conv: 0 (currents)       */
+    int64_t sops;       /* synaptic operations: dense / conv: one per input event per
+                           outgoing synapse (an accumulate; a multiply-accumulate when the
+                           event is not 1); pool: one per input event per window; others 0 */
+    int64_t updates;    /* neuron: neuron updates (neurons that received an event or had a
+                           non-zero state, per step); others 0                               */
+    int64_t macs;       /* dense / conv: multiply-accumulates of the same op run densely, as
+                           a non-spiking network would (inputs x outputs, or the conv's
+                           cout * cin/groups * k_h * k_w * out positions, per step)          */
+} spk_event_node_stats;
+
+typedef struct spk_event_stats {
+    int n_nodes;
+    const spk_event_node_stats *nodes; /* [n_nodes], indexed by node id                  */
+    int64_t samples, steps;            /* runs and steps counted                           */
+    int64_t neurons, synapses;         /* network size: neurons; synapses of the ops      */
+    int64_t spikes;                    /* totals: spikes of the neuron populations          */
+    int64_t input_events;              /*   non-zero input values                           */
+    int64_t sops, updates, macs;       /*   summed over nodes                               */
+} spk_event_stats;
+
+/* An engine over a BUILT network (the network must outlive the engine; its weights, biases
+ * and scales are copied now: create a new engine after changing them). Dropout is the
+ * identity (inference). SPK_ERR_STATE when the network is not built; SPK_ERR_NOMEM (the
+ * message names the node) when its synapses or buffers do not fit in memory;
+ * SPK_ERR_UNSUPPORTED for a delay whose ring buffer would exceed the engine's limit
+ * (2^26 slot-feature entries). On failure *out is NULL, nothing is left allocated and
+ * spk_errmsg(NULL) says why. */
+spk_status spk_event_create(spk_event **out, spk_net *net);
+void spk_event_free(spk_event *ev);
+/* Run one sample from the zero state: x is [T, input dims]. Counts are ADDED to the
+ * statistics. SPK_ERR_INVALID_ARG for T < 1 or NULL x, SPK_ERR_NOMEM for the recordings. */
+spk_status spk_event_run(spk_event *ev, int T, const float *x);
+/* A neuron population's spikes (SPK_SIGNAL_OUT) or reported membrane (SPK_SIGNAL_MEM) of
+ * the last run, [T, N]; NULL for other nodes or before a run. */
+const float *spk_event_signal(const spk_event *ev, int node, spk_signal sig);
+/* Steps of the last run (0 before a run). */
+int spk_event_steps(const spk_event *ev);
+/* The counts so far, per node and in total (the pointer stays valid until spk_event_free;
+ * each call refreshes the totals). NULL for a NULL engine. */
+const spk_event_stats *spk_event_get_stats(spk_event *ev);
+/* Zero the counts (sizes stay). */
+void spk_event_reset_stats(spk_event *ev);
+
 #ifdef __cplusplus
 }
 #endif
