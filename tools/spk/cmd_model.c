@@ -4,7 +4,9 @@
  *   spk run MODEL --input X.npy --output Y.npy [--record FILE.h5]
  *                                        run an input [T, B, features] and write the readout's
  *                                        spikes [T, B, N]; --record writes every population's
- *                                        spikes and membranes to HDF5 */
+ *                                        spikes and membranes to HDF5;
+ *                                        --engine event [--stats] runs it event-driven and
+ *                                        prints the operation counts (run_event.c) */
 #include "cli.h"
 
 #include <hdf5.h>
@@ -184,14 +186,17 @@ static int record_h5(const char *path, spk_net *net, int T, int B) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *file = NULL, *in = NULL, *out = NULL, *rec = NULL;
+    const char *file = NULL, *in = NULL, *out = NULL, *rec = NULL, *engine = "clock";
+    int stats = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
-            printf("usage: spk run MODEL --input X.npy --output Y.npy [--record all|FILE.h5]\n"
+            printf("usage: spk run MODEL --input X.npy --output Y.npy [--record all|FILE.h5] [--engine clock|event [--stats]]\n"
                    "X: float32 [T, B, features...] fed to the input as it is (no encoding); Y: the readout's spikes [T, B, N].\n"
                    "--record: every population's spikes and membranes, one group per population, to FILE.h5\n"
-                   "or, with 'all', to Y.h5 beside the output.\n");
+                   "or, with 'all', to Y.h5 beside the output.\n"
+                   "--engine event: run sample by sample on the event-driven engine (docs/engine.md); --stats\n"
+                   "prints its counts per node and in total: spikes, synaptic operations, neuron updates, dense MACs.\n");
             return 0;
         } else if (!strcmp(a, "--input") && v) {
             in = v;
@@ -202,6 +207,11 @@ int cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "--record") && v) {
             rec = v;
             i++;
+        } else if (!strcmp(a, "--engine") && v) {
+            engine = v;
+            i++;
+        } else if (!strcmp(a, "--stats")) {
+            stats = 1;
         } else if (!file && a[0] != '-') {
             file = a;
         } else {
@@ -211,6 +221,13 @@ int cmd_run(int argc, char **argv) {
     }
     if (!file || !in || !out) {
         cli_error("run: need MODEL, --input and --output (see 'spk run --help')");
+        return 2;
+    }
+    int event = !strcmp(engine, "event");
+    if ((!event && strcmp(engine, "clock")) || (stats && !event) || (rec && event)) {
+        cli_error("run: %s", stats && !event ? "--stats needs --engine event"
+                             : rec && event  ? "--record needs the clock engine"
+                                             : "--engine must be 'clock' or 'event'");
         return 2;
     }
     loaded m;
@@ -232,14 +249,21 @@ int cmd_run(int argc, char **argv) {
         return 1;
     }
     int T = (int)xd[0], B = (int)xd[1];
-    if (spk_net_forward(m.net, T, B, x)) {
+    float *ev_y = NULL;
+    if (event) {
+        int od[SPK_MAX_DIMS], ond = spk_net_node_shape(m.net, m.readout, od);
+        size_t N = 1;
+        for (int k = 0; k < ond; k++) N *= (size_t)od[k];
+        ev_y = malloc(sizeof(float) * (size_t)T * B * N);
+        if (!ev_y || cli_run_event(m.net, m.readout, T, B, feat, x, ev_y, stats)) return 1;
+    } else if (spk_net_forward(m.net, T, B, x)) {
         cli_error("run: %s", spk_errmsg(m.net));
         return 1;
     }
     int od[SPK_MAX_DIMS], ond = spk_net_node_shape(m.net, m.readout, od);
     size_t ydims[2 + SPK_MAX_DIMS] = {(size_t)T, (size_t)B};
     for (int k = 0; k < ond; k++) ydims[2 + k] = (size_t)od[k];
-    if (spk_npy_write(out, spk_net_signal(m.net, m.readout, SPK_SIGNAL_OUT), 2 + ond, ydims)) {
+    if (spk_npy_write(out, event ? ev_y : spk_net_signal(m.net, m.readout, SPK_SIGNAL_OUT), 2 + ond, ydims)) {
         cli_error("%s", spk_errmsg(NULL));
         return 1;
     }
@@ -250,8 +274,9 @@ int cmd_run(int argc, char **argv) {
         rec = recpath;
     }
     if (rec && record_h5(rec, m.net, T, B)) return 1;
-    printf("%s: ran %d steps x %d samples; readout spikes [%d, %d, %d] -> %s%s%s\n", file, T, B, T, B, od[0], out, rec ? "; record -> " : "",
+    printf("%s: ran %d steps x %d samples%s; readout spikes [%d, %d, %d] -> %s%s%s\n", file, T, B, event ? " event-driven" : "", T, B, od[0], out, rec ? "; record -> " : "",
            rec ? rec : "");
+    free(ev_y);
     spk_free(x);
     free_model(&m);
     return 0;
