@@ -165,7 +165,10 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     }
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE: memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float)); break;
-    case SPK_NODE_SCALE: spk_op_scale_forward(n->out + ro, n->in + ri, s_of(net, n), M, n->out_numel); break;
+    case SPK_NODE_SCALE:
+        spk_op_scale_forward(n->out + ro, n->in + ri, s_of(net, n), M, n->out_numel);
+        if (b_of(net, n)) spk_op_bias_forward(n->out + ro, b_of(net, n), M, n->out_numel);
+        break;
     case SPK_NODE_DROPOUT:
         if (net->training && n->drop_p > 0) spk_op_dropout_forward(n->out + ro, n->mask, n->in + ri, nt, B, n->out_numel);
         else memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float));
@@ -338,7 +341,10 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         for (size_t k = 0; k < cnt; k++) din[k] += d[k];
         break;
     }
-    case SPK_NODE_SCALE: spk_op_scale_backward(din, ds_of(net, n), n->dout + ro, n->in + ri, s_of(net, n), M, n->out_numel); break;
+    case SPK_NODE_SCALE:
+        spk_op_scale_backward(din, ds_of(net, n), n->dout + ro, n->in + ri, s_of(net, n), M, n->out_numel);
+        if (db_of(net, n)) spk_op_bias_backward(db_of(net, n), n->dout + ro, M, n->out_numel);
+        break;
     case SPK_NODE_DROPOUT:
         if (net->training && n->drop_p > 0) spk_op_dropout_backward(din, n->dout + ro, n->mask, nt, B, n->out_numel);
         else {

@@ -115,7 +115,25 @@ static spk_status infer_out(spk_net *net, spk__node *n) {
     }
     case SPK_NODE_FLATTEN: {
         int d = n->in_numel;
-        set_out(n, 1, &d);
+        if (!n->flat_partial) {
+            set_out(n, 1, &d);
+            return SPK_OK;
+        }
+        /* merge dims [a, b] of the input (negative: from the end); the layout is unchanged */
+        int a = n->flat_start < 0 ? n->flat_start + n->in_ndim : n->flat_start;
+        int b = n->flat_end < 0 ? n->flat_end + n->in_ndim : n->flat_end;
+        if (a < 0 || b >= n->in_ndim || a > b) {
+            shape_str(s, sizeof s, n->in_ndim, n->in_dims);
+            return spk__fail(&net->obj, SPK_ERR_SHAPE, "node '%s' (flatten dims %d..%d) cannot take input of shape %s", n->name,
+                             n->flat_start, n->flat_end, s);
+        }
+        int od[SPK_MAX_DIMS], k = 0;
+        for (int i = 0; i < a; i++) od[k++] = n->in_dims[i];
+        od[k] = 1;
+        for (int i = a; i <= b; i++) od[k] *= n->in_dims[i];
+        k++;
+        for (int i = b + 1; i < n->in_ndim; i++) od[k++] = n->in_dims[i];
+        set_out(n, k, od);
         return SPK_OK;
     }
     case SPK_NODE_DELAY:
@@ -287,6 +305,25 @@ spk_status spk_net_add_flatten(spk_net *net, const char *name, int *id) {
 spk_status spk_net_add_scale(spk_net *net, const char *name, int *id) {
     spk__node *n;
     return add_node(net, name, SPK_NODE_SCALE, id, &n);
+}
+
+spk_status spk_net_add_flatten_dims(spk_net *net, const char *name, int start, int end, int *id) {
+    if (net && (start < -SPK_MAX_DIMS || start >= SPK_MAX_DIMS || end < -SPK_MAX_DIMS || end >= SPK_MAX_DIMS))
+        return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "node '%s' (flatten): dims %d..%d out of range", name ? name : "", start, end);
+    spk__node *n = NULL;
+    spk_status st = add_node(net, name, SPK_NODE_FLATTEN, id, &n);
+    if (st) return st;
+    n->flat_partial = 1;
+    n->flat_start = start;
+    n->flat_end = end;
+    return SPK_OK;
+}
+
+spk_status spk_net_add_scale_bias(spk_net *net, const char *name, int *id) {
+    spk__node *n = NULL;
+    spk_status st = add_node(net, name, SPK_NODE_SCALE, id, &n);
+    if (!st) n->has_bias = 1;
+    return st;
 }
 
 spk_status spk_net_add_merge(spk_net *net, const char *name, int *id) {
@@ -542,6 +579,7 @@ static spk_status layout_params(spk_net *net) {
             break;
         case SPK_NODE_SCALE:
             n->t_s = add_tensor(net, v, "scale", (size_t)n->out_numel, 1);
+            if (n->has_bias) n->t_b = add_tensor(net, v, "bias", (size_t)n->out_numel, 1);
             break;
         case SPK_NODE_NEURON:
             for (int p = 0; p < SPK_NP_COUNT; p++)
@@ -567,7 +605,7 @@ static spk_status layout_params(spk_net *net) {
         if (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV) {
             int fan_in = n->kind == SPK_NODE_DENSE ? n->d_in : (n->conv.cin / n->conv.groups) * n->conv.k_h * n->conv.k_w;
             spk_init_uniform(w, t->numel, spk_init_bound(fan_in), net->rng, (uint64_t)i);
-        } else if (n->kind == SPK_NODE_SCALE) {
+        } else if (n->kind == SPK_NODE_SCALE && i == n->t_s) { /* scale 1, bias 0 */
             for (size_t j = 0; j < t->numel; j++) w[j] = 1.0f;
         }
     }

@@ -52,6 +52,9 @@ typedef struct spk__node {
     int const_out;   /* its output is the same at every step (last forward) */
     int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
     int need_din;    /* backward must produce dL/d(its input) for a source */
+    /* flatten: dims [flat_start, flat_end] of the input merged into one (flat_partial = 1);
+     * otherwise the whole input becomes one dimension */
+    int flat_partial, flat_start, flat_end;
 } spk__node;
 
 typedef struct spk__edge {

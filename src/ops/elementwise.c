@@ -1,6 +1,6 @@
-/* elementwise.c — the per-feature ops: scale (NIR Scale, y = x * s), dropout with one mask
- * per sample held over all T steps, and the integer axonal delay (over a whole sequence,
- * backward, and one step at a time for recurrent loops).
+/* elementwise.c — the per-feature ops: scale (NIR Scale, y = x * s) and its optional bias,
+ * dropout with one mask per sample held over all T steps, and the integer axonal delay (over
+ * a whole sequence, backward, and one step at a time for recurrent loops).
  *
  * Dropout masks come from the counter-based generator at (step = draw, index = b*F + f,
  * lane 0), so a mask depends on (seed, stream, draw) only, never on threads. Reductions
@@ -53,6 +53,23 @@ void spk_op_scale_backward(float *dx, float *ds, const float *dy, const float *x
             }
             for (int f = f0; f < f1; f++) ds[f] += (float)acc[f - f0];
         }
+    }
+}
+
+void spk_op_bias_forward(float *y, const float *b, int M, int F) {
+#pragma omp parallel for schedule(static) if ((size_t)M * F > EW_PAR_MIN)
+    for (int m = 0; m < M; m++) {
+        float *yr = y + (size_t)m * F;
+        for (int f = 0; f < F; f++) yr[f] += b[f];
+    }
+}
+
+void spk_op_bias_backward(float *db, const float *dy, int M, int F) {
+#pragma omp parallel for schedule(static) if ((size_t)M * F > EW_PAR_MIN)
+    for (int f = 0; f < F; f++) {
+        double acc = 0.0;
+        for (int m = 0; m < M; m++) acc += (double)dy[(size_t)m * F + f];
+        db[f] += (float)acc;
     }
 }
 

@@ -61,6 +61,10 @@ void spk_op_pool_backward(float *dx, const float *dy, const int32_t *argmax, con
 /* ---- scale: y[M,F] = x * s[F] (NIR Scale) --------------------------------------------- */
 void spk_op_scale_forward(float *y, const float *x, const float *s, int M, int F);
 void spk_op_scale_backward(float *dx, float *ds, const float *dy, const float *x, const float *s, int M, int F);
+/* bias: y[M,F] += b[F] (Scale with a bias); backward db[F] += sum over rows of dy (rows
+ * 0..M-1 in order, in double) */
+void spk_op_bias_forward(float *y, const float *b, int M, int F);
+void spk_op_bias_backward(float *db, const float *dy, int M, int F);
 
 /* ---- dropout with one mask per sample held over all T steps -----------------------------
  * mask [B, F]: 0 or 1/(1-p), drawn from (rng, draw) — `draw` numbers the mask (e.g. the
