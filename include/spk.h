@@ -1147,6 +1147,254 @@ void spk_nir_graph_free(spk_nir_graph *g);
  * adaptive, complex, noisy or graded neurons. */
 spk_status spk_nir_write(const char *path, spk_net *net, int output, const spk_nir_options *opt);
 
+/* ======================================================================================
+ * Neuromorphic hardware: the chip catalog, whether a network fits a chip, and energy
+ * ======================================================================================
+ * docs/hardware.md explains the columns, every check and the energy arithmetic.
+ * The built-in catalog is SPEC.md §6's neuromorphic-hardware.csv (fifteen chips, 2013 to
+ * 2023), compiled into spk from src/hw/neuromorphic-hardware.csv and parsed at run time by
+ * the same RFC 4180 reader that reads a user's catalog. Empty cells are UNKNOWN, not zero:
+ * an unknown number is NaN, an unknown text is "". */
+
+/* The catalog's columns, in the order of the built-in file. Append-only. */
+typedef enum spk_hw_column {
+    SPK_HW_COL_NAME = 0, SPK_HW_COL_MAKER, SPK_HW_COL_ANNOUNCED, SPK_HW_COL_PROCESS_NM, SPK_HW_COL_NEURONS,
+    SPK_HW_COL_NEURON_MODEL, SPK_HW_COL_SYNAPSES, SPK_HW_COL_SYNAPSE_MODEL, SPK_HW_COL_ON_CHIP_LEARNING,
+    SPK_HW_COL_CLOCK_MHZ, SPK_HW_COL_J_PER_SOP, SPK_HW_COL_W_PER_SYNAPSE, SPK_HW_COL_SOFTWARE, SPK_HW_COL_COUNT
+} spk_hw_column;
+/* The header name of a column ("name", "j_per_sop", ...); NULL outside the enum. */
+const char *spk_hw_column_name(spk_hw_column c);
+
+#define SPK_HW_TEXT 64
+/* One chip. Numbers are NaN when the cell is empty (unknown). */
+typedef struct spk_chip {
+    char name[SPK_HW_TEXT];             /* unique, ASCII case ignored                        */
+    char maker[SPK_HW_TEXT];
+    char announced[SPK_HW_TEXT];        /* YYYY-MM-DD (or YYYY-MM, YYYY)                     */
+    double process_nm;                  /* > 0                                               */
+    double neurons, synapses;           /* capacity of one chip, > 0                         */
+    char neuron_model[SPK_HW_TEXT];     /* "LIF", "exp-LIF", "AdEx-IF", "programmable", ...  */
+    char synapse_model[SPK_HW_TEXT];    /* e.g. "CuBa,Delta", "programmable"                 */
+    char on_chip_learning[SPK_HW_TEXT]; /* "no", "yes", "programmable" or the rules, e.g.
+                                           "STDP", "e-prop"                                  */
+    double clock_mhz;                   /* > 0; NaN when unknown or asynchronous             */
+    int clock_async;                    /* 1: the cell says "async"                          */
+    double j_per_sop;                   /* energy per synaptic operation (J), >= 0           */
+    double w_per_synapse;               /* static power per synapse (W), >= 0                */
+    char software[SPK_HW_TEXT];
+    char origin[SPK_PATH_MAX + 32];     /* "built-in" or "FILE:LINE" of the row it came from */
+} spk_chip;
+
+typedef struct spk_hw_catalog spk_hw_catalog;
+/* A catalog holding the built-in chips. */
+spk_status spk_hw_catalog_create(spk_hw_catalog **out);
+void spk_hw_catalog_free(spk_hw_catalog *c);
+/* Add or override chips from CSV text / a CSV file with a header row of catalog column names
+ * (any order, ASCII case ignored; `name` is required, unknown or repeated columns are
+ * refused). A row whose name is already in the catalog overrides that chip: the columns the
+ * file has replace its values (an empty cell makes the value unknown), the others are kept.
+ * A new name adds a chip (columns the file lacks are unknown). Quoting is RFC 4180 (fields
+ * in double quotes may hold commas, "" and line breaks); CRLF or LF line ends; blank lines
+ * are skipped; spaces around a cell are ignored. Every cell is checked (numbers finite and in
+ * range, clock a number or "async", dates YYYY[-MM[-DD]], text < SPK_HW_TEXT bytes, no name
+ * twice in one file): the first bad cell or row is refused as SPK_ERR_FORMAT with
+ * "FILE:LINE: what is wrong" (the line where the row starts) in spk_errmsg(c) and
+ * spk_errmsg(NULL), and the catalog is left unchanged. */
+spk_status spk_hw_catalog_merge_text(spk_hw_catalog *c, const char *text, size_t len, const char *name);
+spk_status spk_hw_catalog_merge_file(spk_hw_catalog *c, const char *path);
+int spk_hw_catalog_count(const spk_hw_catalog *c);
+const spk_chip *spk_hw_catalog_chip(const spk_hw_catalog *c, int i);
+/* The index of the chip named `name` (ASCII case ignored), or -1. */
+int spk_hw_catalog_find(const spk_hw_catalog *c, const char *name);
+/* Sort by a column (its header name; a leading '-' sorts descending). Numbers sort by
+ * value, text alphabetically (ASCII case ignored); unknown cells go last either way, and
+ * "async" clocks after every numeric clock. Stable. SPK_ERR_INVALID_ARG for an unknown
+ * column name. */
+spk_status spk_hw_catalog_sort(spk_hw_catalog *c, const char *column);
+/* Where the built-in catalog came from (one line, for listings). */
+const char *spk_hw_catalog_source(void);
+
+/* ---- what a network needs from a chip ------------------------------------------------- */
+/* Neuron features that not every chip offers (bits of spk_hw_needs.features). */
+enum {
+    SPK_HW_NEED_CUBA = 1,      /* current-based synapses (CuBa neuron kind)               */
+    SPK_HW_NEED_ADAPTIVE = 2,  /* adaptive threshold (ALIF)                                */
+    SPK_HW_NEED_COMPLEX = 4,   /* complex resonate-and-fire neurons                       */
+    SPK_HW_NEED_GRADED = 8,    /* graded (multi-valued) spikes                             */
+    SPK_HW_NEED_NOISE = 16     /* stochastic firing (threshold noise)                      */
+};
+#define SPK_HW_NEED_BITS 5
+typedef struct spk_hw_needs {
+    int64_t neurons;            /* neurons of every population (inputs are not neurons)     */
+    int64_t synapses;           /* connections of dense and conv ops with a non-zero
+                                   weight, a conv tap once per output position where it lands
+                                   inside the input (as the event engine counts them)       */
+    int64_t max_fan_in;         /* the most distinct sources (neurons or input values) that
+                                   reach one neuron within a step, recurrent edges included  */
+    char fan_in_node[SPK_HW_TEXT]; /* the population with that fan-in                       */
+    unsigned features;          /* SPK_HW_NEED_* bits                                        */
+    char feature_node[SPK_HW_NEED_BITS][SPK_HW_TEXT]; /* the first population needing each bit */
+    char nonlocal[256];         /* "" or why an op is not local / event-driven (first found) */
+    char input_note[256];       /* "" or a note on a real-valued input                       */
+} spk_hw_needs;
+/* Measure what a built network needs. `input_real` = 1 when its input carries real values
+ * (direct current) instead of spikes: the first synaptic ops then multiply (noted in
+ * input_note; not a reason to refuse). Max pooling of a synaptic op's output (a maximum of
+ * currents, not of spikes) is reported in `nonlocal`; so would any op kind that fit.c does
+ * not know to be local. */
+spk_status spk_hw_model_needs(spk_net *net, int input_real, spk_hw_needs *out);
+
+/* ---- fit ------------------------------------------------------------------------------ */
+typedef enum spk_hw_verdict { SPK_HW_YES = 0, SPK_HW_NO, SPK_HW_UNKNOWN } spk_hw_verdict;
+/* "yes", "no", "unknown". */
+const char *spk_hw_verdict_name(spk_hw_verdict v);
+typedef enum spk_hw_check {
+    SPK_HW_CHECK_NEURONS = 0, /* model neurons <= chip neurons                               */
+    SPK_HW_CHECK_SYNAPSES,    /* model synapses <= chip synapses                             */
+    SPK_HW_CHECK_FAN_IN,      /* max fan-in <= chip synapses / neurons                       */
+    SPK_HW_CHECK_NEURON_MODEL,/* the chip's neuron (and synapse) model runs every population */
+    SPK_HW_CHECK_OPS,         /* every op is local and event-driven                          */
+    SPK_HW_CHECK_LEARNING,    /* the chip learns with the rule asked for (when asked)         */
+    SPK_HW_CHECK_COUNT
+} spk_hw_check;
+/* "neurons", "synapses", "fan_in", "neuron_model", "ops", "learning". */
+const char *spk_hw_check_name(spk_hw_check k);
+typedef struct spk_hw_fit {
+    spk_hw_verdict verdict;                  /* on ONE chip: no if any check is no, else
+                                                unknown if any is unknown, else yes        */
+    spk_hw_verdict check[SPK_HW_CHECK_COUNT];
+    char why[SPK_HW_CHECK_COUNT][256];       /* one sentence per check, with the numbers    */
+    int64_t chips;                           /* chips needed for the neurons and synapses
+                                                (max of the two ratios, rounded up; the
+                                                known one when the other is unknown; 0 when
+                                                both are unknown)                           */
+    int capacity_only;                       /* 1: only neurons / synapses fail, so `chips`
+                                                chips would hold it                         */
+} spk_hw_fit;
+/* Decide whether `needs` fits `chip`. `learn_rule` is the on-chip learning rule wanted
+ * ("stdp", "e-prop", ...; ASCII case, '-', '_' and spaces ignored), or NULL for inference
+ * only. */
+spk_status spk_hw_fit_chip(const spk_chip *chip, const spk_hw_needs *needs, const char *learn_rule, spk_hw_fit *out);
+
+/* ---- energy --------------------------------------------------------------------------- */
+/* Per-inference counts of one population or op, for reports. */
+typedef struct spk_hw_layer_counts {
+    char name[SPK_HW_TEXT];
+    double neurons, synapses, spikes, sops;
+} spk_hw_layer_counts;
+/* What one inference costs in operations. */
+typedef struct spk_hw_counts {
+    double neurons, synapses;   /* the model's size (spk_hw_needs)                          */
+    double steps;               /* time steps per inference, >= 1                           */
+    double step_s;              /* seconds one step is assumed to take (the static share's
+                                   window is steps * step_s), > 0                           */
+    double spikes;              /* spikes per inference, all populations                    */
+    double sops;                /* synaptic operations (accumulates) per inference          */
+    double macs;                /* multiply-accumulates of the same network as a dense ANN,
+                                   one pass without time steps (= synapses)                  */
+    const spk_hw_layer_counts *layers; /* per op / population (may be NULL)                 */
+    int n_layers;
+} spk_hw_counts;
+/* Platforms beside the catalog's chips. */
+typedef enum spk_hw_platform { SPK_HW_CHIP = 0, SPK_HW_GPU, SPK_HW_45NM_MAC, SPK_HW_45NM_AC } spk_hw_platform;
+typedef struct spk_hw_energy_row {
+    char name[SPK_HW_TEXT];
+    spk_hw_platform platform;
+    double ops;              /* SOPs (chips, 45 nm AC), FLOPs = 2 * MACs (GPUs), MACs (45 nm MAC) */
+    double j_per_op;         /* NaN when the catalog does not give it                        */
+    double dynamic_j;        /* ops * j_per_op                                               */
+    double static_j;         /* chips: W/synapse * synapses * steps * step_s; NaN unknown; 0
+                                for the other platforms                                      */
+    double total_j;          /* dynamic + static (dynamic alone when static is unknown)      */
+    double inferences_per_j; /* 1 / total_j (Inf for 0 J, NaN when unknown)                   */
+    spk_hw_verdict fits;     /* chips: the fit verdict given (UNKNOWN when none); others YES  */
+    int64_t chips;           /* chips needed (fit), 1 for the other platforms                  */
+    char note[200];          /* the figures used (GPU peak rate and power), or what is unknown */
+} spk_hw_energy_row;
+/* The published figures behind the GPU rows: dense FP16 tensor-core peak FLOP/s and board
+ * power (V100 SXM2 125e12 / 300 W, A100 SXM4 312e12 / 400 W, H100 SXM5 989.5e12 / 700 W);
+ * J/FLOP = W / (FLOP/s). And the 45 nm convention: 4.6 pJ per MAC, 0.9 pJ per AC. */
+#define SPK_HW_GPU_COUNT 3
+#define SPK_HW_45NM_J_PER_MAC 4.6e-12
+#define SPK_HW_45NM_J_PER_AC 0.9e-12
+/* Energy per inference on every chip of the catalog (in catalog order), then the GPUs, then
+ * the 45 nm MAC (dense ANN) and AC (SNN, one AC per SOP) rows: cat count + 5 rows into
+ * `rows` (room for at least that many, `max_rows`). `fits` (may be NULL) is one spk_hw_fit per
+ * catalog chip, copied into the rows. SPK_ERR_INVALID_ARG for negative or non-finite counts,
+ * steps < 1 or step_s <= 0, or too little room. */
+spk_status spk_hw_energy(const spk_hw_catalog *cat, const spk_hw_counts *counts, const spk_hw_fit *fits,
+                         spk_hw_energy_row *rows, int max_rows, int *n_rows);
+/* The rows as text: format "table" (aligned, with the counts and the assumptions above it),
+ * "csv" (a header row, one row per platform, unknown cells empty, numbers in %.6g) or "json"
+ * (an object with "counts", "layers" and "platforms"; unknown values are null). Allocated
+ * with spk_malloc; NULL (and the thread's message) for an unknown format or no memory. */
+char *spk_hw_energy_format(const spk_hw_energy_row *rows, int n_rows, const spk_hw_counts *counts, const char *format);
+/* A horizontal bar chart of energy per inference per platform on a log scale, as SVG text
+ * (spk_malloc'd; NULL when out of memory). Chips that do not fit one chip are drawn hatched
+ * with their chip count; rows with an unknown energy are listed as unknown. */
+char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *title);
+
+/* ======================================================================================
+ * NIR: the Neuromorphic Intermediate Representation (HDF5 files; docs/nir.md)
+ * ======================================================================================
+ * Reading maps every NIR 1.0 primitive onto the network graph: Affine/Linear -> dense,
+ * Conv1d/Conv2d -> conv, SumPool2d/AvgPool2d -> pool, Flatten -> flatten, Scale -> scale,
+ * Delay -> delay (seconds / dt, rounded), LIF/IF/CubaLIF/Threshold -> neuron populations
+ * (hard reset to v_reset in the same step, strict threshold), LI/I/CubaLI -> integrators
+ * whose output is their state (scale and merge nodes on a one-step cycle), nested NIRGraph
+ * -> its members named "<graph>.<member>". NIR is continuous-time; `dt` and `method` choose
+ * the discretization. Files written by spk carry its exact configuration in each node's
+ * metadata, so spk -> NIR -> spk is bit-exact. */
+
+/* The NIR version whose layout spk writes (it reads 0.1 to 1.0.x files). */
+#define SPK_NIR_VERSION "1.0.7"
+
+typedef enum spk_nir_method {
+    SPK_NIR_EULER = 0,   /* forward Euler: decay 1 - dt/tau, input factor dt/tau          */
+    SPK_NIR_EXP,         /* exponential integrator (exact for an input held over the step):
+                            decay exp(-dt/tau), input factor 1 - exp(-dt/tau)             */
+    SPK_NIR_METHOD_COUNT
+} spk_nir_method;
+/* "euler", "exp"; NULL outside the enum. */
+const char *spk_nir_method_name(spk_nir_method m);
+/* The method named `s`, or -1 with the thread's message set. */
+int spk_nir_method_from_name(const char *s);
+
+typedef struct spk_nir_options {
+    double dt;                /* the time step in seconds, > 0. Default 1e-4 (snnTorch's)   */
+    spk_nir_method method;    /* default SPK_NIR_EULER (what snnTorch's export assumes)     */
+} spk_nir_options;
+spk_nir_options spk_nir_options_default(void);
+
+/* A network read from a NIR file. */
+typedef struct spk_nir_graph {
+    spk_net *net;             /* built; owned (free with spk_nir_graph_free)               */
+    int input;                /* the input node                                            */
+    int output;               /* the node whose output is the graph's Output               */
+    char version[32];         /* the file's version string ("" when it has none)           */
+    int n_nir_nodes;          /* primitives in the file (members of nested graphs counted) */
+} spk_nir_graph;
+
+/* Read a NIR file into a built network (parameters set from the file). opt NULL = defaults.
+ * A primitive spk cannot run is SPK_ERR_UNSUPPORTED naming the node and its type (also: more
+ * than one Input or Output, thresholds <= 0, per-neuron v_reset, a CubaLIF with v_leak != 0,
+ * forward Euler with dt > tau); a malformed or truncated file is SPK_ERR_FORMAT (SPK_ERR_SHAPE
+ * for shapes that do not fit), with spk_errmsg(NULL) naming the file, node and field. On
+ * failure *out is zeroed. */
+spk_status spk_nir_read(const char *path, const spk_nir_options *opt, spk_nir_graph *out);
+/* The same from a file image in memory (`name` is used in messages). */
+spk_status spk_nir_read_memory(const void *data, size_t len, const char *name, const spk_nir_options *opt,
+                               spk_nir_graph *out);
+void spk_nir_graph_free(spk_nir_graph *g);
+/* Write a built network as a NIR file, atomically (a temporary file renamed over `path`):
+ * one NIR node per spk node, named as in spk, plus an Output node fed by `output`. Neuron
+ * populations become LIF / IF / LI / I / CubaLIF / CubaLI with tau and r from the decay and
+ * gain under `opt` (the inverse of reading), v_leak 0, v_reset as configured; merge and
+ * dropout become identity Scales; a scale with bias an Affine with a diagonal weight.
+ * SPK_ERR_UNSUPPORTED (naming the node) for what NIR cannot express: max or 1-d pooling,
+ * adaptive, complex, noisy or graded neurons. */
+spk_status spk_nir_write(const char *path, spk_net *net, int output, const spk_nir_options *opt);
+
 #ifdef __cplusplus
 }
 #endif

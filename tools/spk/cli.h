@@ -11,6 +11,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+/* `spk hw list|show|fit` and `spk energy` (cmd_hw.c). */
+int cmd_hw(int argc, char **argv);
+int cmd_energy(int argc, char **argv);
 /* Write a text file atomically (temporary file, flush, fsync, rename); 0 on success. */
 int cli_write_text_atomic(const char *path, const char *text);
 
