@@ -1334,67 +1334,6 @@ char *spk_hw_energy_format(const spk_hw_energy_row *rows, int n_rows, const spk_
  * with their chip count; rows with an unknown energy are listed as unknown. */
 char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *title);
 
-/* ======================================================================================
- * NIR: the Neuromorphic Intermediate Representation (HDF5 files; docs/nir.md)
- * ======================================================================================
- * Reading maps every NIR 1.0 primitive onto the network graph: Affine/Linear -> dense,
- * Conv1d/Conv2d -> conv, SumPool2d/AvgPool2d -> pool, Flatten -> flatten, Scale -> scale,
- * Delay -> delay (seconds / dt, rounded), LIF/IF/CubaLIF/Threshold -> neuron populations
- * (hard reset to v_reset in the same step, strict threshold), LI/I/CubaLI -> integrators
- * whose output is their state (scale and merge nodes on a one-step cycle), nested NIRGraph
- * -> its members named "<graph>.<member>". NIR is continuous-time; `dt` and `method` choose
- * the discretization. Files written by spk carry its exact configuration in each node's
- * metadata, so spk -> NIR -> spk is bit-exact. */
-
-/* The NIR version whose layout spk writes (it reads 0.1 to 1.0.x files). */
-#define SPK_NIR_VERSION "1.0.7"
-
-typedef enum spk_nir_method {
-    SPK_NIR_EULER = 0,   /* forward Euler: decay 1 - dt/tau, input factor dt/tau          */
-    SPK_NIR_EXP,         /* exponential integrator (exact for an input held over the step):
-                            decay exp(-dt/tau), input factor 1 - exp(-dt/tau)             */
-    SPK_NIR_METHOD_COUNT
-} spk_nir_method;
-/* "euler", "exp"; NULL outside the enum. */
-const char *spk_nir_method_name(spk_nir_method m);
-/* The method named `s`, or -1 with the thread's message set. */
-int spk_nir_method_from_name(const char *s);
-
-typedef struct spk_nir_options {
-    double dt;                /* the time step in seconds, > 0. Default 1e-4 (snnTorch's)   */
-    spk_nir_method method;    /* default SPK_NIR_EULER (what snnTorch's export assumes)     */
-} spk_nir_options;
-spk_nir_options spk_nir_options_default(void);
-
-/* A network read from a NIR file. */
-typedef struct spk_nir_graph {
-    spk_net *net;             /* built; owned (free with spk_nir_graph_free)               */
-    int input;                /* the input node                                            */
-    int output;               /* the node whose output is the graph's Output               */
-    char version[32];         /* the file's version string ("" when it has none)           */
-    int n_nir_nodes;          /* primitives in the file (members of nested graphs counted) */
-} spk_nir_graph;
-
-/* Read a NIR file into a built network (parameters set from the file). opt NULL = defaults.
- * A primitive spk cannot run is SPK_ERR_UNSUPPORTED naming the node and its type (also: more
- * than one Input or Output, thresholds <= 0, per-neuron v_reset, a CubaLIF with v_leak != 0,
- * forward Euler with dt > tau); a malformed or truncated file is SPK_ERR_FORMAT (SPK_ERR_SHAPE
- * for shapes that do not fit), with spk_errmsg(NULL) naming the file, node and field. On
- * failure *out is zeroed. */
-spk_status spk_nir_read(const char *path, const spk_nir_options *opt, spk_nir_graph *out);
-/* The same from a file image in memory (`name` is used in messages). */
-spk_status spk_nir_read_memory(const void *data, size_t len, const char *name, const spk_nir_options *opt,
-                               spk_nir_graph *out);
-void spk_nir_graph_free(spk_nir_graph *g);
-/* Write a built network as a NIR file, atomically (a temporary file renamed over `path`):
- * one NIR node per spk node, named as in spk, plus an Output node fed by `output`. Neuron
- * populations become LIF / IF / LI / I / CubaLIF / CubaLI with tau and r from the decay and
- * gain under `opt` (the inverse of reading), v_leak 0, v_reset as configured; merge and
- * dropout become identity Scales; a scale with bias an Affine with a diagonal weight.
- * SPK_ERR_UNSUPPORTED (naming the node) for what NIR cannot express: max or 1-d pooling,
- * adaptive, complex, noisy or graded neurons. */
-spk_status spk_nir_write(const char *path, spk_net *net, int output, const spk_nir_options *opt);
-
 #ifdef __cplusplus
 }
 #endif
