@@ -38,6 +38,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -604,6 +605,15 @@ size_t spk_net_activation_bytes(const spk_net *net);
 void spk_net_want_input_grad(spk_net *net, int on);
 /* dL/dx of the last backward, [T, B, input dims]; NULL unless spk_net_want_input_grad. */
 const float *spk_net_input_grad(const spk_net *net);
+/* Run the plain reference path (on != 0): every node step by step in time order, the
+ * reference neuron kernels, dense and conv ops as GEMMs on dense inputs, no time-constant
+ * input shortcut. It computes the same function as the fast path (tests and `spk bench`
+ * compare them; they differ only by float reassociation) and is meant for checking it. */
+void spk_net_set_reference(spk_net *net, int on);
+/* Time every node's forward and backward (on != 0; the sums restart at each call), and
+ * print the accumulated times per node as a table to fp. */
+void spk_net_set_profiling(spk_net *net, int on);
+void spk_net_profile_print(const spk_net *net, FILE *fp);
 
 
 /* ======================================================================================
@@ -955,6 +965,12 @@ typedef struct spk_experiment {
     uint64_t seed;
     int checkpoint_every;        /* batches between checkpoints (0 = once per epoch)        */
     spk_train_config train;      /* train.output is set when the network is built           */
+    /* the network as an embedded NIR file instead of `layers` (spk import; YAML key `graph`
+     * with format nir, dt, method and the file in base64): built with spk_nir_read_memory */
+    unsigned char *nir_data;     /* spk_malloc'd file image, NULL when the network is layers */
+    size_t nir_len;
+    double nir_dt;               /* the discretization it is read with (spk_nir_options)     */
+    int nir_method;
 } spk_experiment;
 
 /* Parse a YAML experiment file / text (`name` is used in messages). On failure *out is NULL,
@@ -1086,66 +1102,69 @@ const spk_event_stats *spk_event_get_stats(spk_event *ev);
 /* Zero the counts (sizes stay). */
 void spk_event_reset_stats(spk_event *ev);
 
-/* ======================================================================================
- * NIR: the Neuromorphic Intermediate Representation (HDF5 files; docs/nir.md)
- * ======================================================================================
- * Reading maps every NIR 1.0 primitive onto the network graph: Affine/Linear -> dense,
- * Conv1d/Conv2d -> conv, SumPool2d/AvgPool2d -> pool, Flatten -> flatten, Scale -> scale,
- * Delay -> delay (seconds / dt, rounded), LIF/IF/CubaLIF/Threshold -> neuron populations
- * (hard reset to v_reset in the same step, strict threshold), LI/I/CubaLI -> integrators
- * whose output is their state (scale and merge nodes on a one-step cycle), nested NIRGraph
- * -> its members named "<graph>.<member>". NIR is continuous-time; `dt` and `method` choose
- * the discretization. Files written by spk carry its exact configuration in each node's
- * metadata, so spk -> NIR -> spk is bit-exact. */
+/* ---- large sparse networks: the CUBA benchmark network ---------------------------------
+ * N current-based LIF neurons with exponential synaptic currents (Vogels & Abbott 2005, as
+ * in Brian2's CUBA example), integrated exactly per step, random sparse connectivity, spikes
+ * delivered event-driven along the rows of the neurons that fired. Units: mV and ms.
+ *   dv/dt = (ge + gi - (v - v_rest)) / tau_m  (v frozen while refractory),
+ *   dge/dt = -ge / tau_e, dgi/dt = -gi / tau_i; a spike of an excitatory neuron adds w_exc
+ *   to ge of each target, an inhibitory one w_inh to gi (the next step, or delay_steps later);
+ *   v > v_thr fires, then v = v_reset and refractory_ms of refractoriness.
+ * docs/engine.md has the details and the YAML form (examples/cuba.yaml). */
+typedef struct spk_cuba_config {
+    int n;                  /* neurons (4000); the first round(n * exc_fraction) excite  */
+    double exc_fraction;    /* 0.8                                                        */
+    double p;               /* connection probability of every (pre, post) pair (0.02)    */
+    double dt_ms, tau_m_ms, tau_e_ms, tau_i_ms;  /* 0.1, 20, 5, 10; all > 0               */
+    double v_thr_mv, v_reset_mv, v_rest_mv;      /* -50, -60, -49                         */
+    double refractory_ms;   /* 5 (>= 0; rounded to steps)                                 */
+    double w_exc_mv, w_inh_mv; /* 1.62, -9                                                */
+    int delay_steps;        /* axonal delay in steps beyond the next step (0)             */
+    uint64_t seed;          /* connectivity and initial potentials (1)                    */
+    int record;             /* keep every spike for spk_cuba_spikes and the ISI CV (1)    */
+    /* explicit connectivity instead of the random one: n_syn synapses pre[k] -> post[k]
+     * (copied at create; NULL = random with probability p)                              */
+    const int32_t *pre, *post;
+    int64_t n_syn;
+} spk_cuba_config;
+/* The defaults above: Brian2's CUBA example. Initial potentials are uniform in
+ * [v_reset, v_thr), currents zero. */
+spk_cuba_config spk_cuba_config_default(void);
+/* Read a configuration from a YAML mapping (docs/engine.md lists the keys; keys left out keep
+ * the defaults). An unknown key or a bad value is SPK_ERR_FORMAT with FILE:LINE:COL. */
+spk_status spk_cuba_config_load(spk_cuba_config *c, const char *path);
 
-/* The NIR version whose layout spk writes (it reads 0.1 to 1.0.x files). */
-#define SPK_NIR_VERSION "1.0.7"
+typedef struct spk_cuba spk_cuba;
+/* Build the network. SPK_ERR_INVALID_ARG (message: the field, or the synapse and the neuron
+ * that does not exist), SPK_ERR_UNSUPPORTED for a delay whose ring buffer would exceed
+ * 2^26 entries, SPK_ERR_NOMEM; on failure *out is NULL and nothing is left allocated. */
+spk_status spk_cuba_create(spk_cuba **out, const spk_cuba_config *c);
+void spk_cuba_free(spk_cuba *s);
+/* Simulate `ms` more milliseconds (rounded to steps), continuing from the current state. */
+spk_status spk_cuba_run(spk_cuba *s, double ms);
 
-typedef enum spk_nir_method {
-    SPK_NIR_EULER = 0,   /* forward Euler: decay 1 - dt/tau, input factor dt/tau          */
-    SPK_NIR_EXP,         /* exponential integrator (exact for an input held over the step):
-                            decay exp(-dt/tau), input factor 1 - exp(-dt/tau)             */
-    SPK_NIR_METHOD_COUNT
-} spk_nir_method;
-/* "euler", "exp"; NULL outside the enum. */
-const char *spk_nir_method_name(spk_nir_method m);
-/* The method named `s`, or -1 with the thread's message set. */
-int spk_nir_method_from_name(const char *s);
-
-typedef struct spk_nir_options {
-    double dt;                /* the time step in seconds, > 0. Default 1e-4 (snnTorch's)   */
-    spk_nir_method method;    /* default SPK_NIR_EULER (what snnTorch's export assumes)     */
-} spk_nir_options;
-spk_nir_options spk_nir_options_default(void);
-
-/* A network read from a NIR file. */
-typedef struct spk_nir_graph {
-    spk_net *net;             /* built; owned (free with spk_nir_graph_free)               */
-    int input;                /* the input node                                            */
-    int output;               /* the node whose output is the graph's Output               */
-    char version[32];         /* the file's version string ("" when it has none)           */
-    int n_nir_nodes;          /* primitives in the file (members of nested graphs counted) */
-} spk_nir_graph;
-
-/* Read a NIR file into a built network (parameters set from the file). opt NULL = defaults.
- * A primitive spk cannot run is SPK_ERR_UNSUPPORTED naming the node and its type (also: more
- * than one Input or Output, thresholds <= 0, per-neuron v_reset, a CubaLIF with v_leak != 0,
- * forward Euler with dt > tau); a malformed or truncated file is SPK_ERR_FORMAT (SPK_ERR_SHAPE
- * for shapes that do not fit), with spk_errmsg(NULL) naming the file, node and field. On
- * failure *out is zeroed. */
-spk_status spk_nir_read(const char *path, const spk_nir_options *opt, spk_nir_graph *out);
-/* The same from a file image in memory (`name` is used in messages). */
-spk_status spk_nir_read_memory(const void *data, size_t len, const char *name, const spk_nir_options *opt,
-                               spk_nir_graph *out);
-void spk_nir_graph_free(spk_nir_graph *g);
-/* Write a built network as a NIR file, atomically (a temporary file renamed over `path`):
- * one NIR node per spk node, named as in spk, plus an Output node fed by `output`. Neuron
- * populations become LIF / IF / LI / I / CubaLIF / CubaLI with tau and r from the decay and
- * gain under `opt` (the inverse of reading), v_leak 0, v_reset as configured; merge and
- * dropout become identity Scales; a scale with bias an Affine with a diagonal weight.
- * SPK_ERR_UNSUPPORTED (naming the node) for what NIR cannot express: max or 1-d pooling,
- * adaptive, complex, noisy or graded neurons. */
-spk_status spk_nir_write(const char *path, spk_net *net, int output, const spk_nir_options *opt);
+typedef struct spk_cuba_stats {
+    int64_t neurons, synapses, steps, spikes;
+    int64_t sops;           /* spikes x outgoing synapses                                 */
+    int64_t updates;        /* neuron updates: every neuron every step (all must decay)   */
+    double t_ms;            /* simulated time                                             */
+    double rate_hz;         /* mean firing rate: spikes / neurons / time                  */
+    double cv_isi;          /* mean over neurons with >= 3 spikes of std/mean of their
+                               inter-spike intervals (NaN when none, or not recorded)    */
+    int64_t cv_neurons;     /* neurons that entered cv_isi                                */
+} spk_cuba_stats;
+spk_status spk_cuba_get_stats(const spk_cuba *s, spk_cuba_stats *out);
+/* The spike recorder: every spike so far as (neuron, step), in time order. Returns the
+ * count; the arrays stay valid until the next run or free. */
+int64_t spk_cuba_spikes(const spk_cuba *s, const int32_t **neuron, const int64_t **step);
+/* The state now (read-only views, [n] each, valid until free): membrane potentials and the
+ * two synaptic currents, mV. Any pointer may be NULL. */
+void spk_cuba_state(const spk_cuba *s, const float **v, const float **ge, const float **gi);
+/* The ISI statistics of any spike record: spikes (neuron[k], t[k]) in time order, neurons
+ * 0..n_neurons-1. *cv: mean over neurons with >= 3 spikes of the standard deviation (1/n)
+ * over the mean of their inter-spike intervals (NaN when no neuron has 3); *n_cv: how many
+ * neurons entered it. SPK_ERR_INVALID_ARG for a neuron index out of range. */
+spk_status spk_isi_stats(const int32_t *neuron, const double *t, int64_t n_spikes, int n_neurons, double *cv, int64_t *n_cv);
 
 /* ======================================================================================
  * Neuromorphic hardware: the chip catalog, whether a network fits a chip, and energy
@@ -1333,6 +1352,67 @@ char *spk_hw_energy_format(const spk_hw_energy_row *rows, int n_rows, const spk_
  * (spk_malloc'd; NULL when out of memory). Chips that do not fit one chip are drawn hatched
  * with their chip count; rows with an unknown energy are listed as unknown. */
 char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *title);
+
+/* ======================================================================================
+ * NIR: the Neuromorphic Intermediate Representation (HDF5 files; docs/nir.md)
+ * ======================================================================================
+ * Reading maps every NIR 1.0 primitive onto the network graph: Affine/Linear -> dense,
+ * Conv1d/Conv2d -> conv, SumPool2d/AvgPool2d -> pool, Flatten -> flatten, Scale -> scale,
+ * Delay -> delay (seconds / dt, rounded), LIF/IF/CubaLIF/Threshold -> neuron populations
+ * (hard reset to v_reset in the same step, strict threshold), LI/I/CubaLI -> integrators
+ * whose output is their state (scale and merge nodes on a one-step cycle), nested NIRGraph
+ * -> its members named "<graph>.<member>". NIR is continuous-time; `dt` and `method` choose
+ * the discretization. Files written by spk carry its exact configuration in each node's
+ * metadata, so spk -> NIR -> spk is bit-exact. */
+
+/* The NIR version whose layout spk writes (it reads 0.1 to 1.0.x files). */
+#define SPK_NIR_VERSION "1.0.7"
+
+typedef enum spk_nir_method {
+    SPK_NIR_EULER = 0,   /* forward Euler: decay 1 - dt/tau, input factor dt/tau          */
+    SPK_NIR_EXP,         /* exponential integrator (exact for an input held over the step):
+                            decay exp(-dt/tau), input factor 1 - exp(-dt/tau)             */
+    SPK_NIR_METHOD_COUNT
+} spk_nir_method;
+/* "euler", "exp"; NULL outside the enum. */
+const char *spk_nir_method_name(spk_nir_method m);
+/* The method named `s`, or -1 with the thread's message set. */
+int spk_nir_method_from_name(const char *s);
+
+typedef struct spk_nir_options {
+    double dt;                /* the time step in seconds, > 0. Default 1e-4 (snnTorch's)   */
+    spk_nir_method method;    /* default SPK_NIR_EULER (what snnTorch's export assumes)     */
+} spk_nir_options;
+spk_nir_options spk_nir_options_default(void);
+
+/* A network read from a NIR file. */
+typedef struct spk_nir_graph {
+    spk_net *net;             /* built; owned (free with spk_nir_graph_free)               */
+    int input;                /* the input node                                            */
+    int output;               /* the node whose output is the graph's Output               */
+    char version[32];         /* the file's version string ("" when it has none)           */
+    int n_nir_nodes;          /* primitives in the file (members of nested graphs counted) */
+} spk_nir_graph;
+
+/* Read a NIR file into a built network (parameters set from the file). opt NULL = defaults.
+ * A primitive spk cannot run is SPK_ERR_UNSUPPORTED naming the node and its type (also: more
+ * than one Input or Output, thresholds <= 0, per-neuron v_reset, a CubaLIF with v_leak != 0,
+ * forward Euler with dt > tau); a malformed or truncated file is SPK_ERR_FORMAT (SPK_ERR_SHAPE
+ * for shapes that do not fit), with spk_errmsg(NULL) naming the file, node and field. On
+ * failure *out is zeroed. */
+spk_status spk_nir_read(const char *path, const spk_nir_options *opt, spk_nir_graph *out);
+/* The same from a file image in memory (`name` is used in messages). */
+spk_status spk_nir_read_memory(const void *data, size_t len, const char *name, const spk_nir_options *opt,
+                               spk_nir_graph *out);
+void spk_nir_graph_free(spk_nir_graph *g);
+/* Write a built network as a NIR file, atomically (a temporary file renamed over `path`):
+ * one NIR node per spk node, named as in spk, plus an Output node fed by `output`. Neuron
+ * populations become LIF / IF / LI / I / CubaLIF / CubaLI with tau and r from the decay and
+ * gain under `opt` (the inverse of reading), v_leak 0, v_reset as configured; merge and
+ * dropout become identity Scales; a scale with bias an Affine with a diagonal weight.
+ * SPK_ERR_UNSUPPORTED (naming the node) for what NIR cannot express: max or 1-d pooling,
+ * adaptive, complex, noisy or graded neurons. */
+spk_status spk_nir_write(const char *path, spk_net *net, int output, const spk_nir_options *opt);
 
 #ifdef __cplusplus
 }

@@ -753,6 +753,79 @@ static void test_threads(void) {
     }
 }
 
+/* The sparse dense kernels against the GEMM path: CSR contents (odd widths, NaN counted as
+ * nonzero, empty rows), forward and weight gradient equal up to reassociation, the same bits
+ * at 1 and 2 threads, and the weight gradient accumulating (+=). */
+static void sparse_case(int M, int in, int out, double density, float graded) {
+    float *x = zeros((size_t)M * in), *W = rnd((size_t)out * in), *b = rnd((size_t)out), *dy = rnd((size_t)M * out);
+    size_t want = 0;
+    for (size_t k = 0; k < (size_t)M * in; k++)
+        if (urand() < density && k % (size_t)in != 3) x[k] = graded != 0 ? (float)(graded * urand()) : 1.0f, want++;
+    for (int i = 0; i < in; i++) x[(size_t)(M / 2) * in + i] = 0.0f; /* an empty row */
+    want = 0;
+    for (size_t k = 0; k < (size_t)M * in; k++) want += x[k] != 0.0f;
+    spk_csr c;
+    memset(&c, 0, sizeof c);
+    CHECK(spk_op_csr_count(&c, x, M, in) == want);
+    CHECK(spk_op_csr_fill(&c, x) == 0);
+    int ok = c.ptr[0] == 0 && (size_t)c.ptr[M] == want;
+    for (int m = 0; m < M && ok; m++)
+        for (int32_t k = c.ptr[m]; k < c.ptr[m + 1]; k++) {
+            ok &= c.idx[k] >= 0 && c.idx[k] < in && x[(size_t)m * in + c.idx[k]] == c.val[k] && c.val[k] != 0.0f;
+            ok &= k == c.ptr[m] || c.idx[k] > c.idx[k - 1];
+        }
+    CHECK_MSG(ok, "CSR of a %dx%d input (density %.2f) does not list its nonzeros in order", M, in, density);
+    float *Wt = zeros((size_t)in * out), *ys = zeros((size_t)M * out), *yg = zeros((size_t)M * out);
+    spk_op_transpose(Wt, W, out, in);
+    CHECK(Wt[(size_t)(in - 1) * out + (out - 1)] == W[(size_t)(out - 1) * in + (in - 1)]);
+    spk_op_dense_forward_sparse(ys, &c, Wt, b, out);
+    spk_op_dense_forward(yg, x, W, b, M, in, out);
+    double e = tu_max_abs_diff(ys, yg, (size_t)M * out) / fmax(1.0, max_abs(yg, (size_t)M * out));
+    CHECK_MSG(e < 1e-5, "sparse forward %dx%d->%d differs from the GEMM by %g", M, in, out, e);
+    float *dws = rnd((size_t)out * in), *dwg = dup(dws, (size_t)out * in), *scr = zeros((size_t)in * out);
+    spk_op_dense_dw_sparse(dws, scr, dy, &c, out);
+    spk_op_dense_backward(NULL, dwg, NULL, dy, x, W, M, in, out);
+    e = tu_max_abs_diff(dws, dwg, (size_t)out * in) / fmax(1.0, max_abs(dwg, (size_t)out * in));
+    CHECK_MSG(e < 1e-5, "sparse weight gradient %dx%d->%d differs from the GEMM by %g", M, in, out, e);
+    /* the same bits on 1 and 2 threads */
+    int th = spk_get_threads();
+    float *y1 = zeros((size_t)M * out), *d1 = zeros((size_t)out * in), *y2 = zeros((size_t)M * out), *d2 = zeros((size_t)out * in);
+    CHECK_OK(spk_set_threads(1));
+    spk_op_dense_forward_sparse(y1, &c, Wt, b, out);
+    spk_op_dense_dw_sparse(d1, scr, dy, &c, out);
+    CHECK_OK(spk_set_threads(2));
+    spk_op_dense_forward_sparse(y2, &c, Wt, b, out);
+    spk_op_dense_dw_sparse(d2, scr, dy, &c, out);
+    CHECK_OK(spk_set_threads(th));
+    CHECK(memcmp(y1, y2, (size_t)M * out * sizeof(float)) == 0);
+    CHECK(memcmp(d1, d2, (size_t)out * in * sizeof(float)) == 0);
+    printf("  sparse dense %5dx%4d -> %3d, density %.2f%s: CSR exact, forward and dW match the GEMM\n", M, in, out,
+           density, graded != 0 ? " (graded)" : "");
+    spk_op_csr_free(&c);
+    free(x), free(W), free(b), free(dy), free(Wt), free(ys), free(yg), free(dws), free(dwg), free(scr);
+    free(y1), free(d1), free(y2), free(d2);
+}
+
+static void test_sparse(void) {
+    sparse_case(64, 700, 256, 0.05, 0);
+    sparse_case(333, 37, 40, 0.3, 0);   /* widths that are not multiples of 16 */
+    sparse_case(100, 256, 100, 0.2, 3.0f); /* graded spikes */
+    sparse_case(7, 5, 33, 0.0, 0);       /* no spikes at all */
+    /* NaN is a nonzero: it must reach the output as the GEMM would carry it */
+    float x[20] = {0}, W[32 * 20];
+    for (int k = 0; k < 32 * 20; k++) W[k] = 0.5f;
+    x[17] = NAN;
+    spk_csr c;
+    memset(&c, 0, sizeof c);
+    CHECK(spk_op_csr_count(&c, x, 1, 20) == 1);
+    CHECK(spk_op_csr_fill(&c, x) == 0 && c.idx[0] == 17 && isnan(c.val[0]));
+    float Wt[20 * 32], y[32];
+    spk_op_transpose(Wt, W, 32, 20);
+    spk_op_dense_forward_sparse(y, &c, Wt, NULL, 32);
+    CHECK(isnan(y[0]) && isnan(y[31]));
+    spk_op_csr_free(&c);
+}
+
 int main(void) {
     printf("gradient checks (central differences):\n");
     test_dense_hand();
@@ -769,5 +842,6 @@ int main(void) {
     test_dropout();
     test_delay();
     test_threads();
+    test_sparse();
     return tu_finish("test_ops");
 }

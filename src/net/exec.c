@@ -12,6 +12,8 @@
 #include "net/net_impl.h"
 #include "neuron/neuron_impl.h"
 
+#include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- memory -------------- */
@@ -117,6 +119,32 @@ static float *dW_of(spk_net *net, spk__node *n) { return n->t_w >= 0 ? net->grad
 static float *db_of(spk_net *net, spk__node *n) { return n->t_b >= 0 ? net->grads + net->tensors[n->t_b].off : NULL; }
 static float *ds_of(spk_net *net, spk__node *n) { return n->t_s >= 0 ? net->grads + net->tensors[n->t_s].off : NULL; }
 
+/* Whether a dense node's op on `rows` rows of input x takes the sparse kernels: never on
+ * the reference path; else by the measured density of x, which is then compressed into the
+ * node's CSR (n->csr). 0 (the GEMM path) also when memory for it is lacking. */
+static int use_sparse(const spk_net *net, spk__node *n, const float *x, int rows, int weight_grad) {
+    if (net->reference || n->d_out < 32) return 0;
+    size_t nnz = spk_op_csr_count(&n->csr, x, rows, n->d_in);
+    if (nnz == (size_t)-1 || !spk_op_dense_prefer_sparse(nnz, rows, n->d_in, n->d_out, weight_grad)) return 0;
+    return spk_op_csr_fill(&n->csr, x) == 0;
+}
+
+/* W^T of a dense node for the sparse forward, made once per forward (the parameters may
+ * have changed since the last); NULL when it cannot be allocated (the GEMM path is used). */
+static const float *wt_of(spk_net *net, spk__node *n) {
+    if (n->wt_valid) return n->wt;
+    if (!n->wt && !(n->wt = spk_malloc((size_t)n->d_in * n->d_out * sizeof(float)))) return NULL;
+    spk_op_transpose(n->wt, W_of(net, n), n->d_out, n->d_in);
+    n->wt_valid = 1;
+    return n->wt;
+}
+
+/* Scratch [in, out] for a dense node's sparse weight gradient; NULL without memory. */
+static float *scratch_of(spk__node *n) {
+    if (!n->wscratch) n->wscratch = spk_malloc((size_t)n->d_in * n->d_out * sizeof(float));
+    return n->wscratch;
+}
+
 /* Sum the incoming edges of node v into its input buffer for steps [t0, t0+nt). */
 static void gather(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
@@ -147,8 +175,12 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     case SPK_NODE_CONV: {
         /* a time-constant input: compute one step and replicate it (exact: the same rows) */
         int rows = n->static_in && nt == net->T ? B : M;
-        if (n->kind == SPK_NODE_DENSE) spk_op_dense_forward(n->out + ro, n->in + ri, W_of(net, n), b_of(net, n), rows, n->d_in, n->d_out);
-        else spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, rows);
+        if (n->kind == SPK_NODE_DENSE) {
+            if (use_sparse(net, n, n->in + ri, rows, 0) && wt_of(net, n))
+                spk_op_dense_forward_sparse(n->out + ro, &n->csr, n->wt, b_of(net, n), n->d_out);
+            else
+                spk_op_dense_forward(n->out + ro, n->in + ri, W_of(net, n), b_of(net, n), rows, n->d_in, n->d_out);
+        } else spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, rows);
         size_t step = (size_t)B * n->out_numel;
         for (int t = 1; rows != M && t < nt; t++) memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
         break;
@@ -185,7 +217,9 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         for (int t = t0; t < t0 + nt; t++) {
             float *cur = n->states + (size_t)(t + 1) * SS;
             memcpy(cur, n->states + (size_t)t * SS, SS * sizeof(float));
-            spk_status st = spk_neuron_step(n->nr, B, t, cur, n->u + t * BN, n->out + t * BN, n->in + t * BN, NULL, NULL);
+            spk_status st = net->reference && n->nr->cfg.kind != SPK_NEURON_COMPLEX
+                                ? spk__neuron_step_ref(n->nr, B, t, cur, n->u + t * BN, n->out + t * BN, n->in + t * BN)
+                                : spk_neuron_step(n->nr, B, t, cur, n->u + t * BN, n->out + t * BN, n->in + t * BN, NULL, NULL);
             if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
             memcpy(n->mem + t * BN, cur + (size_t)oV * BN, BN * sizeof(float));
         }
@@ -240,11 +274,12 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     spk__node *in = &net->nodes[net->input];
     size_t row = (size_t)B * in->out_numel;
     memcpy(in->out, x, (size_t)T * row * sizeof(float));
-    net->static_input = 1;
+    net->static_input = !net->reference;
     for (int t = 1; t < T && net->static_input; t++) net->static_input = memcmp(x, x + (size_t)t * row, row * sizeof(float)) == 0;
     mark_flow(net);
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
+        n->wt_valid = 0; /* the parameters may have changed since the last forward */
         if (n->is_back_src) make_init(net, n);
         if (n->kind == SPK_NODE_DROPOUT && net->training && n->drop_p > 0)
             spk_op_dropout_mask(n->mask, n->drop_p, (spk_rng){net->rng.seed, net->rng.stream ^ ((uint64_t)v << 32)},
@@ -252,15 +287,19 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     }
     for (int g = 0; g < net->n_groups; g++) {
         int a = net->scc_start[g], b = net->scc_start[g + 1];
-        if (!net->group_recurrent[g]) {
+        if (!net->group_recurrent[g] && !net->reference) {
             int v = net->order[a];
+            double t0 = net->profiling ? omp_get_wtime() : 0;
             gather(net, v, 0, T);
             if ((st = node_forward(net, v, 0, T))) return st;
+            if (net->profiling) net->nodes[v].prof_fwd += omp_get_wtime() - t0;
         } else {
             for (int t = 0; t < T; t++)
                 for (int k = a; k < b; k++) {
+                    double t0 = net->profiling ? omp_get_wtime() : 0;
                     gather(net, net->order[k], t, 1);
                     if ((st = node_forward(net, net->order[k], t, 1))) return st;
+                    if (net->profiling) net->nodes[net->order[k]].prof_fwd += omp_get_wtime() - t0;
                 }
         }
     }
@@ -327,9 +366,17 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             }
             rows = B;
         }
-        if (n->kind == SPK_NODE_DENSE)
-            spk_op_dense_backward(din, dW_of(net, n), db_of(net, n), n->dout + ro, n->in + ri, W_of(net, n), rows, n->d_in, n->d_out);
-        else
+        if (n->kind == SPK_NODE_DENSE) {
+            /* on a cycle, the parameter gradients wait for the end of the step loop
+             * (dense_param_grads: one product over all T*B rows instead of T small ones) */
+            int defer = n->recurrent && nt < net->T && !net->reference;
+            float *dW = defer ? NULL : dW_of(net, n), *db = defer ? NULL : db_of(net, n);
+            if (dW && use_sparse(net, n, n->in + ri, rows, 1) && scratch_of(n)) {
+                spk_op_dense_dw_sparse(dW, n->wscratch, n->dout + ro, &n->csr, n->d_out);
+                dW = NULL;
+            }
+            spk_op_dense_backward(din, dW, db, n->dout + ro, n->in + ri, W_of(net, n), rows, n->d_in, n->d_out);
+        } else
             spk_op_conv_backward(din, dW_of(net, n), db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, W_of(net, n), &n->conv, rows);
         break;
     }
@@ -370,9 +417,13 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             /* truncated BPTT: no gradient reaches the state across a window boundary */
             if (net->tbptt_k > 0 && t < net->T - 1 && (t + 1) % net->tbptt_k == 0)
                 memset(n->dstate, 0, SS * sizeof(float));
-            spk_status st = spk_neuron_step_backward(n->nr, B, t, n->dstate, n->din + t * BN, NULL, n->states + (size_t)t * SS,
-                                                     n->u + t * BN, n->out + t * BN, NULL, n->in + t * BN, NULL, n->dout + t * BN,
-                                                     NULL, n->dmem + t * BN);
+            spk_status st =
+                net->reference && n->nr->cfg.kind != SPK_NEURON_COMPLEX
+                    ? spk__neuron_step_backward_ref(n->nr, B, t, n->dstate, n->din + t * BN, n->states + (size_t)t * SS,
+                                                    n->out + t * BN, n->in + t * BN, n->dout + t * BN, n->dmem + t * BN)
+                    : spk_neuron_step_backward(n->nr, B, t, n->dstate, n->din + t * BN, NULL, n->states + (size_t)t * SS,
+                                               n->u + t * BN, n->out + t * BN, NULL, n->in + t * BN, NULL, n->dout + t * BN,
+                                               NULL, n->dmem + t * BN);
             if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
         }
         break;
@@ -380,6 +431,18 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     default: break;
     }
     return SPK_OK;
+}
+
+/* The weight and bias gradients of a dense node on a cycle, over all T*B rows at once
+ * (its step-by-step backward computed only the input gradient). */
+static void dense_param_grads(spk_net *net, spk__node *n) {
+    const int M = net->T * net->B;
+    float *dW = dW_of(net, n);
+    if (dW && use_sparse(net, n, n->in, M, 1) && scratch_of(n)) {
+        spk_op_dense_dw_sparse(dW, n->wscratch, n->dout, &n->csr, n->d_out);
+        dW = NULL;
+    }
+    spk_op_dense_backward(NULL, dW, db_of(net, n), n->dout, n->in, W_of(net, n), M, n->d_in, n->d_out);
 }
 
 /* Hand node v's input gradient on steps [t0, t0+nt) to its sources. */
@@ -428,16 +491,27 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
     spk_status st;
     for (int g = net->n_groups - 1; g >= 0; g--) {
         int a = net->scc_start[g], b = net->scc_start[g + 1];
-        if (!net->group_recurrent[g]) {
+        if (!net->group_recurrent[g] && !net->reference) {
             int v = net->order[a];
+            double t0 = net->profiling ? omp_get_wtime() : 0;
             if ((st = node_backward(net, v, 0, T))) return st;
             scatter(net, v, 0, T);
+            if (net->profiling) net->nodes[v].prof_bwd += omp_get_wtime() - t0;
         } else {
             for (int t = T - 1; t >= 0; t--)
                 for (int k = b - 1; k >= a; k--) {
+                    double t0 = net->profiling ? omp_get_wtime() : 0;
                     if ((st = node_backward(net, net->order[k], t, 1))) return st;
                     scatter(net, net->order[k], t, 1);
+                    if (net->profiling) net->nodes[net->order[k]].prof_bwd += omp_get_wtime() - t0;
                 }
+            for (int k = a; k < b && !net->reference; k++) {
+                spk__node *n = &net->nodes[net->order[k]];
+                if (n->kind != SPK_NODE_DENSE) continue;
+                double t0 = net->profiling ? omp_get_wtime() : 0;
+                dense_param_grads(net, n);
+                if (net->profiling) n->prof_bwd += omp_get_wtime() - t0;
+            }
         }
     }
     for (int v = 0; v < net->n_nodes; v++) {
@@ -467,6 +541,29 @@ void spk_net_set_training(spk_net *net, int training, uint64_t dropout_draw) {
     if (!net) return;
     net->training = training != 0;
     net->dropout_draw = dropout_draw;
+}
+
+void spk_net_set_profiling(spk_net *net, int on) {
+    if (!net) return;
+    net->profiling = on != 0;
+    for (int v = 0; v < net->n_nodes; v++) net->nodes[v].prof_fwd = net->nodes[v].prof_bwd = 0;
+}
+
+void spk_net_profile_print(const spk_net *net, FILE *fp) {
+    if (!net || !fp) return;
+    double tf = 0, tb = 0;
+    for (int v = 0; v < net->n_nodes; v++) tf += net->nodes[v].prof_fwd, tb += net->nodes[v].prof_bwd;
+    fprintf(fp, "%-20s %-8s %12s %12s %7s\n", "node", "kind", "forward ms", "backward ms", "share");
+    for (int v = 0; v < net->n_nodes; v++) {
+        const spk__node *n = &net->nodes[v];
+        fprintf(fp, "%-20s %-8s %12.2f %12.2f %6.1f%%\n", n->name, spk_node_kind_name(n->kind), n->prof_fwd * 1e3,
+                n->prof_bwd * 1e3, tf + tb > 0 ? 100.0 * (n->prof_fwd + n->prof_bwd) / (tf + tb) : 0.0);
+    }
+    fprintf(fp, "%-20s %-8s %12.2f %12.2f\n", "total", "", tf * 1e3, tb * 1e3);
+}
+
+void spk_net_set_reference(spk_net *net, int on) {
+    if (net) net->reference = on != 0;
 }
 
 size_t spk_net_activation_bytes(const spk_net *net) { return net && net->has_forward ? net->act_bytes : 0; }

@@ -31,6 +31,9 @@ void spk_net_free(spk_net *net) {
     for (int i = 0; i < net->n_nodes; i++) {
         spk_neuron_free(net->nodes[i].nr);
         spk_free(net->nodes[i].delays);
+        spk_free(net->nodes[i].wt);
+        spk_free(net->nodes[i].wscratch);
+        spk_op_csr_free(&net->nodes[i].csr);
     }
     spk_free(net->nodes);
     spk_free(net->edges);
@@ -433,10 +436,14 @@ int spk__net_in_edges(const spk_net *net, int v, int *idx, int max) {
 
 /* Depth-first walk from the input in insertion order; edges into a node on the stack close
  * a cycle and become delayed. Iterative, to survive deep graphs. */
-static void mark_back_edges(spk_net *net, int *state /* 0 new, 1 on stack, 2 done */) {
+static spk_status mark_back_edges(spk_net *net, int *state /* 0 new, 1 on stack, 2 done */) {
     int *stack = spk_calloc((size_t)net->n_nodes + 1, sizeof(int));
     int *next_e = spk_calloc((size_t)net->n_nodes + 1, sizeof(int));
-    if (!stack || !next_e) { spk_free(stack); spk_free(next_e); return; }
+    if (!stack || !next_e) {
+        spk_free(stack);
+        spk_free(next_e);
+        return spk__fail(&net->obj, SPK_ERR_NOMEM, "build: no memory for the graph walk");
+    }
     {
         int root = net->input, sp = 0;
         stack[sp++] = root;
@@ -463,6 +470,7 @@ static void mark_back_edges(spk_net *net, int *state /* 0 new, 1 on stack, 2 don
     }
     spk_free(stack);
     spk_free(next_e);
+    return SPK_OK;
 }
 
 /* Tarjan's strongly connected components (recursive; graphs are small). */
@@ -631,7 +639,10 @@ spk_status spk_net_build(spk_net *net, spk_rng init) {
     int n = net->n_nodes;
     int *state = spk_calloc((size_t)n, sizeof(int));
     if (!state) return spk__fail(&net->obj, SPK_ERR_NOMEM, "build: no memory");
-    mark_back_edges(net, state);
+    if (mark_back_edges(net, state)) {
+        spk_free(state);
+        return SPK_ERR_NOMEM;
+    }
     for (int v = 0; v < n; v++) {
         spk__node *nd = &net->nodes[v];
         int fed = v == net->input;

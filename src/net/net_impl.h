@@ -55,6 +55,12 @@ typedef struct spk__node {
     /* flatten: dims [flat_start, flat_end] of the input merged into one (flat_partial = 1);
      * otherwise the whole input becomes one dimension */
     int flat_partial, flat_start, flat_end;
+    double prof_fwd, prof_bwd; /* seconds spent in its forward / backward (when profiling) */
+    /* dense on spiking inputs (exec.c): W^T for the gather-add, valid for one forward, and
+     * scratch for the sparse weight gradient; both [in, out], owned, allocated when first used */
+    float *wt, *wscratch;
+    int wt_valid;
+    spk_csr csr;     /* the compressed spiking input of the current call */
 } spk__node;
 
 typedef struct spk__edge {
@@ -93,6 +99,8 @@ struct spk_net {
     int tbptt_k;              /* backward truncation window (0 = full) */
     int want_input_grad;      /* compute dL/dx of the input (off: skipped) */
     int static_input;         /* the last forward's input was the same at every step */
+    int reference;            /* run the plain reference path (spk_net_set_reference) */
+    int profiling;            /* time each node (spk_net_set_profiling) */
 };
 
 /* Edges delivering into node v: indices into net->edges. */

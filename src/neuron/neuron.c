@@ -211,6 +211,7 @@ spk_status spk_neuron_create(spk_neuron **out, const spk_neuron_config *cfg, int
 void spk_neuron_free(spk_neuron *nr) {
     if (!nr) return;
     spk_free(nr->block);
+    spk_free(nr->scratch);
     spk_free(nr);
 }
 

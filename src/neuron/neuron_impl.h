@@ -19,6 +19,8 @@ struct spk_neuron {
     float *grad[SPK_NP_COUNT];
     float *lam_re, *lam_im;     /* COMPLEX: derived from TAU and OMEGA */
     float *block;               /* owns params, grads and derived arrays */
+    float *scratch;             /* backward's partial sums, kept between calls (owned) */
+    size_t scratch_n;           /* floats in scratch */
 };
 
 /* dS/du of surrogate k at u with a resolved scale (> 0); NaN for AUTO. Inline: the backward

@@ -17,6 +17,10 @@
  * Deliberately not here: the complex kind (neuron_complex.c), synaptic weights (ops/). */
 #include "neuron/neuron_impl.h"
 
+/* Populations smaller than this many elements per step run in one thread: a parallel region
+ * costs more than the work (recurrent loops call a step T times on B rows). */
+#define NEURON_PAR_MIN 32768
+
 #include <math.h>
 #include <string.h>
 
@@ -208,7 +212,7 @@ spk_status spk__neuron_step_ref(const spk_neuron *nr, int B, int64_t t, float *s
     float *A = nr->slot[SPK_SLOT_A] >= 0 ? state + nr->slot[SPK_SLOT_A] * BN : NULL;
     float *R = nr->slot[SPK_SLOT_REF] >= 0 ? state + nr->slot[SPK_SLOT_REF] * BN : NULL;
     int64_t total = (int64_t)BN;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (total > NEURON_PAR_MIN)
     for (int64_t k = 0; k < total; k++) {
         int i = (int)(k % N);
         elem e = elem_forward(nr, i, V[k], I ? I[k] : 0.0f, A ? A[k] : 0.0f, S[k], R ? R[k] : 0.0f,
@@ -285,7 +289,7 @@ static void lif_step_fast(const spk_neuron *nr, int B, float *state, float *u, f
     const spk_reset_kind rk = c->reset;
     float *V = state + nr->slot[SPK_SLOT_V] * BN;
     float *S = state + nr->slot[SPK_SLOT_S] * BN;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * N > NEURON_PAR_MIN)
     for (int b = 0; b < B; b++) {
         size_t o = (size_t)b * N;
         lif_row(N, delayed, rk, g, vr, lo, lamv, thrv, x + o, V + o, S + o, s + o, u ? u + o : NULL);
@@ -313,25 +317,78 @@ spk_status spk_neuron_step(const spk_neuron *nr, int B, int64_t t, float *state,
  * reference (tests compare the two). */
 #define LIF_BW_ROWS 8
 
+/* One row of the common backward (delayed timing, detached soft (soft = 1) or no reset,
+ * atan surrogate): the general loop's float operations for that case, in the same order.
+ * Called with constant soft / has_dmem / has_ds so that each call site is a branch-free,
+ * vectorized loop. */
+static inline __attribute__((always_inline)) void lif_bw_row_atan(
+    int N, int soft, int has_dmem, int has_ds, float lo, float sc, float g, const float *restrict lamv,
+    const float *restrict thrv, const float *restrict v0, const float *restrict s0, const float *restrict ub,
+    float *restrict dV, float *restrict dS, float *restrict dxb, const float *restrict dm, const float *restrict dsp,
+    float *restrict plam, float *restrict pthr) {
+    for (int i = 0; i < N; i++) {
+        const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0, thr = thrv[i];
+        const float z = (ub[i] - thr) / sc, sg = 0.318309886f / sc / (1.0f + z * z);
+        const float gV = dV[i] + (has_dmem ? dm[i] : 0.0f), gS = dS[i] + (has_ds ? dsp[i] : 0.0f);
+        const float g_m = gV + gS * sg;
+        float g_thr = -gS * sg;
+        if (soft) g_thr += -g_m * s0[i];
+        dxb[i] += g_m * g;
+        dV[i] = g_m * lam;
+        dS[i] = 0.0f;
+        plam[i] += g_m * v0[i];
+        pthr[i] += g_thr;
+    }
+}
+
 static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float *dx, const float *state_prev, const float *u,
                                     const float *s, const float *x, const float *ds, const float *dmem) {
     const spk_neuron_config *c = &nr->cfg;
     const int N = nr->n;
     const size_t BN = (size_t)B * N;
     const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
-    float *part = spk_calloc((size_t)nblk * 2 * N, sizeof(float));
-    if (!part) return spk__fail(&nr->obj, SPK_ERR_NOMEM, "neuron backward: no memory for %d x %d partial sums", nblk, 2 * N);
+    /* the partial sums live in the population's scratch buffer, reused between calls (a
+     * fresh allocation of this size per step costs page faults) */
+    const size_t np = (size_t)nblk * 2 * N;
+    if (nr->scratch_n < np) {
+        float *p = spk_malloc(np * sizeof(float));
+        if (!p) return spk__fail(&nr->obj, SPK_ERR_NOMEM, "neuron backward: no memory for %d x %d partial sums", nblk, 2 * N);
+        spk_free(nr->scratch);
+        nr->scratch = p;
+        nr->scratch_n = np;
+    }
+    float *part = nr->scratch;
+    memset(part, 0, np * sizeof(float));
     const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
     const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
     const int delayed = c->timing == SPK_TIMING_DELAYED, detach = c->detach_reset;
     const spk_reset_kind rk = c->reset;
     const spk_surrogate_kind sk = c->surrogate;
     const float sc = c->surrogate_scale, g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
-#pragma omp parallel for schedule(static)
+    /* the most common configuration (snnTorch's Leaky: delayed, detached soft or no reset,
+     * atan surrogate) has a branch-free row kernel that vectorizes; same float operations */
+    const int common = delayed && detach && sk == SPK_SURR_ATAN && (rk == SPK_RESET_SOFT || rk == SPK_RESET_NONE);
+#pragma omp parallel for schedule(static) if ((size_t)B * N > NEURON_PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {
         float *restrict plam = part + (size_t)blk * 2 * N, *restrict pthr = plam + N;
         for (int b = blk * LIF_BW_ROWS; b < B && b < (blk + 1) * LIF_BW_ROWS; b++) {
             const size_t o = (size_t)b * N;
+            if (common) {
+                const float *dm = dmem ? dmem + o : NULL, *dsp = ds ? ds + o : NULL;
+                const float *v0 = state_prev + oV * BN + o, *s0 = state_prev + oS * BN + o;
+                float *dV = dstate + oV * BN + o, *dS = dstate + oS * BN + o;
+                const int soft = rk == SPK_RESET_SOFT;
+                /* constant arguments: each call below is its own branch-free loop */
+                if (soft && dm && dsp) lif_bw_row_atan(N, 1, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (soft && dm) lif_bw_row_atan(N, 1, 1, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (soft && dsp) lif_bw_row_atan(N, 1, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (soft) lif_bw_row_atan(N, 1, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (dm && dsp) lif_bw_row_atan(N, 0, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (dm) lif_bw_row_atan(N, 0, 1, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (dsp) lif_bw_row_atan(N, 0, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else lif_bw_row_atan(N, 0, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                continue;
+            }
             const float *restrict v0 = state_prev + oV * BN + o, *restrict s0 = state_prev + oS * BN + o;
             const float *restrict ub = u + o, *restrict sb = s + o;
             float *restrict dV = dstate + oV * BN + o, *restrict dS = dstate + oS * BN + o, *restrict dxb = dx + o;
@@ -398,7 +455,6 @@ static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float 
         if (lam_pass) glam[i] += (float)al;
         gthr[i] += (float)at;
     }
-    spk_free(part);
     return SPK_OK;
 }
 
@@ -431,7 +487,7 @@ spk_status spk__neuron_step_backward_ref(spk_neuron *nr, int B, int64_t t, float
 
     /* Parallel over neurons: each thread owns its neurons' parameter gradients, so the
      * sums are race-free and their order does not depend on the thread count. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * N > NEURON_PAR_MIN)
     for (int i = 0; i < N; i++) {
         double acc_lam = 0, acc_thr = 0, acc_alpha = 0;
         float lam_raw = lamv[i];

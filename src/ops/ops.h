@@ -19,6 +19,37 @@ void spk_op_dense_forward(float *y, const float *x, const float *W, const float 
 void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
                            int M, int in, int out);
 
+/* ---- dense on sparse inputs (spikes) --------------------------------------------------
+ * A spiking input is mostly zeros: these kernels do work only for its nonzero entries, the
+ * same function as the GEMM path up to float reassociation. The input is first compressed
+ * into rows of (index, value) pairs (CSR, indices increasing); every sum runs over rows in
+ * order and, within a row, over increasing input index, so results do not depend on the
+ * number of threads. Shapes: x [M, in], W [out, in], Wt [in, out].                        */
+typedef struct spk_csr {
+    int M, cols;
+    size_t nnz;
+    int32_t *ptr;              /* [M + 1]: row m's entries are [ptr[m], ptr[m+1])        */
+    int32_t *idx;              /* [nnz] column of each entry                             */
+    float *val;                /* [nnz] its value                                        */
+    size_t ptr_cap, cap;       /* allocated entries (grown as needed, owned)             */
+} spk_csr;
+/* Count the nonzeros of x [M, cols] per row into c->ptr (allocated as needed) and return
+ * their total (also c->nnz); (size_t)-1 when out of memory. */
+size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols);
+/* Fill c's entries from the same x after spk_op_csr_count; -1 when out of memory. */
+int spk_op_csr_fill(spk_csr *c, const float *x);
+void spk_op_csr_free(spk_csr *c);
+/* 1 when the sparse forward (weight_grad = 0) or weight gradient (1) should be used for
+ * `nnz` nonzeros in an [M, in] input feeding `out` outputs (density thresholds measured
+ * against the GEMM; see dense.c). */
+int spk_op_dense_prefer_sparse(size_t nnz, int M, int in, int out, int weight_grad);
+/* Wt[cols, rows] = W^T of W [rows, cols]. */
+void spk_op_transpose(float *Wt, const float *W, int rows, int cols);
+/* y[M,out] = b + sum over the entries (i, v) of row m of v * Wt[i,:] (gather-add). */
+void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, const float *b, int out);
+/* dW[out,in] += dy^T x over the entries of x only; scratch [in, out] floats (overwritten). */
+void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const spk_csr *x, int out);
+
 /* ---- convolution (1-d and 2-d) --------------------------------------------------------
  * x [M, cin, in_h, in_w] -> y [M, cout, out_h, out_w]; W [cout, cin/groups, k_h, k_w];
  * b [cout] or NULL. 1-d: in_h = k_h = 1 (use stride_h = dil_h = 1, pad_h = 0).

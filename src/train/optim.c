@@ -127,6 +127,8 @@ float *spk_optim_state(spk_optim *o, size_t *n_floats) {
 static uint64_t get_steps(const float *hdr) {
     return (uint64_t)hdr[0] + (uint64_t)hdr[1] * (uint64_t)STEP_SPLIT;
 }
+#define NORM_BLOCK ((size_t)1 << 16) /* gradients per partial sum of the global norm */
+
 static void set_steps(float *hdr, uint64_t t) {
     hdr[0] = (float)(t % (uint64_t)STEP_SPLIT);
     hdr[1] = (float)(t / (uint64_t)STEP_SPLIT);
@@ -142,15 +144,25 @@ spk_status spk_optim_step(spk_optim *o, float *params, float *grads, float lr, d
     const spk_optim_config *c = &o->cfg;
 
     /* 1. the global L2 norm, and the NaN/Inf guard before anything is written */
+    /* Sums of squares over fixed blocks, then over the blocks in order: the same result on
+     * any number of threads. A square of a finite float cannot overflow a double, so the sum
+     * is finite exactly when every gradient is; only then is the first bad one looked for. */
+    const size_t nblk = (n + NORM_BLOCK - 1) / NORM_BLOCK;
     double ss = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double g = grads[i];
-        if (!isfinite(g))
-            return spk__fail(&o->obj, SPK_ERR_NUMERIC,
-                             "spk_optim_step: gradient of parameter %zu is %s; parameters left unchanged", i,
-                             isnan(g) ? "NaN" : "Inf");
-        ss += g * g;
+#pragma omp parallel for schedule(static) ordered if (nblk > 1)
+    for (size_t blk = 0; blk < nblk; blk++) {
+        double part = 0.0;
+        const size_t end = (blk + 1) * NORM_BLOCK < n ? (blk + 1) * NORM_BLOCK : n;
+        for (size_t i = blk * NORM_BLOCK; i < end; i++) part += (double)grads[i] * (double)grads[i];
+#pragma omp ordered
+        ss += part;
     }
+    if (!isfinite(ss))
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(grads[i]))
+                return spk__fail(&o->obj, SPK_ERR_NUMERIC,
+                                 "spk_optim_step: gradient of parameter %zu is %s; parameters left unchanged", i,
+                                 isnan(grads[i]) ? "NaN" : "Inf");
     const double norm = sqrt(ss);
     if (gnorm) *gnorm = norm;
 
@@ -189,6 +201,7 @@ spk_status spk_optim_step(spk_optim *o, float *params, float *grads, float lr, d
         const int decoupled = c->kind == SPK_OPT_ADAMW;
         const double shrink = decoupled ? 1.0 - lrd * wd : 1.0;
         float *m = o->m, *v = o->v;
+#pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
             double p = params[i], g = grads[i];
             if (decoupled) p *= shrink;
