@@ -36,6 +36,7 @@ bench: setup
 	@$(MAKE) --no-print-directory build
 	./$(BUILD)/spk bench neuron
 	./$(BUILD)/spk bench memory
+	./$(BUILD)/spk bench cuba
 
 bench-accuracy: setup
 	@$(MAKE) --no-print-directory build

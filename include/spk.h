@@ -1166,6 +1166,70 @@ void spk_cuba_state(const spk_cuba *s, const float **v, const float **ge, const 
  * neurons entered it. SPK_ERR_INVALID_ARG for a neuron index out of range. */
 spk_status spk_isi_stats(const int32_t *neuron, const double *t, int64_t n_spikes, int n_neurons, double *cv, int64_t *n_cv);
 
+/* ---- large sparse networks: the CUBA benchmark network ---------------------------------
+ * N current-based LIF neurons with exponential synaptic currents (Vogels & Abbott 2005, as
+ * in Brian2's CUBA example), integrated exactly per step, random sparse connectivity, spikes
+ * delivered event-driven along the rows of the neurons that fired. Units: mV and ms.
+ *   dv/dt = (ge + gi - (v - v_rest)) / tau_m  (v frozen while refractory),
+ *   dge/dt = -ge / tau_e, dgi/dt = -gi / tau_i; a spike of an excitatory neuron adds w_exc
+ *   to ge of each target, an inhibitory one w_inh to gi (the next step, or delay_steps later);
+ *   v > v_thr fires, then v = v_reset and refractory_ms of refractoriness.
+ * docs/engine.md has the details and the YAML form (examples/cuba.yaml). */
+typedef struct spk_cuba_config {
+    int n;                  /* neurons (4000); the first round(n * exc_fraction) excite  */
+    double exc_fraction;    /* 0.8                                                        */
+    double p;               /* connection probability of every (pre, post) pair (0.02)    */
+    double dt_ms, tau_m_ms, tau_e_ms, tau_i_ms;  /* 0.1, 20, 5, 10; all > 0               */
+    double v_thr_mv, v_reset_mv, v_rest_mv;      /* -50, -60, -49                         */
+    double refractory_ms;   /* 5 (>= 0; rounded to steps)                                 */
+    double w_exc_mv, w_inh_mv; /* 1.62, -9                                                */
+    int delay_steps;        /* axonal delay in steps beyond the next step (0)             */
+    uint64_t seed;          /* connectivity and initial potentials (1)                    */
+    int record;             /* keep every spike for spk_cuba_spikes and the ISI CV (1)    */
+    /* explicit connectivity instead of the random one: n_syn synapses pre[k] -> post[k]
+     * (copied at create; NULL = random with probability p)                              */
+    const int32_t *pre, *post;
+    int64_t n_syn;
+} spk_cuba_config;
+/* The defaults above: Brian2's CUBA example. Initial potentials are uniform in
+ * [v_reset, v_thr), currents zero. */
+spk_cuba_config spk_cuba_config_default(void);
+/* Read a configuration from a YAML mapping (docs/engine.md lists the keys; keys left out keep
+ * the defaults). An unknown key or a bad value is SPK_ERR_FORMAT with FILE:LINE:COL. */
+spk_status spk_cuba_config_load(spk_cuba_config *c, const char *path);
+
+typedef struct spk_cuba spk_cuba;
+/* Build the network. SPK_ERR_INVALID_ARG (message: the field, or the synapse and the neuron
+ * that does not exist), SPK_ERR_UNSUPPORTED for a delay whose ring buffer would exceed
+ * 2^26 entries, SPK_ERR_NOMEM; on failure *out is NULL and nothing is left allocated. */
+spk_status spk_cuba_create(spk_cuba **out, const spk_cuba_config *c);
+void spk_cuba_free(spk_cuba *s);
+/* Simulate `ms` more milliseconds (rounded to steps), continuing from the current state. */
+spk_status spk_cuba_run(spk_cuba *s, double ms);
+
+typedef struct spk_cuba_stats {
+    int64_t neurons, synapses, steps, spikes;
+    int64_t sops;           /* spikes x outgoing synapses                                 */
+    int64_t updates;        /* neuron updates: every neuron every step (all must decay)   */
+    double t_ms;            /* simulated time                                             */
+    double rate_hz;         /* mean firing rate: spikes / neurons / time                  */
+    double cv_isi;          /* mean over neurons with >= 3 spikes of std/mean of their
+                               inter-spike intervals (NaN when none, or not recorded)    */
+    int64_t cv_neurons;     /* neurons that entered cv_isi                                */
+} spk_cuba_stats;
+spk_status spk_cuba_get_stats(const spk_cuba *s, spk_cuba_stats *out);
+/* The spike recorder: every spike so far as (neuron, step), in time order. Returns the
+ * count; the arrays stay valid until the next run or free. */
+int64_t spk_cuba_spikes(const spk_cuba *s, const int32_t **neuron, const int64_t **step);
+/* The state now (read-only views, [n] each, valid until free): membrane potentials and the
+ * two synaptic currents, mV. Any pointer may be NULL. */
+void spk_cuba_state(const spk_cuba *s, const float **v, const float **ge, const float **gi);
+/* The ISI statistics of any spike record: spikes (neuron[k], t[k]) in time order, neurons
+ * 0..n_neurons-1. *cv: mean over neurons with >= 3 spikes of the standard deviation (1/n)
+ * over the mean of their inter-spike intervals (NaN when no neuron has 3); *n_cv: how many
+ * neurons entered it. SPK_ERR_INVALID_ARG for a neuron index out of range. */
+spk_status spk_isi_stats(const int32_t *neuron, const double *t, int64_t n_spikes, int n_neurons, double *cv, int64_t *n_cv);
+
 /* ======================================================================================
  * Neuromorphic hardware: the chip catalog, whether a network fits a chip, and energy
  * ======================================================================================

@@ -2,6 +2,7 @@
  * new one: a temporary file beside the target, flushed and fsync'ed, renamed over it. Used by
  * model files and the CLI's text outputs; the .npy writer streams in chunks and keeps its own
  * loop with the same steps. */
+#define _POSIX_C_SOURCE 200809L /* fileno, fsync, clock_gettime: -std=c11 hides POSIX */
 #include "core/core.h"
 
 #include <errno.h>

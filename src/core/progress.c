@@ -2,6 +2,7 @@
  * with a bar, count, rate and ETA (at most 10 redraws a second). Elsewhere (a log file, a
  * pipe, CI): a plain line every `interval` seconds and one at the end, so logs stay short
  * and readable. It writes only to the stream it was given. */
+#define _POSIX_C_SOURCE 200809L /* fileno, fsync, clock_gettime: -std=c11 hides POSIX */
 #include "core/core.h"
 
 #include <stdio.h>

@@ -174,6 +174,24 @@ static spk_status h5_read(const char *spec, const char *file, const char *dset, 
         dims[i] = (size_t)hd[i];
     }
     *ndim = nd;
+    /* HDF5 1.10 reads a compact dataset whose stored bytes are fewer than its shape needs
+     * from a NULL buffer (a crash, found by fuzz/fuzz_h5): refuse such a dataset (and a too
+     * small contiguous one) here. Chunked data and unallocated storage (fill values) are
+     * HDF5's to check. */
+    if (nelem > 0) {
+        hid_t pl = H5Dget_create_plist(d);
+        H5D_layout_t layout = pl >= 0 ? H5Pget_layout(pl) : H5D_LAYOUT_ERROR;
+        if (pl >= 0) H5Pclose(pl);
+        size_t tsize = H5Tget_size(ty);
+        hsize_t stored = H5Dget_storage_size(d);
+        int small = tsize == 0 || (tsize && nelem > (hsize_t)-1 / tsize) ||
+                    (stored < (hsize_t)nelem * tsize && (layout == H5D_COMPACT || (layout == H5D_CONTIGUOUS && stored > 0)));
+        if (layout == H5D_LAYOUT_ERROR || small) {
+            st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: dataset %s of %s is corrupt (%llu bytes stored for %zu values of %zu bytes)",
+                           spec, dset, file, (unsigned long long)stored, nelem, tsize);
+            goto done;
+        }
+    }
     if (nelem > 0) {
         buf = spk_malloc(nelem * esize);
         if (!buf) {

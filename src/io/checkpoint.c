@@ -4,6 +4,7 @@
  * all of it. Written atomically (temporary file, fflush, fsync, rename). Little-endian
  * hosts only (the format is the host's byte order; the magic detects a mismatch). */
 #include "core/core.h"
+#include "io/model_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -82,7 +83,7 @@ spk_status spk_model_save(const char *path, const spk_experiment *e, int in_ndim
     float *os = opt ? spk_optim_state(opt, &on) : NULL;
     put_u64(&b, os ? on : 0);
     if (os) put(&b, os, on * sizeof(float));
-    uint32_t crc = b.oom ? 0 : (uint32_t)crc32(crc32(0L, Z_NULL, 0), b.p, (uInt)b.len);
+    uint32_t crc = b.oom ? 0 : (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), b.p, b.len);
     put_u32(&b, crc);
     if (b.oom) {
         spk_free(b.p);
@@ -134,26 +135,40 @@ spk_status spk_model_load(const char *path, spk_experiment **e_out, spk_net **ne
     }
     size_t got = fread(data, 1, (size_t)sz, f);
     fclose(f);
+    spk_status st;
+    if (got != (size_t)sz)
+        st = spk__fail(NULL, SPK_ERR_IO, "%s: read %zu of %ld bytes", path, got, sz);
+    else
+        st = spk__model_load_mem(data, (size_t)sz, path, e_out, net_out, readout, in_ndim, in_dims, ts, opt_state, opt_n);
+    spk_free(data);
+    return st;
+}
+
+spk_status spk__model_load_mem(const unsigned char *data, size_t sz, const char *path, spk_experiment **e_out,
+                               spk_net **net_out, int *readout, int *in_ndim, int in_dims[SPK_MAX_DIMS],
+                               spk_train_state *ts, float **opt_state, size_t *opt_n) {
+    if (!data || !path || !e_out || !net_out || !readout || !in_ndim || !in_dims)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk__model_load_mem: missing argument");
+    *e_out = NULL;
+    *net_out = NULL;
+    if (opt_state) *opt_state = NULL;
+    if (opt_n) *opt_n = 0;
     spk_status st = SPK_OK;
     spk_experiment *e = NULL;
     spk_net *net = NULL;
-    if (got != (size_t)sz) {
-        st = spk__fail(NULL, SPK_ERR_IO, "%s: read %zu of %ld bytes", path, got, sz);
-        goto done;
-    }
     if (sz < 8 + 4 + 4 || memcmp(data, MAGIC, 8) != 0) {
         st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: not an spk model file (no SPKMODEL header)", path);
         goto done;
     }
     uint32_t stored;
     memcpy(&stored, data + sz - 4, 4);
-    uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), data, (uInt)(sz - 4));
+    uint32_t crc = (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, sz - 4);
     if (crc != stored) {
         st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: checksum mismatch (CRC-32 %08x, stored %08x): the file is truncated or corrupted", path, crc,
                        stored);
         goto done;
     }
-    rbuf r = {data, (size_t)sz - 4, 8, path, 0};
+    rbuf r = {data, sz - 4, 8, path, 0};
     uint32_t version = 0, nd = 0, dims[SPK_MAX_DIMS] = {0};
     uint64_t ylen = 0;
     take(&r, &version, 4);
@@ -216,7 +231,7 @@ spk_status spk_model_load(const char *path, spk_experiment **e_out, spk_net **ne
     take(&r, &batch, 8);
     take(&r, &step, 8);
     take(&r, &on, 8);
-    if (r.bad || on > (r.len - r.pos) / sizeof(float)) {
+    if (r.bad || on > (r.len - r.pos) / sizeof(float) || epoch > INT32_MAX || batch > INT32_MAX || step > INT64_MAX) {
         st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: malformed training state", path);
         goto done;
     }
@@ -239,7 +254,6 @@ spk_status spk_model_load(const char *path, spk_experiment **e_out, spk_net **ne
     }
     spk_net_params_changed(net);
 done:
-    spk_free(data);
     if (st) {
         spk_experiment_free(e);
         spk_net_free(net);
@@ -247,6 +261,7 @@ done:
             spk_free(*opt_state);
             *opt_state = NULL;
         }
+        if (opt_n) *opt_n = 0;
         return st;
     }
     *e_out = e;

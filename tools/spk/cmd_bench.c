@@ -215,11 +215,13 @@ static int bench_memory(int argc, char **argv) {
 int cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help")) {
         printf("usage: spk bench WORKLOAD [options]\nworkloads:\n  neuron   fused LIF step vs memory bandwidth\n"
-               "  memory   BPTT activation memory and peak RSS of a training step (rec), beside snnTorch\n");
+               "  memory   BPTT activation memory and peak RSS of a training step (rec), beside snnTorch\n"
+               "  cuba     the CUBA network (4000 LIF neurons, 10 s) event-driven, beside Brian2\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "neuron")) return bench_neuron(argc, argv);
     if (!strcmp(argv[1], "memory")) return bench_memory(argc, argv);
-    cli_error("bench: unknown workload '%s' (available: neuron, memory)", argv[1]);
+    if (!strcmp(argv[1], "cuba")) return bench_cuba(argc, argv);
+    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba)", argv[1]);
     return 2;
 }

@@ -41,6 +41,7 @@ static const char *shape_text(char *buf, size_t n, int nd, const int *dims) {
 }
 
 int cmd_info(int argc, char **argv) {
+    if (cli_nir_positional(argc, argv)) return cmd_nir_info(argc, argv);
     if (argc < 2 || !strcmp(argv[1], "--help")) {
         printf("usage: spk info MODEL\nPrints the model's nodes, shapes, neurons, synapses and parameters.\n");
         return argc < 2 ? 2 : 0;
@@ -186,6 +187,7 @@ static int record_h5(const char *path, spk_net *net, int T, int B) {
 }
 
 int cmd_run(int argc, char **argv) {
+    if (cli_nir_positional(argc, argv)) return cmd_nir_run(argc, argv);
     const char *file = NULL, *in = NULL, *out = NULL, *rec = NULL, *engine = "clock";
     int stats = 0;
     for (int i = 1; i < argc; i++) {
@@ -232,40 +234,40 @@ int cmd_run(int argc, char **argv) {
     }
     loaded m;
     if (load_model(file, &m)) return 1;
-    float *x;
+    int rc = 1;
+    float *x = NULL, *ev_y = NULL;
     int xnd;
     size_t xd[8];
     if (spk_npy_read(in, &x, &xnd, xd)) {
         cli_error("%s", spk_errmsg(NULL));
-        return 1;
+        goto out;
     }
     size_t feat = 1, want = 1;
     for (int k = 2; k < xnd; k++) feat *= xd[k];
     for (int k = 0; k < m.nd; k++) want *= (size_t)m.dims[k];
     char s1[64];
-    if (xnd < 3 || feat != want) {
+    if (xnd < 3 || feat != want || xd[0] < 1 || xd[1] < 1 || xd[0] > 1000000000 || xd[1] > 1000000000) {
         cli_error("run: %s has shape with %d dimensions; the model takes [T, B, %s] (%zu values per step and sample)", in, xnd,
                   shape_text(s1, sizeof s1, m.nd, m.dims) + 1, want);
-        return 1;
+        goto out;
     }
     int T = (int)xd[0], B = (int)xd[1];
-    float *ev_y = NULL;
     if (event) {
         int od[SPK_MAX_DIMS], ond = spk_net_node_shape(m.net, m.readout, od);
         size_t N = 1;
         for (int k = 0; k < ond; k++) N *= (size_t)od[k];
         ev_y = malloc(sizeof(float) * (size_t)T * B * N);
-        if (!ev_y || cli_run_event(m.net, m.readout, T, B, feat, x, ev_y, stats)) return 1;
+        if (!ev_y || cli_run_event(m.net, m.readout, T, B, feat, x, ev_y, stats)) goto out;
     } else if (spk_net_forward(m.net, T, B, x)) {
         cli_error("run: %s", spk_errmsg(m.net));
-        return 1;
+        goto out;
     }
     int od[SPK_MAX_DIMS], ond = spk_net_node_shape(m.net, m.readout, od);
     size_t ydims[2 + SPK_MAX_DIMS] = {(size_t)T, (size_t)B};
     for (int k = 0; k < ond; k++) ydims[2 + k] = (size_t)od[k];
     if (spk_npy_write(out, event ? ev_y : spk_net_signal(m.net, m.readout, SPK_SIGNAL_OUT), 2 + ond, ydims)) {
         cli_error("%s", spk_errmsg(NULL));
-        return 1;
+        goto out;
     }
     char recpath[SPK_PATH_MAX + 8];
     if (rec && !strcmp(rec, "all")) { /* --record all: beside the output, as .h5 */
@@ -273,11 +275,13 @@ int cmd_run(int argc, char **argv) {
         snprintf(recpath, sizeof recpath, "%.*s.h5", (int)(L > 4 && !strcmp(out + L - 4, ".npy") ? L - 4 : L), out);
         rec = recpath;
     }
-    if (rec && record_h5(rec, m.net, T, B)) return 1;
+    if (rec && record_h5(rec, m.net, T, B)) goto out;
     printf("%s: ran %d steps x %d samples%s; readout spikes [%d, %d, %d] -> %s%s%s\n", file, T, B, event ? " event-driven" : "", T, B, od[0], out, rec ? "; record -> " : "",
            rec ? rec : "");
+    rc = 0;
+out:
     free(ev_y);
     spk_free(x);
     free_model(&m);
-    return 0;
+    return rc;
 }

@@ -65,9 +65,10 @@ int cli_evaluate(const spk_experiment *e, spk_trainer *tr, spk_net *net, const s
     int B = e->batch_size;
     float *x = malloc(sizeof(float) * (size_t)T * B * in_size);
     int32_t *idx = malloc(sizeof(int32_t) * B), *lab = malloc(sizeof(int32_t) * B);
+    int rc = -1;
     if (!x || !idx || !lab) {
         cli_error("out of memory for an evaluation batch");
-        return -1;
+        goto out;
     }
     double lsum = 0, spikes = 0;
     long correct = 0;
@@ -80,25 +81,27 @@ int cli_evaluate(const spk_experiment *e, spk_trainer *tr, spk_net *net, const s
         }
         if (spk_experiment_encode_batch(e, d, idx, Bc, x, EVAL_DRAW_BASE + (uint64_t)bi)) {
             cli_error("%s", spk_errmsg(NULL));
-            return -1;
+            goto out;
         }
         double l;
         int ok;
         if (spk_trainer_eval(tr, T, Bc, x, lab, &l, &ok, NULL)) {
             cli_error("evaluation: %s", spk_errmsg(tr));
-            return -1;
+            goto out;
         }
         lsum += l * Bc;
         correct += ok;
         spikes += count_spikes(net, T, Bc);
     }
-    free(x);
-    free(idx);
-    free(lab);
     *loss = lsum / d->n;
     *acc = (double)correct / d->n;
     *spikes_per_sample = spikes / d->n;
-    return 0;
+    rc = 0;
+out:
+    free(x);
+    free(idx);
+    free(lab);
+    return rc;
 }
 
 /* Keep the rows of metrics.csv up to `epochs` (after a resume), or start it. */
@@ -173,10 +176,20 @@ int cmd_train(int argc, char **argv) {
         cli_error("train: no experiment file given (see 'spk train --help')");
         return 2;
     }
-    spk_experiment *e;
+    /* everything the run holds, freed at `out` on every path (errors included) */
+    int rc = 1;
+    spk_experiment *e = NULL;
+    spk_dataset train = {0}, test = {0};
+    spk_net *net = NULL;
+    float *opt_state = NULL;
+    spk_trainer *tr = NULL;
+    char *yaml = NULL;
+    float *x = NULL;
+    int32_t *perm = NULL, *lab = NULL;
+    spk_progress *pg = NULL;
     if (spk_experiment_load(&e, file)) {
         cli_error("%s", spk_errmsg(NULL));
-        return 1;
+        goto out;
     }
     if (epochs > 0) e->epochs = (int)epochs;
     if (seed >= 0) e->seed = (uint64_t)seed;
@@ -188,23 +201,20 @@ int cmd_train(int argc, char **argv) {
         snprintf(run, sizeof run, "runs/%.*s", (int)(strcspn(base, ".")), base);
     }
 
-    spk_dataset train, test;
     if (spk_experiment_load_data(e, &train, &test)) {
         cli_error("%s", spk_errmsg(NULL));
-        return 1;
+        goto out;
     }
     int dims[SPK_MAX_DIMS], T, nd = spk_experiment_input_shape(e, &train, dims, &T);
     if (!nd) {
         cli_error("%s", spk_errmsg(NULL));
-        return 1;
+        goto out;
     }
     size_t in_size = 1;
     for (int k = 0; k < nd; k++) in_size *= (size_t)dims[k];
 
-    spk_net *net = NULL;
     int readout;
     spk_train_state ts = {0, 0, 0};
-    float *opt_state = NULL;
     size_t opt_n = 0;
     snprintf(path, sizeof path, "%s/checkpoints/last.spk", run);
     if (resume) {
@@ -212,22 +222,23 @@ int cmd_train(int argc, char **argv) {
         int cnd, cdims[SPK_MAX_DIMS];
         if (access(path, R_OK) != 0) {
             cli_error("--resume: no checkpoint at %s", path);
-            return 1;
+            goto out;
         }
         if (spk_model_load(path, &ce, &net, &readout, &cnd, cdims, &ts, &opt_state, &opt_n)) {
             cli_error("--resume: %s", spk_errmsg(NULL));
-            return 1;
+            goto out;
         }
         if (cnd != nd || memcmp(cdims, dims, sizeof(int) * (size_t)nd)) {
             cli_error("--resume: the checkpoint's input shape differs from the data's");
-            return 1;
+            spk_experiment_free(ce);
+            goto out;
         }
         ce->epochs = e->epochs; /* the run may be extended */
         spk_experiment_free(e);
         e = ce;
     } else if (spk_experiment_build_net(e, nd, dims, &net, &readout)) {
         cli_error("%s", spk_errmsg(NULL));
-        return 1;
+        goto out;
     }
     int C = 0;
     {
@@ -237,48 +248,54 @@ int cmd_train(int argc, char **argv) {
         if (C < train.n_classes) {
             cli_error("%s: the readout '%s' has %d neurons but the data has %d classes", file, spk_net_node_name(net, readout), C,
                       train.n_classes);
-            return 1;
+            goto out;
         }
     }
     int B = e->batch_size;
     int nb = (train.n + B - 1) / B;
+    if (ts.batch > nb) {
+        cli_error("--resume: the checkpoint is at batch %lld of an epoch of %d batches: it is not from this experiment's data",
+                  (long long)ts.batch, nb);
+        goto out;
+    }
     spk_train_config tc = e->train;
     tc.output = readout;
     if (tc.sched.total_steps <= 0) tc.sched.total_steps = e->epochs * nb - tc.sched.warmup_steps > 0 ? e->epochs * nb - tc.sched.warmup_steps : 1;
-    spk_trainer *tr;
     if (spk_trainer_create(&tr, net, &tc)) {
         cli_error("%s", spk_errmsg(NULL));
-        return 1;
+        goto out;
     }
     if (opt_state) {
         size_t n;
         float *st = spk_optim_state(spk_trainer_optim(tr), &n);
         if (n != opt_n) {
             cli_error("--resume: the checkpoint's optimizer state has %zu values, expected %zu", opt_n, n);
-            return 1;
+            goto out;
         }
         memcpy(st, opt_state, n * sizeof(float));
-        free(opt_state);
+        spk_free(opt_state);
+        opt_state = NULL;
         spk_trainer_set_steps(tr, (long)ts.step);
     }
     if (mkdir_p(run) || (snprintf(path, sizeof path, "%s/checkpoints", run), mkdir_p(path))) {
         cli_error("cannot create the run folder %s: %s", run, strerror(errno));
-        return 1;
+        goto out;
     }
-    char *yaml = spk_experiment_to_yaml(e);
+    yaml = spk_experiment_to_yaml(e);
     snprintf(path, sizeof path, "%s/experiment.yaml", run);
     if (!yaml || cli_write_text_atomic(path, yaml)) {
         cli_error("cannot write %s", path);
-        return 1;
+        goto out;
     }
-    free(yaml);
+    spk_free(yaml);
+    yaml = NULL;
     char metrics[SPK_PATH_MAX + 64], last[SPK_PATH_MAX + 64], model[SPK_PATH_MAX + 64];
     snprintf(metrics, sizeof metrics, "%s/metrics.csv", run);
     snprintf(last, sizeof last, "%s/checkpoints/last.spk", run);
     snprintf(model, sizeof model, "%s/model.spk", run);
     if (reset_metrics(metrics, (long)ts.epoch)) {
         cli_error("cannot write %s", metrics);
-        return 1;
+        goto out;
     }
     size_t np;
     spk_net_params(net, &np);
@@ -287,16 +304,17 @@ int cmd_train(int argc, char **argv) {
                file, e->dataset, train.n, test.n, T, in_size, np, e->epochs, nb, B, run);
     if (resume && !quiet) printf("resuming after epoch %lld, batch %lld (step %lld)\n", (long long)ts.epoch, (long long)ts.batch, (long long)ts.step);
 
-    float *x = malloc(sizeof(float) * (size_t)T * B * in_size);
-    int32_t *perm = malloc(sizeof(int32_t) * (size_t)train.n), *lab = malloc(sizeof(int32_t) * B);
+    x = malloc(sizeof(float) * (size_t)T * B * in_size);
+    perm = malloc(sizeof(int32_t) * (size_t)train.n);
+    lab = malloc(sizeof(int32_t) * B);
     if (!x || !perm || !lab) {
         cli_error("out of memory for a batch (%zu MB)", sizeof(float) * (size_t)T * B * in_size >> 20);
-        return 1;
+        goto out;
     }
     double test_acc = 0;
     for (int ep = (int)ts.epoch; ep < e->epochs; ep++) {
         spk_rng_permutation((spk_rng){e->seed, 0x5eed}, (uint64_t)ep, perm, train.n);
-        spk_progress *pg = NULL;
+        pg = NULL;
         char title[64];
         snprintf(title, sizeof title, "epoch %d/%d", ep + 1, e->epochs);
         if (!quiet) spk_progress_begin(&pg, stderr, title, (uint64_t)nb, 10.0);
@@ -309,7 +327,7 @@ int cmd_train(int argc, char **argv) {
             long step = spk_trainer_steps(tr);
             if (spk_experiment_encode_batch(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step)) {
                 cli_error("%s", spk_errmsg(NULL));
-                return 1;
+                goto out;
             }
             double l;
             int ok;
@@ -317,13 +335,14 @@ int cmd_train(int argc, char **argv) {
             if (st == SPK_ERR_NUMERIC) {
                 const char *where = find_nonfinite(net, T, Bc);
                 if (pg) spk_progress_end(pg);
+                pg = NULL;
                 cli_error("training stopped at epoch %d, batch %d (step %ld): %s%s%s; the last good checkpoint %s is kept", ep + 1,
                           bi + 1, step, spk_errmsg(tr), where ? "; first non-finite values in layer " : " (the activations are finite: the gradients are not)",
                           where ? where : "", last);
-                return 1;
+                goto out;
             } else if (st) {
                 cli_error("%s", spk_errmsg(tr));
-                return 1;
+                goto out;
             }
             lsum += l * Bc;
             correct += ok;
@@ -337,13 +356,14 @@ int cmd_train(int argc, char **argv) {
                 spk_train_state s = {ep, bi + 1, spk_trainer_steps(tr)};
                 if (spk_model_save(last, e, nd, dims, net, spk_trainer_optim(tr), &s)) {
                     cli_error("%s", spk_errmsg(NULL));
-                    return 1;
+                    goto out;
                 }
             }
         }
         if (pg) spk_progress_end(pg);
+        pg = NULL;
         double tl, ts_acc, sps;
-        if (cli_evaluate(e, tr, net, &test, T, in_size, &tl, &ts_acc, &sps)) return 1;
+        if (cli_evaluate(e, tr, net, &test, T, in_size, &tl, &ts_acc, &sps)) goto out;
         double secs = cli_now() - t0;
         test_acc = ts_acc;
         double tr_loss = seen ? lsum / seen : 0, tr_acc = seen ? (double)correct / seen : 0;
@@ -354,30 +374,35 @@ int cmd_train(int argc, char **argv) {
         FILE *mf = fopen(metrics, "a");
         if (!mf || fprintf(mf, "%d,%.6f,%.6f,%.6f,%.3f,%.3f\n", ep + 1, tr_loss, tr_acc, ts_acc, sps, secs) < 0 || fclose(mf)) {
             cli_error("cannot append to %s", metrics);
-            return 1;
+            goto out;
         }
         spk_train_state s = {ep + 1, 0, spk_trainer_steps(tr)};
         if (spk_model_save(last, e, nd, dims, net, spk_trainer_optim(tr), &s) || spk_model_save(model, e, nd, dims, net, NULL, NULL)) {
             cli_error("%s", spk_errmsg(NULL));
-            return 1;
+            goto out;
         }
     }
     if (ts.epoch >= e->epochs) { /* resumed a finished run: report what it has */
         double tl, sps;
-        if (cli_evaluate(e, tr, net, &test, T, in_size, &tl, &test_acc, &sps)) return 1;
+        if (cli_evaluate(e, tr, net, &test, T, in_size, &tl, &test_acc, &sps)) goto out;
         if (access(model, R_OK) != 0 && spk_model_save(model, e, nd, dims, net, NULL, NULL)) {
             cli_error("%s", spk_errmsg(NULL));
-            return 1;
+            goto out;
         }
     }
     printf("test accuracy %.2f%% (%s, %d epochs); model: %s\n", 100 * test_acc, file, e->epochs, model);
+    rc = 0;
+out:
+    if (pg) spk_progress_end(pg);
     free(x);
     free(perm);
     free(lab);
+    spk_free(yaml);
+    spk_free(opt_state);
     spk_trainer_free(tr);
     spk_net_free(net);
     spk_dataset_free(&train);
     spk_dataset_free(&test);
     spk_experiment_free(e);
-    return 0;
+    return rc;
 }
