@@ -4,6 +4,7 @@
  * refusal says FILE:LINE:COLUMN. Also writes the resolved experiment back as YAML and builds
  * the network it describes. It does not load data or train. */
 #include "core/core.h"
+#include "io/nir_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -474,8 +475,41 @@ static spk_status train_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     return get_float(c, v, key, 0, 1e3, &tc->sched.min_lr); /* min_lr */
 }
 
+/* graph: {format: nir, dt: S, method: euler|exp, data: BASE64} — an imported NIR file */
+static spk_status graph_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
+    spk_experiment *e = t;
+    if (IS("format")) {
+        char f[16];
+        spk_status st = get_str(c, v, key, f, sizeof f);
+        if (!st && strcmp(f, "nir")) FAIL_AT(c, v, "graph format '%s' is not 'nir'", f);
+        return st;
+    }
+    if (IS("dt")) {
+        const char *s = scalar(v);
+        char *end;
+        double d = s ? strtod(s, &end) : 0;
+        if (!s || end == s || *end || !(d > 0) || !isfinite(d)) FAIL_AT(c, v, "'dt' must be a positive number of seconds");
+        e->nir_dt = d;
+        return SPK_OK;
+    }
+    if (IS("method")) return get_choice(c, v, key, spk_nir_method_from_name, "euler, exp", &e->nir_method);
+    const char *s = scalar(v); /* data */
+    if (!s) FAIL_AT(c, v, "'data' must be the NIR file in base64");
+    spk_free(e->nir_data);
+    e->nir_data = NULL;
+    if (spk__base64_decode(s, &e->nir_data, &e->nir_len)) FAIL_AT(c, v, "'data' is not valid base64");
+    return SPK_OK;
+}
+
 static spk_status top_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     spk_experiment *e = t;
+    if (IS("graph")) {
+        static const char *const k[] = {"format", "dt", "method", "data", NULL};
+        e->nir_dt = 1e-4;
+        spk_status st = walk_map(c, v, "graph", k, graph_key, e);
+        if (!st && !e->nir_data) FAIL_AT(c, v, "'graph' has no 'data'");
+        return st;
+    }
     if (IS("data")) {
         static const char *const k[] = {"dataset", "dir", "x_train", "y_train", "x_test", "y_test", "has_time",
                                         "train_samples", "test_samples", "seed", "randman", NULL};
@@ -553,9 +587,11 @@ spk_status spk_experiment_parse(spk_experiment **out, const char *text, size_t l
     spk_status st = SPK_OK;
     if (!root) st = spk__fail(NULL, SPK_ERR_FORMAT, "%s:1:1: the file is empty", c.name);
     else {
-        static const char *const k[] = {"data", "encoding", "network", "training", NULL};
+        static const char *const k[] = {"data", "encoding", "network", "training", "graph", NULL};
         st = walk_map(&c, root, "the top level", k, top_key, e);
-        if (!st && !e->n_layers) {
+        if (!st && e->n_layers && e->nir_data)
+            st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: give either 'network' or 'graph', not both", c.name);
+        if (!st && !e->n_layers && !e->nir_data) {
             st = spk__fail(NULL, SPK_ERR_FORMAT, "%s:%zu:%zu: no 'network' section: list the layers", c.name,
                            root->start_mark.line + 1, root->start_mark.column + 1);
         }
@@ -614,6 +650,7 @@ spk_status spk_experiment_load(spk_experiment **out, const char *path) {
 void spk_experiment_free(spk_experiment *e) {
     if (!e) return;
     spk_free(e->layers);
+    spk_free(e->nir_data);
     spk_free(e);
 }
 
@@ -683,9 +720,9 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
               (unsigned long long)r->seed);
     const spk_encoder_config *x = &e->encoder;
     sb_printf(&b, "encoding:\n  kind: %s\n  steps: %d\n  gain: " F9 "\n  threshold: " F9 "\n  tau: " F9 "\n  bits: %d\n  burst_max: %d\n"
-                  "  pop_size: %d\n  pop_min: " F9 "\n  pop_max: " F9 "\n  pop_sigma: " F9 "\n  seed: %llu\nnetwork:\n",
+                  "  pop_size: %d\n  pop_min: " F9 "\n  pop_max: " F9 "\n  pop_sigma: " F9 "\n  seed: %llu\n%s",
               spk_encoding_name(x->kind), e->steps, (double)x->gain, (double)x->threshold, (double)x->tau, x->bits, x->burst_max, x->pop_size,
-              (double)x->pop_min, (double)x->pop_max, (double)x->pop_sigma, (unsigned long long)x->rng.seed);
+              (double)x->pop_min, (double)x->pop_max, (double)x->pop_sigma, (unsigned long long)x->rng.seed, e->n_layers ? "network:\n" : "");
     for (int i = 0; i < e->n_layers; i++) {
         const spk_layer_spec *L = &e->layers[i];
         const spk_neuron_config *n = &L->neuron;
@@ -730,6 +767,13 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
               (double)t->optim.momentum, t->optim.nesterov ? "true" : "false", (double)t->optim.weight_decay, (double)t->optim.beta1,
               (double)t->optim.beta2, (double)t->optim.eps, (double)t->optim.clip_norm, sched_names[t->sched.kind], t->sched.warmup_steps,
               t->sched.step_size, (double)t->sched.gamma, t->sched.total_steps, (double)t->sched.min_lr);
+    if (e->nir_data) { /* an imported NIR file, base64 in lines of 76 */
+        char *b64 = spk__base64_encode(e->nir_data, e->nir_len);
+        if (!b64) b.oom = 1;
+        sb_printf(&b, "graph:\n  format: nir\n  dt: %.17g\n  method: %s\n  data: |\n", e->nir_dt, spk_nir_method_name((spk_nir_method)e->nir_method));
+        for (size_t i = 0, L = b64 ? strlen(b64) : 0; i < L; i += 76) sb_printf(&b, "    %.76s\n", b64 + i);
+        spk_free(b64);
+    }
     if (b.oom) {
         spk_free(b.p);
         return NULL;
@@ -742,6 +786,7 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
 spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int *dims, spk_net **out, int *readout) {
     if (!e || !out || !readout || !dims) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_experiment_build_net: NULL argument");
     *out = NULL;
+    if (e->nir_data) return spk__nir_build(e, ndim, dims, out, readout);
     spk_net *net;
     spk_status st = spk_net_create(&net);
     if (st) return st;

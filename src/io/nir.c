@@ -20,6 +20,7 @@
  * a message naming the file, the node and the field. */
 #define _POSIX_C_SOURCE 200809L /* getpid */
 #include "core/core.h"
+#include "io/nir_impl.h"
 #include "net/net_impl.h"
 
 #include <hdf5.h>
@@ -1703,4 +1704,78 @@ void spk_nir_graph_free(spk_nir_graph *g) {
     if (!g) return;
     spk_net_free(g->net);
     memset(g, 0, sizeof *g);
+}
+
+/* ======================================================================================
+ * Embedding in model files
+ * ====================================================================================== */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *spk__base64_encode(const unsigned char *d, size_t n) {
+    char *o = spk_malloc((n + 2) / 3 * 4 + 1);
+    if (!o) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) | (i + 2 < n ? d[i + 2] : 0);
+        o[k++] = b64[v >> 18 & 63];
+        o[k++] = b64[v >> 12 & 63];
+        o[k++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        o[k++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    o[k] = 0;
+    return o;
+}
+
+int spk__base64_decode(const char *t, unsigned char **out, size_t *n) {
+    size_t L = strlen(t);
+    unsigned char *o = spk_malloc(L / 4 * 3 + 3);
+    if (!o) return -1;
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    size_t k = 0;
+    for (const char *p = t; *p; p++) {
+        if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') continue;
+        if (*p == '=') {
+            pad++;
+            continue;
+        }
+        const char *q = strchr(b64, *p);
+        if (!q || pad) {
+            spk_free(o);
+            return -1;
+        }
+        acc = acc << 6 | (uint32_t)(q - b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[k++] = (unsigned char)(acc >> bits & 255);
+        }
+    }
+    if (pad > 2 || k == 0) {
+        spk_free(o);
+        return -1;
+    }
+    *out = o;
+    *n = k;
+    return 0;
+}
+
+spk_status spk__nir_build(const spk_experiment *e, int ndim, const int *dims, spk_net **out, int *readout) {
+    spk_nir_options o = {e->nir_dt, (spk_nir_method)e->nir_method};
+    char name[SPK_PATH_MAX + 32];
+    snprintf(name, sizeof name, "%s (embedded NIR graph)", e->source);
+    spk_nir_graph g;
+    spk_status st = spk_nir_read_memory(e->nir_data, e->nir_len, name, &o, &g);
+    if (st) return st;
+    int d[SPK_MAX_DIMS], nd = spk_net_node_shape(g.net, g.input, d);
+    int same = nd == ndim;
+    for (int i = 0; same && i < nd; i++) same = d[i] == dims[i];
+    if (!same) {
+        spk_nir_graph_free(&g);
+        return spk__fail(NULL, SPK_ERR_SHAPE, "%s: the input shape differs from the model's", name);
+    }
+    *out = g.net;
+    *readout = g.output;
+    return SPK_OK;
 }

@@ -13,6 +13,13 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+/* NIR files (cmd_nir.c): `spk run` / `spk info` hand a NIR file to these; import, export. */
+int cli_is_nir(const char *path);
+int cli_nir_positional(int argc, char **argv); /* 1 when the command's file is a NIR file */
+int cmd_nir_run(int argc, char **argv);
+int cmd_nir_info(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 /* `spk hw list|show|fit` and `spk energy` (cmd_hw.c). */
 int cmd_hw(int argc, char **argv);
 int cmd_energy(int argc, char **argv);
