@@ -4,6 +4,8 @@
 #   make test         set up, build, run the whole test suite through ctest
 #   make bench        run the benchmarks
 #   make bench-accuracy  train every example with its full recipe, accuracy beside its target
+#   make test-sanitize  the whole test suite under ASan + UBSan (build-asan), zero reports
+#   make fuzz         every libFuzzer harness of fuzz/ for FUZZ_SECONDS (60) each (build-fuzz)
 #   make install PREFIX=/usr/local
 BUILD      ?= build
 BUILD_TYPE ?= Release
@@ -12,7 +14,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 SPK_WERROR ?= 0
 CMAKE_ARGS  = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSPK_WERROR=$(if $(filter 1 ON on yes,$(SPK_WERROR)),ON,OFF)
 
-.PHONY: all build setup run test bench bench-accuracy install clean
+.PHONY: all build setup run test bench bench-accuracy install clean test-sanitize fuzz
 
 all: build
 
@@ -41,6 +43,15 @@ bench: setup
 bench-accuracy: setup
 	@$(MAKE) --no-print-directory build
 	sh scripts/bench-accuracy ./$(BUILD)/spk
+
+test-sanitize: setup
+	sh scripts/test-sanitize build-asan
+
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@cmake -S fuzz -B build-fuzz -DCMAKE_C_COMPILER=clang >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@rc=0; for h in build-fuzz/fuzz_*; do [ -x "$$h" ] || continue; sh fuzz/run.sh "$$h" $(FUZZ_SECONDS) || rc=1; done; exit $$rc
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -98,9 +98,9 @@ spk_status spk_optim_create(spk_optim **out, const spk_optim_config *cfg, size_t
     /* one extra 64-byte block so the arrays can start on an aligned address */
     o->raw = spk_calloc(o->n_state + per, sizeof(float));
     if (!o->raw) {
+        size_t want = o->n_state;
         spk_free(o);
-        return spk__fail(NULL, SPK_ERR_NOMEM, "spk_optim_create: no memory for %zu floats of optimizer state",
-                         o->n_state);
+        return spk__fail(NULL, SPK_ERR_NOMEM, "spk_optim_create: no memory for %zu floats of optimizer state", want);
     }
     o->state = (float *)(uintptr_t)spk__align_up((size_t)(uintptr_t)o->raw, SPK__ALIGN);
     o->m = narr >= 1 ? o->state + HDR_FLOATS : NULL;
