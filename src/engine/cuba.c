@@ -96,7 +96,7 @@ static spk_status check_config(const spk_cuba_config *c) {
     for (int k = 0; k < 5; k++)
         if (!isfinite(fin[k])) return BAD("%s = %g must be finite", fn[k], fin[k]);
     if (c->delay_steps < 0) return BAD("delay_steps = %d must be >= 0", c->delay_steps);
-    if ((int64_t)(c->delay_steps + 1) * c->n > SPK_EVENT_MAX_RING)
+    if (c->delay_steps > 0 && (int64_t)(c->delay_steps + 1) * c->n > SPK_EVENT_MAX_RING)
         return spk__fail(NULL, SPK_ERR_UNSUPPORTED, "cuba: a delay of %d steps over %d neurons needs a ring buffer of %lld entries, more than the limit of %lld",
                          c->delay_steps, c->n, (long long)(c->delay_steps + 1) * c->n, (long long)SPK_EVENT_MAX_RING);
     if (c->n_syn < 0 || (c->n_syn > 0 && (!c->pre || !c->post))) return BAD("n_syn = %lld needs pre and post arrays", (long long)c->n_syn);
@@ -183,6 +183,16 @@ spk_status spk_cuba_create(spk_cuba **out, const spk_cuba_config *c) {
         for (int i = 0; i < n; i++) s->ptr[i + 1] += s->ptr[i];
         s->n_syn = c->n_syn;
     } else {
+        /* refuse a network far too large for memory before drawing it: reserve room for
+         * the expected count plus 10 standard deviations first */
+        double mean = (double)n * n * c->p, want = mean + 10 * sqrt(mean) + 16;
+        void *probe = want * sizeof(int32_t) < 9e18 ? spk_malloc((size_t)(want * sizeof(int32_t))) : NULL;
+        if (!probe) {
+            spk_cuba_free(s);
+            return spk__fail(NULL, SPK_ERR_NOMEM, "cuba: no memory for about %.3g synapses (%d neurons, p = %g: %.3g GiB)", mean, n, c->p,
+                             want * 4 / 1073741824.0);
+        }
+        spk_free(probe);
         s->n_syn = random_rows(c, NULL, NULL);
     }
     s->post = spk_malloc((size_t)(s->n_syn ? s->n_syn : 1) * sizeof(int32_t));
