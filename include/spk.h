@@ -1247,7 +1247,8 @@ typedef struct spk_hw_needs {
     int64_t neurons;            /* neurons of every population (inputs are not neurons)     */
     int64_t synapses;           /* connections of dense and conv ops with a non-zero
                                    weight, a conv tap once per output position where it lands
-                                   inside the input (as the event engine counts them)       */
+                                   inside the input, and pools' (input, window) pairs: the
+                                   synapses the event engine counts                          */
     int64_t max_fan_in;         /* the most distinct sources (neurons or input values) that
                                    reach one neuron within a step, recurrent edges included  */
     char fan_in_node[SPK_HW_TEXT]; /* the population with that fan-in                       */

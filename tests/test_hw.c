@@ -245,7 +245,7 @@ static void test_fit_features(void) {
     }
 }
 
-/* input [1,5,5] -> conv 1->2 k3 pad1 -> POOL k2 -> lif [2,2,2] -> (maxpool k2 -> flatten ->) ...
+/* input [1,5,5] -> conv 1->2 k3 pad1 -> POOL k2 -> lif [2,2,2] (-> maxpool k2 -> flatten -> fc -> out)
  * conv synapses without padding taps: per axis the taps land 4 + 5 + 4 = 13 times, so
  * 2 * 13 * 13 = 338 (not 2 * 9 * 25 = 450). The pooled neuron (1,1,1) sees the conv outputs
  * rows/cols 2..3, which read input rows/cols 1..4: fan-in 16 (not 4 * 9 = 36). */
@@ -276,9 +276,15 @@ static void test_fit_conv(int pool_kind, int spike_maxpool) {
     CHECK_OK(spk_net_build(net, (spk_rng){2, 0}));
     spk_hw_needs nd;
     CHECK_OK(spk_hw_model_needs(net, 0, &nd));
-    CHECK_MSG(nd.synapses == 338 + (spike_maxpool ? 6 : 0), "synapses %lld", (long long)nd.synapses);
+    /* + the pool's (input, window) pairs: 2 channels x 4 windows x 4 = 32; the spike max pool
+     * [2,2,2] -> [2,1,1]: 2 x 4 = 8, and fc 2 x 3 = 6 */
+    CHECK_MSG(nd.synapses == 338 + 32 + (spike_maxpool ? 8 + 6 : 0), "synapses %lld", (long long)nd.synapses);
     CHECK_MSG(nd.max_fan_in == 16 && !strcmp(nd.fan_in_node, "lif"), "fan-in %lld (%s)", (long long)nd.max_fan_in, nd.fan_in_node);
     CHECK(nd.neurons == 8 + (spike_maxpool ? 3 : 0));
+    spk_event *ev;
+    CHECK_OK(spk_event_create(&ev, net)); /* the engine counts the same synapses */
+    if (ev) CHECK(spk_event_get_stats(ev)->synapses == nd.synapses && spk_event_get_stats(ev)->neurons == nd.neurons);
+    spk_event_free(ev);
     if (pool_kind == 2) CHECK_MSG(has(nd.nonlocal, "max pooling 'pool'"), "nonlocal '%s'", nd.nonlocal);
     else CHECK_MSG(!nd.nonlocal[0], "nonlocal '%s'", nd.nonlocal); /* a max pool of spikes is event-driven */
     spk_chip c = chip(100, 1000, "programmable", "", "no");
@@ -394,6 +400,49 @@ static void test_sops_known_spikes(void) {
     spk_net_free(net);
 }
 
+
+/* Out of memory anywhere is a returned code (or NULL text), never a crash or a leak. */
+static void test_oom(void) {
+    spk_net *net = mlp(spk_neuron_config_default());
+    CHECK(net != NULL);
+    if (!net) return;
+    spk_allocator al = {tu_count_malloc, NULL, tu_count_free, NULL};
+    int saw_nomem = 0, other = 0, leaks = 0, full = 0;
+    const char *user = "name,neurons,maker\nA,10,\"x,y\"\n";
+    for (int k = 0; k < 40; k++) {
+        spk_set_allocator(&al);
+        tu_n_alloc = tu_n_free = 0;
+        tu_fail_after = k;
+        spk_hw_catalog *c = NULL;
+        spk_status st = spk_hw_catalog_create(&c);
+        if (!st) st = spk_hw_catalog_merge_text(c, user, strlen(user), "u.csv");
+        spk_hw_needs nd;
+        if (!st) st = spk_hw_model_needs(net, 1, &nd);
+        spk_hw_energy_row rows[32];
+        int nr = 0;
+        spk_hw_counts cnt = {5, 18, 4, 1e-3, 3, 20, 18, NULL, 0};
+        if (!st) st = spk_hw_energy(c, &cnt, NULL, rows, 32, &nr);
+        char *t = NULL, *svg = NULL;
+        if (!st) {
+            t = spk_hw_energy_format(rows, nr, &cnt, "json");
+            svg = t ? spk_hw_energy_svg(rows, nr, "oom") : NULL;
+            if (!t || !svg) st = SPK_ERR_NOMEM;
+        }
+        spk_free(t);
+        spk_free(svg);
+        spk_hw_catalog_free(c);
+        tu_fail_after = -1;
+        spk_set_allocator(NULL);
+        if (st == SPK_ERR_NOMEM) saw_nomem++;
+        else if (st == SPK_OK) full++;
+        else other++;
+        if (tu_n_alloc != tu_n_free) leaks++;
+    }
+    CHECK_MSG(saw_nomem > 5 && full > 0 && other == 0 && leaks == 0, "nomem %d, ok %d, other %d, leaking rounds %d", saw_nomem, full, other,
+              leaks);
+    spk_net_free(net);
+}
+
 int main(void) {
     test_csv();
     test_catalog();
@@ -404,5 +453,6 @@ int main(void) {
     test_fit_conv(0, 1);
     test_energy();
     test_sops_known_spikes();
+    test_oom();
     return tu_finish("test_hw");
 }

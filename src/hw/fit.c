@@ -161,6 +161,15 @@ static int64_t tap_hits(int k, int out, int in, int stride, int pad, int dil) {
     return c;
 }
 
+/* (input, window) pairs of a pool: each window's taps that land inside the input. */
+static int64_t pool_synapses(const spk_pool_geom *g) {
+    int64_t s = 0;
+    for (int ky = 0; ky < g->k_h; ky++)
+        for (int kx = 0; kx < g->k_w; kx++)
+            s += tap_hits(ky, g->out_h, g->in_h, g->stride_h, g->pad_h, 1) * tap_hits(kx, g->out_w, g->in_w, g->stride_w, g->pad_w, 1);
+    return s * g->c;
+}
+
 /* Connections of a dense or conv op with a non-zero weight; a conv tap counts once per
  * output position where it lands inside the input (padding taps are not synapses). */
 static int64_t op_synapses(spk_net *net, const spk__node *n) {
@@ -216,6 +225,7 @@ spk_status spk_hw_model_needs(spk_net *net, int input_real, spk_hw_needs *out) {
         case SPK_NODE_DENSE:
         case SPK_NODE_CONV: out->synapses += op_synapses(net, n); break;
         case SPK_NODE_POOL:
+            out->synapses += pool_synapses(&n->pool);
             if (n->pool.kind == SPK_POOL_MAX && !out->nonlocal[0]) {
                 int e[64], ne = spk__net_in_edges(net, v, e, 64), spikes = ne >= 1 && ne <= 64;
                 for (int k = 0; k < ne && k < 64; k++) spikes &= carries_spikes(net, net->edges[e[k]].from, input_real, 0);
