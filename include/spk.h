@@ -611,7 +611,8 @@ const float *spk_net_input_grad(const spk_net *net);
  * compare them; they differ only by float reassociation) and is meant for checking it. */
 void spk_net_set_reference(spk_net *net, int on);
 /* Time every node's forward and backward (on != 0; the sums restart at each call), and
- * print the accumulated times per node as a table to fp. */
+ * print the accumulated times per node as a table to fp, with the fraction of nonzero
+ * outputs of each node in the last forward (the spike density its consumers see). */
 void spk_net_set_profiling(spk_net *net, int on);
 void spk_net_profile_print(const spk_net *net, FILE *fp);
 
@@ -1314,7 +1315,18 @@ typedef struct spk_hw_counts {
                                    one pass without time steps (= synapses)                  */
     const spk_hw_layer_counts *layers; /* per op / population (may be NULL)                 */
     int n_layers;
+    double sop_macs;            /* of the SOPs, those whose event is a real value (ops fed
+                                   by a real-valued input): multiply-accumulates, charged at
+                                   4.6 pJ on the 45 nm SNN row (0 when the input is spikes)  */
 } spk_hw_counts;
+/* Per-inference counts from the event engine's statistics of `net` (samples >= 1 runs):
+ * totals divided by the number of samples, the dense ANN's MACs as one step of the engine's
+ * dense MACs, and, when `input_real`, the SOPs of the ops the input feeds as sop_macs.
+ * `layers` (room for st->n_nodes) receives one entry per node with neurons, synapses or
+ * SOPs (a population's synapses are left to the ops that feed it) and out->layers points
+ * to it. SPK_ERR_INVALID_ARG when nothing was run or the sizes disagree with the network. */
+spk_status spk_hw_counts_from_events(spk_net *net, const spk_event_stats *st, int input_real, double step_s, spk_hw_counts *out,
+                                     spk_hw_layer_counts *layers);
 /* Platforms beside the catalog's chips. */
 typedef enum spk_hw_platform { SPK_HW_CHIP = 0, SPK_HW_GPU, SPK_HW_45NM_MAC, SPK_HW_45NM_AC } spk_hw_platform;
 typedef struct spk_hw_energy_row {
@@ -1330,6 +1342,7 @@ typedef struct spk_hw_energy_row {
     spk_hw_verdict fits;     /* chips: the fit verdict given (UNKNOWN when none); others YES  */
     int64_t chips;           /* chips needed (fit), 1 for the other platforms                  */
     char note[200];          /* the figures used (GPU peak rate and power), or what is unknown */
+    int capacity_only;       /* chips: the fit's capacity_only (`chips` chips would hold it)   */
 } spk_hw_energy_row;
 /* The published figures behind the GPU rows: dense FP16 tensor-core peak FLOP/s and board
  * power (V100 SXM2 125e12 / 300 W, A100 SXM4 312e12 / 400 W, H100 SXM5 989.5e12 / 700 W);
@@ -1338,7 +1351,8 @@ typedef struct spk_hw_energy_row {
 #define SPK_HW_45NM_J_PER_MAC 4.6e-12
 #define SPK_HW_45NM_J_PER_AC 0.9e-12
 /* Energy per inference on every chip of the catalog (in catalog order), then the GPUs, then
- * the 45 nm MAC (dense ANN) and AC (SNN, one AC per SOP) rows: cat count + 5 rows into
+ * the 45 nm MAC (dense ANN) and AC (SNN: one AC per SOP, sop_macs of them as MACs) rows: cat
+ * count + 5 rows into
  * `rows` (room for at least that many, `max_rows`). `fits` (may be NULL) is one spk_hw_fit per
  * catalog chip, copied into the rows. SPK_ERR_INVALID_ARG for negative or non-finite counts,
  * steps < 1 or step_s <= 0, or too little room. */

@@ -826,6 +826,85 @@ static void test_sparse(void) {
     spk_op_csr_free(&c);
 }
 
+/* Convolution from the nonzero inputs against im2col + GEMM: forward and weight gradient,
+ * several geometries (stride, padding, dilation, 1-d), graded values, 1 vs 2 threads. */
+static void conv_sparse_case(const char *name, spk_conv_geom g, int M, double density) {
+    CHECK_OK(spk_conv_geom_init(&g));
+    size_t xr = (size_t)g.cin * g.in_h * g.in_w, yr = (size_t)g.cout * g.out_h * g.out_w, CK = (size_t)g.cin * g.k_h * g.k_w;
+    float *x = zeros(M * xr), *W = rnd(g.cout * CK), *b = rnd(g.cout), *dy = rnd(M * yr);
+    for (size_t k = 0; k < M * xr; k++)
+        if (urand() < density) x[k] = k % 3 ? 1.0f : (float)(2.0 * urand());
+    spk_csr c;
+    memset(&c, 0, sizeof c);
+    spk_op_csr_count(&c, x, M, (int)xr);
+    CHECK(spk_op_csr_fill(&c, x) == 0);
+    float *Wr = zeros(CK * g.cout), *ys = zeros(M * yr), *yg = zeros(M * yr), *ws = zeros(spk_op_conv_workspace(&g, M));
+    spk_op_transpose(Wr, W, g.cout, (int)CK);
+    CHECK(spk_op_conv_forward_sparse(ys, &c, Wr, b, &g) == 0);
+    spk_op_conv_forward(yg, ws, x, W, b, &g, M);
+    double e = tu_max_abs_diff(ys, yg, M * yr) / fmax(1.0, max_abs(yg, M * yr));
+    CHECK_MSG(e < 1e-5, "%s: sparse conv forward differs from im2col+GEMM by %g", name, e);
+    float *dws = rnd(g.cout * CK), *dwg = dup(dws, g.cout * CK);
+    CHECK(spk_op_conv_dw_sparse(dws, dy, &c, &g) == 0);
+    spk_op_conv_backward(NULL, dwg, NULL, ws, dy, x, W, &g, M);
+    e = tu_max_abs_diff(dws, dwg, g.cout * CK) / fmax(1.0, max_abs(dwg, g.cout * CK));
+    CHECK_MSG(e < 1e-5, "%s: sparse conv weight gradient differs from im2col+GEMM by %g", name, e);
+    int th = spk_get_threads();
+    float *y1 = zeros(M * yr), *d1 = zeros(g.cout * CK);
+    CHECK_OK(spk_set_threads(1));
+    spk_op_conv_forward_sparse(y1, &c, Wr, b, &g);
+    spk_op_conv_dw_sparse(d1, dy, &c, &g);
+    CHECK_OK(spk_set_threads(2));
+    memset(dws, 0, g.cout * CK * sizeof(float));
+    spk_op_conv_forward_sparse(ys, &c, Wr, b, &g);
+    spk_op_conv_dw_sparse(dws, dy, &c, &g);
+    CHECK_OK(spk_set_threads(th));
+    CHECK(memcmp(y1, ys, M * yr * sizeof(float)) == 0 && memcmp(d1, dws, g.cout * CK * sizeof(float)) == 0);
+    printf("  sparse conv %-28s density %.2f: forward and dW match im2col+GEMM, same on 1 and 2 threads\n", name, density);
+    spk_op_csr_free(&c);
+    free(x), free(W), free(b), free(dy), free(Wr), free(ys), free(yg), free(ws), free(dws), free(dwg), free(y1), free(d1);
+}
+
+static void test_conv_sparse(void) {
+    conv_sparse_case("12x12x12 -> 64, k5", (spk_conv_geom){.cin = 12, .cout = 64, .groups = 1, .in_h = 12, .in_w = 12, .k_h = 5, .k_w = 5, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1}, 20, 0.05);
+    conv_sparse_case("stride 2, pad 1, k3", (spk_conv_geom){.cin = 3, .cout = 16, .groups = 1, .in_h = 9, .in_w = 7, .k_h = 3, .k_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1}, 11, 0.2);
+    conv_sparse_case("dilation 2, pad 2, 40 out", (spk_conv_geom){.cin = 2, .cout = 40, .groups = 1, .in_h = 10, .in_w = 10, .k_h = 3, .k_w = 3, .stride_h = 1, .stride_w = 2, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2}, 5, 0.3);
+    conv_sparse_case("1-d, k7", (spk_conv_geom){.cin = 4, .cout = 9, .groups = 1, .in_h = 1, .in_w = 50, .k_h = 1, .k_w = 7, .stride_h = 1, .stride_w = 1, .pad_w = 3, .dil_h = 1, .dil_w = 1}, 6, 0.1);
+}
+
+/* The 2x2 stride-2 max pool (a fast path) against a direct loop: ties (first wins), NaN
+ * (the first NaN wins), -inf, and an odd input size whose last row and column are dropped. */
+static void test_max_pool_2x2(void) {
+    spk_pool_geom g = {.kind = SPK_POOL_MAX, .c = 3, .in_h = 9, .in_w = 7, .k_h = 2, .k_w = 2, .stride_h = 2, .stride_w = 2};
+    CHECK_OK(spk_pool_geom_init(&g));
+    const int M = 4, ip = 63, op = g.out_h * g.out_w;
+    float x[4 * 3 * 63], y[4 * 3 * 12];
+    int32_t am[4 * 3 * 12];
+    for (int k = 0; k < M * 3 * ip; k++) x[k] = (float)(int)(urand() * 4); /* many ties */
+    x[5] = NAN, x[ip + 1] = -INFINITY, x[ip] = -INFINITY, x[ip + 7] = -INFINITY, x[ip + 8] = -INFINITY;
+    x[2 * ip + 8] = NAN, x[2 * ip + 9] = NAN;
+    CHECK(g.out_h == 4 && g.out_w == 3);
+    spk_op_pool_forward(y, am, x, &g, M);
+    int ok = 1;
+    for (int pl = 0; pl < M * 3; pl++)
+        for (int oy = 0; oy < g.out_h; oy++)
+            for (int ox = 0; ox < g.out_w; ox++) {
+                float best = -INFINITY;
+                int bi = 2 * oy * 7 + 2 * ox;
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        int i = (2 * oy + dy) * 7 + 2 * ox + dx;
+                        float v = x[pl * ip + i];
+                        if (isnan(best)) continue;
+                        if (isnan(v) || v > best) best = v, bi = i;
+                    }
+                int o = pl * op + oy * g.out_w + ox;
+                ok &= am[o] == bi && (isnan(best) ? isnan(y[o]) : y[o] == best);
+            }
+    CHECK_MSG(ok, "max pool 2x2 differs from the direct loop");
+    printf("  max pool 2x2 s2 (fast path)        ties, NaN, -inf and odd sizes as the direct loop\n");
+}
+
 int main(void) {
     printf("gradient checks (central differences):\n");
     test_dense_hand();
@@ -837,11 +916,13 @@ int main(void) {
     test_conv_geom_errors();
     test_pool_hand();
     test_pool_cases();
+    test_max_pool_2x2();
     test_pool_geom_errors();
     test_scale();
     test_dropout();
     test_delay();
     test_threads();
     test_sparse();
+    test_conv_sparse();
     return tu_finish("test_ops");
 }

@@ -119,22 +119,29 @@ static float *dW_of(spk_net *net, spk__node *n) { return n->t_w >= 0 ? net->grad
 static float *db_of(spk_net *net, spk__node *n) { return n->t_b >= 0 ? net->grads + net->tensors[n->t_b].off : NULL; }
 static float *ds_of(spk_net *net, spk__node *n) { return n->t_s >= 0 ? net->grads + net->tensors[n->t_s].off : NULL; }
 
-/* Whether a dense node's op on `rows` rows of input x takes the sparse kernels: never on
- * the reference path; else by the measured density of x, which is then compressed into the
- * node's CSR (n->csr). 0 (the GEMM path) also when memory for it is lacking. */
+/* Whether a dense or conv node's op on `rows` rows of input x takes the sparse kernels:
+ * never on the reference path; else by the measured density of x, which is then compressed
+ * into the node's CSR (n->csr). 0 (the GEMM path) also when memory for it is lacking. */
 static int use_sparse(const spk_net *net, spk__node *n, const float *x, int rows, int weight_grad) {
-    if (net->reference || n->d_out < 32) return 0;
-    size_t nnz = spk_op_csr_count(&n->csr, x, rows, n->d_in);
-    if (nnz == (size_t)-1 || !spk_op_dense_prefer_sparse(nnz, rows, n->d_in, n->d_out, weight_grad)) return 0;
-    return spk_op_csr_fill(&n->csr, x) == 0;
+    if (net->reference) return 0;
+    if (n->kind == SPK_NODE_DENSE && n->d_out < 32) return 0;
+    if (n->kind == SPK_NODE_CONV && n->conv.groups != 1) return 0;
+    size_t nnz = spk_op_csr_count(&n->csr, x, rows, n->in_numel);
+    if (nnz == (size_t)-1) return 0;
+    int prefer = n->kind == SPK_NODE_DENSE ? spk_op_dense_prefer_sparse(nnz, rows, n->d_in, n->d_out, weight_grad)
+                                           : spk_op_conv_prefer_sparse(nnz, rows, &n->conv);
+    return prefer && spk_op_csr_fill(&n->csr, x) == 0;
 }
 
-/* W^T of a dense node for the sparse forward, made once per forward (the parameters may
- * have changed since the last); NULL when it cannot be allocated (the GEMM path is used). */
+/* W^T of a dense or conv node for the sparse kernels ([in, out] or [cin*k_h*k_w, cout]),
+ * made once per forward (the parameters may have changed since the last); NULL when it
+ * cannot be allocated (the GEMM path is used). */
 static const float *wt_of(spk_net *net, spk__node *n) {
     if (n->wt_valid) return n->wt;
-    if (!n->wt && !(n->wt = spk_malloc((size_t)n->d_in * n->d_out * sizeof(float)))) return NULL;
-    spk_op_transpose(n->wt, W_of(net, n), n->d_out, n->d_in);
+    int rows = n->kind == SPK_NODE_DENSE ? n->d_out : n->conv.cout;
+    int cols = n->kind == SPK_NODE_DENSE ? n->d_in : n->conv.cin * n->conv.k_h * n->conv.k_w;
+    if (!n->wt && !(n->wt = spk_malloc((size_t)rows * cols * sizeof(float)))) return NULL;
+    spk_op_transpose(n->wt, W_of(net, n), rows, cols);
     n->wt_valid = 1;
     return n->wt;
 }
@@ -180,7 +187,10 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
                 spk_op_dense_forward_sparse(n->out + ro, &n->csr, n->wt, b_of(net, n), n->d_out);
             else
                 spk_op_dense_forward(n->out + ro, n->in + ri, W_of(net, n), b_of(net, n), rows, n->d_in, n->d_out);
-        } else spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, rows);
+        } else if (!(use_sparse(net, n, n->in + ri, rows, 0) && wt_of(net, n) &&
+                     spk_op_conv_forward_sparse(n->out + ro, &n->csr, n->wt, b_of(net, n), &n->conv) == 0)) {
+            spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, rows);
+        }
         size_t step = (size_t)B * n->out_numel;
         for (int t = 1; rows != M && t < nt; t++) memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
         break;
@@ -376,8 +386,12 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 dW = NULL;
             }
             spk_op_dense_backward(din, dW, db, n->dout + ro, n->in + ri, W_of(net, n), rows, n->d_in, n->d_out);
-        } else
-            spk_op_conv_backward(din, dW_of(net, n), db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, W_of(net, n), &n->conv, rows);
+        } else {
+            float *dW = dW_of(net, n);
+            if (dW && use_sparse(net, n, n->in + ri, rows, 1) && spk_op_conv_dw_sparse(dW, n->dout + ro, &n->csr, &n->conv) == 0)
+                dW = NULL;
+            spk_op_conv_backward(din, dW, db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, W_of(net, n), &n->conv, rows);
+        }
         break;
     }
     case SPK_NODE_POOL: spk_op_pool_backward(din, n->dout + ro, n->argmax ? n->argmax + ro : NULL, &n->pool, M); break;
@@ -553,11 +567,17 @@ void spk_net_profile_print(const spk_net *net, FILE *fp) {
     if (!net || !fp) return;
     double tf = 0, tb = 0;
     for (int v = 0; v < net->n_nodes; v++) tf += net->nodes[v].prof_fwd, tb += net->nodes[v].prof_bwd;
-    fprintf(fp, "%-20s %-8s %12s %12s %7s\n", "node", "kind", "forward ms", "backward ms", "share");
+    fprintf(fp, "%-20s %-8s %12s %12s %7s %12s\n", "node", "kind", "forward ms", "backward ms", "share", "nonzero out");
     for (int v = 0; v < net->n_nodes; v++) {
         const spk__node *n = &net->nodes[v];
-        fprintf(fp, "%-20s %-8s %12.2f %12.2f %6.1f%%\n", n->name, spk_node_kind_name(n->kind), n->prof_fwd * 1e3,
-                n->prof_bwd * 1e3, tf + tb > 0 ? 100.0 * (n->prof_fwd + n->prof_bwd) / (tf + tb) : 0.0);
+        /* the fraction of nonzero outputs in the last forward: the spike density a
+         * downstream op sees */
+        double nz = 0;
+        size_t cnt = net->has_forward ? (size_t)net->T * net->B * n->out_numel : 0;
+        for (size_t k = 0; k < cnt; k++) nz += n->out[k] != 0.0f;
+        fprintf(fp, "%-20s %-8s %12.2f %12.2f %6.1f%% %11.1f%%\n", n->name, spk_node_kind_name(n->kind), n->prof_fwd * 1e3,
+                n->prof_bwd * 1e3, tf + tb > 0 ? 100.0 * (n->prof_fwd + n->prof_bwd) / (tf + tb) : 0.0,
+                cnt ? 100.0 * nz / (double)cnt : 0.0);
     }
     fprintf(fp, "%-20s %-8s %12.2f %12.2f\n", "total", "", tf * 1e3, tb * 1e3);
 }

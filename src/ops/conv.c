@@ -9,8 +9,8 @@
  *     forward   Y_g [cout_g, L]  = W_g [cout_g, K] col_g [K, L]   (then scattered into y + b)
  *     dW        dW_g            += DY_g [cout_g, L] col_g^T        (DY = dy gathered like Y)
  *     dx        dcol_g [K, L]    = W_g^T DY_g                      (then col2im adds into dx)
- * A chunk holds the whole M whenever its workspace fits CONV_WS_BUDGET floats, so dW is
- * normally a single GEMM per group; larger M is cut into equal chunks processed in order. im2col / col2im / scatter / gather run in parallel over (row, channel) pairs, each
+ * Rows are cut into chunks whose workspace fits CONV_WS_BUDGET floats (cache-sized), processed
+ * in order; dW accumulates over the chunks. im2col / col2im / scatter / gather run in parallel over (row, channel) pairs, each
  * writing its own disjoint slice, and db sums each channel serially: results do not depend
  * on the number of threads.
  *
@@ -22,9 +22,12 @@
 #include <limits.h>
 #include <string.h>
 
-/* The most floats of workspace a call asks for before it cuts rows into chunks (32 MiB).
+/* The most floats of workspace a call asks for before it cuts rows into chunks (1 MiB): the
+ * im2col columns of a chunk are then still in L2 when the GEMM and col2im read them. With
+ * 32 MiB chunks the conv workload (spk bench conv) took about twice the CPU time: its
+ * backward streamed each chunk's columns through DRAM twice.
  * A single row that needs more still gets a chunk of one row. */
-#define CONV_WS_BUDGET ((size_t)1 << 23)
+#define CONV_WS_BUDGET ((size_t)1 << 18)
 
 /* Work below this many floats runs in a single thread (OpenMP start-up would dominate). */
 #define CONV_PAR_MIN 32768

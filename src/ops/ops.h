@@ -53,7 +53,7 @@ void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const sp
 /* ---- convolution (1-d and 2-d) --------------------------------------------------------
  * x [M, cin, in_h, in_w] -> y [M, cout, out_h, out_w]; W [cout, cin/groups, k_h, k_w];
  * b [cout] or NULL. 1-d: in_h = k_h = 1 (use stride_h = dil_h = 1, pad_h = 0).
- * The workspace is capped (32 MiB): larger M is processed in equal chunks, in order.
+ * The workspace is capped (1 MiB, cache-sized): M is processed in equal chunks, in order.
  * out = floor((in + 2*pad - dil*(k-1) - 1)/stride) + 1 (torch's formula).               */
 typedef struct spk_conv_geom {
     int cin, cout, groups;
@@ -70,6 +70,15 @@ void spk_op_conv_forward(float *y, float *ws, const float *x, const float *W, co
                          const spk_conv_geom *g, int M);
 void spk_op_conv_backward(float *dx, float *dW, float *db, float *ws, const float *dy, const float *x,
                           const float *W, const spk_conv_geom *g, int M);
+/* Convolution on a spiking input from its nonzero entries only (conv_sparse.c; groups = 1):
+ * the same function as the two above up to float reassociation. x is the input [M, cin,
+ * in_h, in_w] as CSR (rows M, columns cin*in_h*in_w); Wr = W^T [cin*k_h*k_w, cout]
+ * (spk_op_transpose(Wr, W, cout, cin*k_h*k_w)). Both return -1 (nothing written) when out
+ * of memory for their scratch. The input gradient stays with spk_op_conv_backward.       */
+int spk_op_conv_prefer_sparse(size_t nnz, int M, const spk_conv_geom *g);
+int spk_op_conv_forward_sparse(float *y, const spk_csr *x, const float *Wr, const float *b, const spk_conv_geom *g);
+/* dW [cout, cin*k_h*k_w] += dy^T x over the nonzero entries of x (dy [M, cout, out_h, out_w]) */
+int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const spk_conv_geom *g);
 /* The plain direct-loop reference convolution (for tests; slow). */
 void spk_op_conv_forward_ref(float *y, const float *x, const float *W, const float *b, const spk_conv_geom *g, int M);
 

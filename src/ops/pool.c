@@ -62,12 +62,47 @@ static inline void clip(int start, int k, int n, int *a, int *b) {
     *b = start + k > n ? n : start + k;
 }
 
+/* Max pooling 2x2, stride 2, no padding (the common case): the general loop's result (the
+ * first NaN, else the first maximum in row-major window order) without its per-window
+ * bounds and kind tests. */
+static void max_pool_2x2(float *y, int32_t *argmax, const float *x, int64_t planes, int H, int Wd, int oh, int ow) {
+    const size_t iplane = (size_t)H * Wd, oplane = (size_t)oh * ow;
+#pragma omp parallel for schedule(static) if ((size_t)planes * iplane > POOL_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + (size_t)pl * iplane;
+        float *yp = y + (size_t)pl * oplane;
+        int32_t *ap = argmax ? argmax + (size_t)pl * oplane : NULL;
+        for (int oy = 0; oy < oh; oy++) {
+            const float *r0 = xp + (size_t)(2 * oy) * Wd, *r1 = r0 + Wd;
+            for (int ox = 0; ox < ow; ox++) {
+                const float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+                const int at[4] = {2 * oy * Wd + 2 * ox, 2 * oy * Wd + 2 * ox + 1, (2 * oy + 1) * Wd + 2 * ox,
+                                   (2 * oy + 1) * Wd + 2 * ox + 1};
+                float best = v[0];
+                int bi = 0;
+                if (!isnan(best))
+                    for (int k = 1; k < 4; k++) {
+                        if (isnan(v[k])) { best = v[k]; bi = k; break; }
+                        if (v[k] > best) { best = v[k]; bi = k; }
+                    }
+                yp[(size_t)oy * ow + ox] = best;
+                if (ap) ap[(size_t)oy * ow + ox] = at[bi];
+            }
+        }
+    }
+}
+
 void spk_op_pool_forward(float *y, int32_t *argmax, const float *x, const spk_pool_geom *g, int M) {
     if (M <= 0) return;
     const int H = g->in_h, Wd = g->in_w, oh = g->out_h, ow = g->out_w;
     const size_t iplane = (size_t)H * Wd, oplane = (size_t)oh * ow;
     const int64_t planes = (int64_t)M * g->c;
     const float full = (float)(g->k_h * g->k_w);
+    if (g->kind == SPK_POOL_MAX && g->k_h == 2 && g->k_w == 2 && g->stride_h == 2 && g->stride_w == 2 && !g->pad_h &&
+        !g->pad_w && 2 * oh <= H && 2 * ow <= Wd) {
+        max_pool_2x2(y, argmax, x, planes, H, Wd, oh, ow);
+        return;
+    }
 #pragma omp parallel for schedule(static) if ((size_t)planes * iplane > POOL_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + (size_t)pl * iplane;

@@ -216,12 +216,17 @@ int cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help")) {
         printf("usage: spk bench WORKLOAD [options]\nworkloads:\n  neuron   fused LIF step vs memory bandwidth\n"
                "  memory   BPTT activation memory and peak RSS of a training step (rec), beside snnTorch\n"
-               "  cuba     the CUBA network (4000 LIF neurons, 10 s) event-driven, beside Brian2\n");
+               "  cuba     the CUBA network (4000 LIF neurons, 10 s) event-driven, beside Brian2\n"
+               "  mlp, rec, conv, obench  training workloads of shared/peers/snntorch_bench.py beside snnTorch\n"
+               "  train    all four of them\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "neuron")) return bench_neuron(argc, argv);
     if (!strcmp(argv[1], "memory")) return bench_memory(argc, argv);
     if (!strcmp(argv[1], "cuba")) return bench_cuba(argc, argv);
-    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba)", argv[1]);
+    if (!strcmp(argv[1], "mlp") || !strcmp(argv[1], "rec") || !strcmp(argv[1], "conv") || !strcmp(argv[1], "obench") ||
+        !strcmp(argv[1], "train"))
+        return bench_train(argc, argv);
+    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba, mlp, rec, conv, obench, train)", argv[1]);
     return 2;
 }

@@ -1,0 +1,121 @@
+/* conv_sparse.c — convolution on a spiking (mostly zero) input, computed from its nonzero
+ * entries only: the same function as the im2col + GEMM path of conv.c up to float
+ * reassociation, for groups = 1 (any kernel, stride, padding, dilation).
+ *
+ * Each input spike at (ci, iy, ix) with value v reaches, through tap (ky, kx), the output
+ * pixel (oy, ox) with oy*stride_h = iy + pad_h - ky*dil_h (and likewise for x) when that
+ * pixel exists. So:
+ *   forward   acc[p, :] += v * Wr[(ci, ky, kx), :]   per row, acc [P, cout] then transposed
+ *             into y [cout, P] with the bias added;
+ *   dW        dWr[(ci, ky, kx), :] += v * dy^T[p, :]  over every row, then dW += dWr^T;
+ * where Wr = W^T is [cin*k_h*k_w, cout] so that the cout values of a tap are contiguous.
+ * Sums run over rows in order, spikes in increasing input index, taps in (ky, kx) order:
+ * results do not depend on the number of threads (rows are split among threads in the
+ * forward; output channels in blocks in dW).
+ *
+ * The input gradient stays with conv.c (its dy is dense). */
+#include "ops/ops_impl.h"
+
+#include <omp.h>
+#include <string.h>
+
+#define CONV_SPARSE_PAR_MIN 65536
+
+int spk_op_conv_prefer_sparse(size_t nnz, int M, const spk_conv_geom *g) {
+    if (g->groups != 1 || M <= 0 || g->cout < 8) return 0;
+    double density = (double)nnz / ((double)M * g->cin * g->in_h * g->in_w);
+    return density < 0.10;
+}
+
+/* For input coordinate i and tap k: the output coordinate, or -1 when there is none. */
+static inline int out_coord(int i, int k, int pad, int dil, int stride, int n_out) {
+    int o = i + pad - k * dil;
+    if (o < 0 || o % stride) return -1;
+    o /= stride;
+    return o < n_out ? o : -1;
+}
+
+int spk_op_conv_forward_sparse(float *y, const spk_csr *x, const float *Wr, const float *b, const spk_conv_geom *g) {
+    const int M = x->M, C = g->cout, kh = g->k_h, kw = g->k_w, ow = g->out_w;
+    const int plane = g->in_h * g->in_w;
+    const size_t P = (size_t)g->out_h * ow, yrow = (size_t)C * P;
+    const int nth = omp_get_max_threads();
+    float *acc_all = spk_malloc((size_t)nth * P * C * sizeof(float));
+    if (!acc_all) return -1;
+#pragma omp parallel for schedule(static) if ((size_t)x->nnz * kh * kw * C + (size_t)M * yrow > CONV_SPARSE_PAR_MIN)
+    for (int m = 0; m < M; m++) {
+        float *restrict acc = acc_all + (size_t)omp_get_thread_num() * P * C;
+        memset(acc, 0, P * C * sizeof(float));
+        for (int32_t e = x->ptr[m]; e < x->ptr[m + 1]; e++) {
+            const int i = x->idx[e], ci = i / plane, iy = i % plane / g->in_w, ix = i % g->in_w;
+            const float v = x->val[e];
+            for (int ky = 0; ky < kh; ky++) {
+                const int oy = out_coord(iy, ky, g->pad_h, g->dil_h, g->stride_h, g->out_h);
+                if (oy < 0) continue;
+                for (int kx = 0; kx < kw; kx++) {
+                    const int ox = out_coord(ix, kx, g->pad_w, g->dil_w, g->stride_w, ow);
+                    if (ox < 0) continue;
+                    const float *restrict w = Wr + ((size_t)(ci * kh + ky) * kw + kx) * C;
+                    float *restrict a = acc + ((size_t)oy * ow + ox) * C;
+                    for (int c = 0; c < C; c++) a[c] += v * w[c];
+                }
+            }
+        }
+        float *yr = y + (size_t)m * yrow;
+        for (int c = 0; c < C; c++) {
+            const float bc = b ? b[c] : 0.0f;
+            for (size_t p = 0; p < P; p++) yr[(size_t)c * P + p] = acc[p * C + c] + bc;
+        }
+    }
+    spk_free(acc_all);
+    return 0;
+}
+
+int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const spk_conv_geom *g) {
+    const int M = x->M, C = g->cout, kh = g->k_h, kw = g->k_w, ow = g->out_w;
+    const int plane = g->in_h * g->in_w;
+    const size_t P = (size_t)g->out_h * ow, yrow = (size_t)C * P, CK = (size_t)g->cin * kh * kw;
+    enum { CB = 32 }; /* output channels per block: each block is one thread's own slice */
+    const int ncb = (C + CB - 1) / CB;
+    float *dWr = spk_malloc(CK * C * sizeof(float));
+    float *dyt_all = spk_malloc((size_t)ncb * P * CB * sizeof(float));
+    if (!dWr || !dyt_all) {
+        spk_free(dWr);
+        spk_free(dyt_all);
+        return -1;
+    }
+#pragma omp parallel for schedule(static) if ((size_t)x->nnz * kh * kw * C > CONV_SPARSE_PAR_MIN)
+    for (int cb = 0; cb < ncb; cb++) {
+        const int c0 = cb * CB, nc = C - c0 < CB ? C - c0 : CB;
+        float *restrict dyt = dyt_all + (size_t)cb * P * CB;
+        for (size_t k = 0; k < CK; k++) memset(dWr + k * C + c0, 0, (size_t)nc * sizeof(float));
+        for (int m = 0; m < M; m++) {
+            if (x->ptr[m] == x->ptr[m + 1]) continue;
+            const float *dr = dy + (size_t)m * yrow;
+            for (int c = 0; c < nc; c++)
+                for (size_t p = 0; p < P; p++) dyt[p * CB + c] = dr[(size_t)(c0 + c) * P + p];
+            for (int32_t e = x->ptr[m]; e < x->ptr[m + 1]; e++) {
+                const int i = x->idx[e], ci = i / plane, iy = i % plane / g->in_w, ix = i % g->in_w;
+                const float v = x->val[e];
+                for (int ky = 0; ky < kh; ky++) {
+                    const int oy = out_coord(iy, ky, g->pad_h, g->dil_h, g->stride_h, g->out_h);
+                    if (oy < 0) continue;
+                    for (int kx = 0; kx < kw; kx++) {
+                        const int ox = out_coord(ix, kx, g->pad_w, g->dil_w, g->stride_w, ow);
+                        if (ox < 0) continue;
+                        float *restrict a = dWr + ((size_t)(ci * kh + ky) * kw + kx) * C + c0;
+                        const float *restrict d = dyt + ((size_t)oy * ow + ox) * CB;
+                        for (int c = 0; c < nc; c++) a[c] += v * d[c];
+                    }
+                }
+            }
+        }
+    }
+    /* dW[c, k] += dWr[k, c] */
+#pragma omp parallel for schedule(static) if (CK * C > CONV_SPARSE_PAR_MIN)
+    for (int c = 0; c < C; c++)
+        for (size_t k = 0; k < CK; k++) dW[(size_t)c * CK + k] += dWr[k * C + c];
+    spk_free(dWr);
+    spk_free(dyt_all);
+    return 0;
+}
