@@ -1,0 +1,172 @@
+/* test_fastpath.c — the network's fast path (layer-major stretches, sparse kernels on spiking
+ * inputs, deferred weight gradients of recurrent layers, fused neuron kernels, the static-
+ * input shortcut) against its plain reference path (spk_net_set_reference), on networks
+ * where each fast piece is taken:
+ *   rec   Bernoulli(0.05) spikes -> dense 120 -> recurrent LIF 64 (all-to-all w_rec) -> dense 40
+ *         -> leaky readout: sparse dense forward and weight gradient, deferred w_rec gradient;
+ *   conv  spikes [2, 10, 10] -> conv 3x3 (16) -> max pool 2 -> LIF -> flatten -> dense 40 -> LIF:
+ *         sparse conv forward and weight gradient;
+ *   mlp   a static image -> dense 64 -> LIF -> dense 40 -> LIF: the static-input shortcut.
+ * Weights are multiples of 2^-8 below 1/8 in size and inputs are 0/1, so every forward sum is
+ * exact in float whatever its order: spikes and membranes must be IDENTICAL. Gradients pass
+ * through the surrogate (not dyadic), so they are compared to 1e-5 of their largest value. */
+#include "testutil.h"
+
+#include <string.h>
+
+static void dyadic_params(spk_net *net, uint64_t seed) {
+    size_t n;
+    float *p = spk_net_params(net, &n);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t b[4];
+        spk_rng_bits4((spk_rng){seed, 3}, 0, k, b);
+        p[k] = (float)((int)(b[0] % 65) - 32) / 256.0f; /* [-1/8, 1/8] in steps of 2^-8 */
+    }
+    spk_net_params_changed(net);
+}
+
+typedef struct run_out {
+    float *out, *mem, *grads;
+    size_t n_out, n_grads;
+} run_out;
+
+/* forward + a random dL/dmem and dL/dspikes on `readout` + backward */
+static run_out run(spk_net *net, int readout, int reference, int T, int B, const float *x) {
+    run_out r = {0};
+    spk_net_set_reference(net, reference);
+    CHECK_OK(spk_net_forward(net, T, B, x));
+    int dims[SPK_MAX_DIMS], nd = spk_net_node_shape(net, readout, dims);
+    size_t N = 1;
+    for (int k = 0; k < nd; k++) N *= (size_t)dims[k];
+    r.n_out = (size_t)T * B * N;
+    r.out = malloc(r.n_out * sizeof(float));
+    r.mem = malloc(r.n_out * sizeof(float));
+    memcpy(r.out, spk_net_signal(net, readout, SPK_SIGNAL_OUT), r.n_out * sizeof(float));
+    memcpy(r.mem, spk_net_signal(net, readout, SPK_SIGNAL_MEM), r.n_out * sizeof(float));
+    float *seed = malloc(r.n_out * sizeof(float));
+    for (size_t k = 0; k < r.n_out; k++) seed[k] = spk_rng_uniform((spk_rng){9, 9}, 0, k, 0) - 0.5f;
+    spk_net_zero_grad(net);
+    CHECK_OK(spk_net_seed_grad(net, readout, SPK_SIGNAL_MEM, seed));
+    CHECK_OK(spk_net_seed_grad(net, readout, SPK_SIGNAL_OUT, seed));
+    CHECK_OK(spk_net_backward(net));
+    const float *g = spk_net_grads(net, &r.n_grads);
+    r.grads = malloc(r.n_grads * sizeof(float));
+    memcpy(r.grads, g, r.n_grads * sizeof(float));
+    free(seed);
+    spk_net_set_reference(net, 0);
+    return r;
+}
+
+static void compare(const char *name, spk_net *net, int readout, int T, int B, const float *x) {
+    run_out f = run(net, readout, 0, T, B, x), r = run(net, readout, 1, T, B, x);
+    double spikes = 0;
+    for (size_t k = 0; k < r.n_out; k++) spikes += r.out[k];
+    CHECK_MSG(memcmp(f.out, r.out, r.n_out * sizeof(float)) == 0, "%s: readout spikes differ from the reference path", name);
+    CHECK_MSG(memcmp(f.mem, r.mem, r.n_out * sizeof(float)) == 0, "%s: readout membranes differ (max %g)", name,
+              tu_max_abs_diff(f.mem, r.mem, r.n_out));
+    double gmax = 0;
+    for (size_t k = 0; k < r.n_grads; k++) gmax = fmax(gmax, fabs(r.grads[k]));
+    double e = tu_max_abs_diff(f.grads, r.grads, r.n_grads) / fmax(gmax, 1e-30);
+    CHECK_MSG(gmax > 0 && e < 1e-5, "%s: gradients differ from the reference path by %g of their largest (%g)", name, e, gmax);
+    printf("%-6s %zu readout values (%.0f spikes) identical; %zu gradients within %.1e of the largest\n", name, r.n_out,
+           spikes, r.n_grads, e);
+    free(f.out), free(f.mem), free(f.grads), free(r.out), free(r.mem), free(r.grads);
+}
+
+static spk_neuron_config lif(float beta, spk_reset_kind reset) {
+    spk_neuron_config c = spk_neuron_config_default();
+    c.lam = beta;
+    c.reset = reset;
+    c.thr = 0.25f; /* small weights: a low threshold keeps the populations spiking */
+    return c;
+}
+
+static float *bernoulli(size_t n, float p, uint64_t seed) {
+    float *x = malloc(n * sizeof(float));
+    for (size_t k = 0; k < n; k++) x[k] = spk_rng_uniform((spk_rng){seed, 1}, 0, k, 0) < p ? 1.0f : 0.0f;
+    return x;
+}
+
+static void test_rec(void) {
+    spk_net *net;
+    int in, a, r, w, d, o;
+    spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT), ro = lif(0.9f, SPK_RESET_NONE);
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){200}, &in));
+    CHECK_OK(spk_net_add_dense(net, "fc1", 200, 120, 1, &a));
+    CHECK_OK(spk_net_add_neuron(net, "r", &c, 1, (int[]){120}, &r));
+    CHECK_OK(spk_net_add_dense(net, "w_rec", 120, 120, 1, &w));
+    CHECK_OK(spk_net_add_dense(net, "fc2", 120, 40, 1, &d));
+    CHECK_OK(spk_net_add_neuron(net, "out", &ro, 1, (int[]){40}, &o));
+    CHECK_OK(spk_net_connect(net, in, a));
+    CHECK_OK(spk_net_connect(net, a, r));
+    CHECK_OK(spk_net_connect(net, r, w));
+    CHECK_OK(spk_net_connect(net, w, r));
+    CHECK_OK(spk_net_connect(net, r, d));
+    CHECK_OK(spk_net_connect(net, d, o));
+    CHECK_OK(spk_net_build(net, (spk_rng){1, 0}));
+    dyadic_params(net, 1);
+    const int T = 30, B = 8;
+    float *x = bernoulli((size_t)T * B * 200, 0.05f, 2);
+    compare("rec", net, o, T, B, x);
+    free(x);
+    spk_net_free(net);
+}
+
+static void test_conv(void) {
+    spk_net *net;
+    int in, cv, p, l1, fl, d, l2;
+    spk_neuron_config c = lif(0.5f, SPK_RESET_SOFT);
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 3, (int[]){2, 10, 10}, &in));
+    CHECK_OK(spk_net_add_conv(net, "conv", 2, 2, 16, (int[]){3, 3}, NULL, (int[]){1, 1}, NULL, 1, 1, &cv));
+    CHECK_OK(spk_net_add_pool(net, "pool", 2, 2, (int[]){2, 2}, NULL, NULL, &p));
+    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 3, (int[]){16, 5, 5}, &l1));
+    CHECK_OK(spk_net_add_flatten(net, "flat", &fl));
+    CHECK_OK(spk_net_add_dense(net, "fc", 400, 40, 1, &d));
+    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){40}, &l2));
+    CHECK_OK(spk_net_connect(net, in, cv));
+    CHECK_OK(spk_net_connect(net, cv, p));
+    CHECK_OK(spk_net_connect(net, p, l1));
+    CHECK_OK(spk_net_connect(net, l1, fl));
+    CHECK_OK(spk_net_connect(net, fl, d));
+    CHECK_OK(spk_net_connect(net, d, l2));
+    CHECK_OK(spk_net_build(net, (spk_rng){2, 0}));
+    dyadic_params(net, 2);
+    const int T = 12, B = 6;
+    float *x = bernoulli((size_t)T * B * 200, 0.05f, 3);
+    compare("conv", net, l2, T, B, x);
+    free(x);
+    spk_net_free(net);
+}
+
+static void test_mlp_static(void) {
+    spk_net *net;
+    int in, a, l1, d, l2;
+    spk_neuron_config c = lif(0.95f, SPK_RESET_SOFT);
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
+    CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
+    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){64}, &l1));
+    CHECK_OK(spk_net_add_dense(net, "fc2", 64, 40, 1, &d));
+    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){40}, &l2));
+    CHECK_OK(spk_net_connect(net, in, a));
+    CHECK_OK(spk_net_connect(net, a, l1));
+    CHECK_OK(spk_net_connect(net, l1, d));
+    CHECK_OK(spk_net_connect(net, d, l2));
+    CHECK_OK(spk_net_build(net, (spk_rng){3, 0}));
+    dyadic_params(net, 3);
+    const int T = 15, B = 5;
+    float *img = bernoulli((size_t)B * 100, 0.3f, 4), *x = malloc((size_t)T * B * 100 * sizeof(float));
+    for (int t = 0; t < T; t++) memcpy(x + (size_t)t * B * 100, img, (size_t)B * 100 * sizeof(float));
+    compare("mlp", net, l2, T, B, x);
+    free(img), free(x);
+    spk_net_free(net);
+}
+
+int main(void) {
+    test_rec();
+    test_conv();
+    test_mlp_static();
+    return tu_finish("test_fastpath");
+}
