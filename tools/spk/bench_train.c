@@ -347,3 +347,95 @@ int bench_train(int argc, char **argv) {
     }
     return bench_one((wkind)kind, (int)batches, peer, check, profile);
 }
+
+/* `spk bench infer MODEL`: inference throughput of a trained model on its test set, at batch
+ * 1 and batch 128 (forward and decoding only; the input encoding is made beforehand). */
+int bench_infer(int argc, char **argv) {
+    const char *file = NULL;
+    long n1 = 1000;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            printf("usage: spk bench infer MODEL [--samples N]\n"
+                   "Inference throughput (samples per second) of a trained model on its test set at batch 1\n"
+                   "(the first N samples, default 1000) and batch 128 (the whole test set), with its accuracy.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--samples")) {
+            if (cli_int("--samples", i + 1 < argc ? argv[i + 1] : NULL, 1, 1000000, &n1)) return 2;
+            i++;
+        } else if (argv[i][0] == '-') {
+            cli_error("bench infer: unknown option '%s'", argv[i]);
+            return 2;
+        } else {
+            file = argv[i];
+        }
+    }
+    if (!file) {
+        cli_error("bench infer: no model given (train one with 'make run': runs/fashion_mlp_quick/model.spk)");
+        return 2;
+    }
+    spk_experiment *e = NULL;
+    spk_net *net = NULL;
+    int readout, nd, dims[SPK_MAX_DIMS], T;
+    spk_dataset train, test;
+    memset(&train, 0, sizeof train);
+    memset(&test, 0, sizeof test);
+    if (spk_model_load(file, &e, &net, &readout, &nd, dims, NULL, NULL, NULL) || spk_experiment_load_data(e, &train, &test)) {
+        cli_error("bench infer: %s", spk_errmsg(NULL));
+        spk_experiment_free(e);
+        spk_net_free(net);
+        return 1;
+    }
+    int rc = 1;
+    spk_trainer *tr = NULL;
+    float *x = NULL;
+    int32_t *idx = NULL, *pred = NULL;
+    size_t in_size = 1;
+    int dd[SPK_MAX_DIMS], nd2 = spk_experiment_input_shape(e, &test, dd, &T);
+    for (int k = 0; k < nd2; k++) in_size *= (size_t)dd[k];
+    spk_train_config tc = e->train;
+    tc.output = readout;
+    tc.sched.kind = SPK_SCHED_CONST;
+    const int BB = 128, N = test.n;
+    if (!nd2 || spk_trainer_create(&tr, net, &tc)) { cli_error("bench infer: %s", spk_errmsg(NULL)); goto done; }
+    x = malloc(sizeof(float) * (size_t)T * BB * in_size);
+    idx = malloc(sizeof(int32_t) * (size_t)BB);
+    pred = malloc(sizeof(int32_t) * (size_t)BB);
+    if (!x || !idx || !pred) { cli_error("bench infer: out of memory"); goto done; }
+    double sps[2], acc[2];
+    int counts[2] = {(int)(n1 < N ? n1 : N), N};
+    for (int pass = 0; pass < 2; pass++) {
+        const int B = pass ? BB : 1, n = counts[pass];
+        double t = 0;
+        int correct = 0;
+        for (int s = 0; s < n; s += B) {
+            int b = n - s < B ? n - s : B, c = 0;
+            for (int k = 0; k < b; k++) idx[k] = s + k;
+            if (spk_experiment_encode_batch(e, &test, idx, b, x, (uint64_t)s)) { cli_error("bench infer: %s", spk_errmsg(NULL)); goto done; }
+            int32_t *lab = pred; /* labels in, predictions not needed */
+            for (int k = 0; k < b; k++) lab[k] = test.y[s + k];
+            double t0 = cli_now();
+            if (spk_trainer_eval(tr, T, b, x, lab, NULL, &c, NULL)) { cli_error("bench infer: %s", spk_errmsg(tr)); goto done; }
+            t += cli_now() - t0;
+            correct += c;
+        }
+        sps[pass] = n / t;
+        acc[pass] = 100.0 * correct / n;
+    }
+    printf("infer (%s, T=%d, %d threads): batch 1: %.0f samples/s (%d samples, accuracy %.2f%%); batch 128: %.0f samples/s "
+           "(%d samples, accuracy %.2f%%)\n",
+           file, T, spk_get_threads(), sps[0], counts[0], acc[0], sps[1], counts[1], acc[1]);
+    printf("{\"workload\": \"infer\", \"T\": %d, \"threads\": %d, \"samples_per_s_batch1\": %.1f, \"samples_per_s_batch128\": %.1f, "
+           "\"accuracy_batch1\": %.2f, \"accuracy_batch128\": %.2f}\n",
+           T, spk_get_threads(), sps[0], sps[1], acc[0], acc[1]);
+    rc = 0;
+done:
+    free(x);
+    free(idx);
+    free(pred);
+    spk_trainer_free(tr);
+    spk_dataset_free(&train);
+    spk_dataset_free(&test);
+    spk_net_free(net);
+    spk_experiment_free(e);
+    return rc;
+}

@@ -9,6 +9,8 @@ int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 /* `spk bench mlp|rec|conv|obench|train` (bench_train.c); argv[1] is the workload. */
 int bench_train(int argc, char **argv);
+/* `spk bench infer MODEL` (bench_train.c). */
+int bench_infer(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -218,7 +218,8 @@ int cmd_bench(int argc, char **argv) {
                "  memory   BPTT activation memory and peak RSS of a training step (rec), beside snnTorch\n"
                "  cuba     the CUBA network (4000 LIF neurons, 10 s) event-driven, beside Brian2\n"
                "  mlp, rec, conv, obench  training workloads of shared/peers/snntorch_bench.py beside snnTorch\n"
-               "  train    all four of them\n");
+               "  train    all four of them\n"
+               "  infer    inference throughput of a trained model at batch 1 and 128\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "neuron")) return bench_neuron(argc, argv);
@@ -227,6 +228,7 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(argv[1], "mlp") || !strcmp(argv[1], "rec") || !strcmp(argv[1], "conv") || !strcmp(argv[1], "obench") ||
         !strcmp(argv[1], "train"))
         return bench_train(argc, argv);
-    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba, mlp, rec, conv, obench, train)", argv[1]);
+    if (!strcmp(argv[1], "infer")) return bench_infer(argc, argv);
+    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba, mlp, rec, conv, obench, train, infer)", argv[1]);
     return 2;
 }
