@@ -351,6 +351,29 @@ static void test_energy(void) {
     char *svg = spk_hw_energy_svg(rows, nr, "t <&>");
     CHECK(has(svg, "<svg") && has(svg, "t &lt;&amp;&gt;") && has(svg, ">ODIN</text>") && has(svg, "energy unknown") && has(svg, "</svg>"));
     spk_free(svg);
+    /* 300 of the 1000 SOPs on real-valued input: 700 x 0.9 pJ + 300 x 4.6 pJ = 2.01 nJ on the
+     * 45 nm SNN row; the other rows do not change */
+    k.sop_macs = 300;
+    CHECK_OK(spk_hw_energy(cat, &k, NULL, rows, 32, &nr));
+    CHECK(rel_eq(rows[n + 4].total_j, 2.01e-9) && rel_eq(rows[n + 4].j_per_op, 2.01e-12) && has(rows[n + 4].note, "300 SOPs"));
+    CHECK(rel_eq(rows[n + 3].total_j, 9.2e-10) && rel_eq(rows[spk_hw_catalog_find(cat, "ODIN")].total_j, 2.308e-8));
+    k.sop_macs = 1001;
+    CHECK(spk_hw_energy(cat, &k, NULL, rows, 32, &nr) == SPK_ERR_INVALID_ARG);
+    k.sop_macs = 0;
+    /* a fit that fails on size alone says how many chips */
+    spk_hw_fit fits[40];
+    memset(fits, 0, sizeof fits);
+    int io = spk_hw_catalog_find(cat, "ODIN");
+    fits[io].verdict = SPK_HW_NO;
+    fits[io].chips = 3;
+    fits[io].capacity_only = 1;
+    CHECK_OK(spk_hw_energy(cat, &k, fits, rows, 32, &nr));
+    tab = spk_hw_energy_format(rows, nr, &k, "table");
+    CHECK(has(tab, "  ODIN             no: needs 3 "));
+    spk_free(tab);
+    svg = spk_hw_energy_svg(rows, nr, "t");
+    CHECK(has(svg, "needs 3 chips"));
+    spk_free(svg);
     k.step_s = 0;
     CHECK(spk_hw_energy(cat, &k, NULL, rows, 32, &nr) == SPK_ERR_INVALID_ARG);
     k.step_s = 1e-3;
@@ -395,6 +418,18 @@ static void test_sops_known_spikes(void) {
         spk_hw_needs nd;
         CHECK_OK(spk_hw_model_needs(net, 0, &nd));
         CHECK(st->synapses == nd.synapses && st->neurons == nd.neurons && nd.synapses == 18);
+        /* per inference (one sample): the same counts; with a real-valued input fc1's 12 SOPs are MACs */
+        spk_hw_layer_counts L[8];
+        spk_hw_counts k;
+        CHECK_OK(spk_hw_counts_from_events(net, st, 0, 1e-3, &k, L));
+        CHECK(k.sops == 60 && k.sop_macs == 0 && k.steps == 4 && k.synapses == 18 && k.neurons == 7 && k.macs == 18);
+        CHECK(k.n_layers == 4 && !strcmp(L[0].name, "fc1") && L[0].sops == 12 && L[0].synapses == 6 && !strcmp(L[1].name, "lif1") &&
+              L[1].spikes == 12 && L[1].neurons == 3 && L[1].synapses == 0);
+        CHECK_OK(spk_hw_counts_from_events(net, st, 1, 1e-3, &k, L));
+        CHECK(k.sop_macs == 12);
+        CHECK_OK(spk_event_run(ev, 4, x)); /* two samples: the same averages */
+        CHECK_OK(spk_hw_counts_from_events(net, spk_event_get_stats(ev), 0, 1e-3, &k, L));
+        CHECK(k.sops == 60 && k.steps == 4 && L[1].spikes == 12);
         spk_event_free(ev);
     }
     spk_net_free(net);
@@ -420,7 +455,7 @@ static void test_oom(void) {
         if (!st) st = spk_hw_model_needs(net, 1, &nd);
         spk_hw_energy_row rows[32];
         int nr = 0;
-        spk_hw_counts cnt = {5, 18, 4, 1e-3, 3, 20, 18, NULL, 0};
+        spk_hw_counts cnt = {5, 18, 4, 1e-3, 3, 20, 18, NULL, 0, 0};
         if (!st) st = spk_hw_energy(c, &cnt, NULL, rows, 32, &nr);
         char *t = NULL, *svg = NULL;
         if (!st) {

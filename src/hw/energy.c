@@ -5,6 +5,7 @@
  * result as an aligned table, CSV or JSON, and draws it as an SVG bar chart. It does not count
  * anything: the counts come from the caller (the event-driven engine's statistics). */
 #include "hw/hw_impl.h"
+#include "net/net_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,8 +31,10 @@ spk_status spk_hw_energy(const spk_hw_catalog *cat, const spk_hw_counts *k, cons
     *n_rows = 0;
     int need = cat->n + SPK_HW_GPU_COUNT + 2;
     if (max_rows < need) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_energy: room for %d rows, %d needed", max_rows, need);
-    if (bad(k->neurons) || bad(k->synapses) || bad(k->spikes) || bad(k->sops) || bad(k->macs))
+    if (bad(k->neurons) || bad(k->synapses) || bad(k->spikes) || bad(k->sops) || bad(k->macs) || bad(k->sop_macs))
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_energy: counts must be finite and >= 0");
+    if (k->sop_macs > k->sops)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_energy: sop_macs = %g exceeds sops = %g", k->sop_macs, k->sops);
     if (!isfinite(k->steps) || k->steps < 1) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_energy: steps = %g must be >= 1", k->steps);
     if (!isfinite(k->step_s) || k->step_s <= 0)
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_energy: step_s = %g must be > 0 seconds", k->step_s);
@@ -49,6 +52,7 @@ spk_status spk_hw_energy(const spk_hw_catalog *cat, const spk_hw_counts *k, cons
         r->static_j = c->w_per_synapse * k->synapses * window;
         r->fits = fits ? fits[i].verdict : SPK_HW_UNKNOWN;
         r->chips = fits ? fits[i].chips : 0;
+        r->capacity_only = fits ? fits[i].capacity_only : 0;
         if (isnan(r->dynamic_j)) {
             r->total_j = NAN;
             snprintf(r->note, sizeof r->note, "J/SOP unknown");
@@ -84,15 +88,84 @@ spk_status spk_hw_energy(const spk_hw_catalog *cat, const spk_hw_counts *k, cons
     snprintf(r->name, sizeof r->name, "45nm AC (SNN)");
     r->platform = SPK_HW_45NM_AC;
     r->ops = k->sops;
-    r->j_per_op = SPK_HW_45NM_J_PER_AC;
-    r->dynamic_j = r->total_j = r->ops * r->j_per_op;
-    snprintf(r->note, sizeof r->note, "one 32-bit float accumulate per SOP at 0.9 pJ (45 nm)");
+    if (k->sop_macs > 0) { /* real-valued events multiply: 4.6 pJ for those, 0.9 pJ for the rest */
+        r->dynamic_j = r->total_j = (k->sops - k->sop_macs) * SPK_HW_45NM_J_PER_AC + k->sop_macs * SPK_HW_45NM_J_PER_MAC;
+        r->j_per_op = r->dynamic_j / k->sops;
+        snprintf(r->note, sizeof r->note, "0.9 pJ per accumulate, 4.6 pJ for the %.6g SOPs on real-valued input (MACs); J/op is the mean",
+                 k->sop_macs);
+    } else {
+        r->j_per_op = SPK_HW_45NM_J_PER_AC;
+        r->dynamic_j = r->total_j = r->ops * r->j_per_op;
+        snprintf(r->note, sizeof r->note, "one 32-bit float accumulate per SOP at 0.9 pJ (45 nm)");
+    }
     for (int i = cat->n; i < n; i++) {
         rows[i].fits = SPK_HW_YES;
         rows[i].chips = 1;
     }
     for (int i = 0; i < n; i++) rows[i].inferences_per_j = isnan(rows[i].total_j) ? NAN : 1.0 / rows[i].total_j;
     *n_rows = n;
+    return SPK_OK;
+}
+
+/* ---------------------------------------------------------------- counts ---------------- */
+
+/* Does node v pass on the real values of a real-valued input (the input itself, or ops that
+ * only move, pool, scale or sum what reaches them)? */
+static int real_valued(const spk_net *net, int v, int depth) {
+    const spk__node *n = &net->nodes[v];
+    if (v == net->input) return 1;
+    if (depth > net->n_nodes) return 0;
+    switch (n->kind) {
+    case SPK_NODE_FLATTEN:
+    case SPK_NODE_DROPOUT:
+    case SPK_NODE_DELAY:
+    case SPK_NODE_SCALE:
+    case SPK_NODE_MERGE:
+    case SPK_NODE_POOL:
+        for (int e = 0; e < net->n_edges; e++)
+            if (net->edges[e].to == v && real_valued(net, net->edges[e].from, depth + 1)) return 1;
+        return 0;
+    default: return 0;
+    }
+}
+
+spk_status spk_hw_counts_from_events(spk_net *net, const spk_event_stats *st, int input_real, double step_s, spk_hw_counts *k,
+                                     spk_hw_layer_counts *layers) {
+    if (!net || !st || !k || !layers) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_counts_from_events: NULL argument");
+    if (st->samples < 1 || st->steps < 1)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_counts_from_events: no sample was run through the engine");
+    if (st->n_nodes != net->n_nodes)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_counts_from_events: statistics of %d nodes for a network of %d", st->n_nodes,
+                         net->n_nodes);
+    memset(k, 0, sizeof *k);
+    double ns = (double)st->samples;
+    int nl = 0;
+    for (int v = 0; v < st->n_nodes; v++) {
+        const spk_event_node_stats *s = &st->nodes[v];
+        if (input_real && (s->kind == SPK_NODE_DENSE || s->kind == SPK_NODE_CONV))
+            for (int e = 0; e < net->n_edges; e++)
+                if (net->edges[e].to == v && real_valued(net, net->edges[e].from, 0)) {
+                    k->sop_macs += (double)s->sops / ns;
+                    break;
+                }
+        if (!s->neurons && !s->synapses && !s->sops) continue;
+        spk_hw_layer_counts *l = &layers[nl++];
+        snprintf(l->name, sizeof l->name, "%s", s->name ? s->name : net->nodes[v].name);
+        l->neurons = (double)s->neurons;
+        l->synapses = s->kind == SPK_NODE_NEURON ? 0 : (double)s->synapses;
+        l->spikes = s->kind == SPK_NODE_NEURON ? (double)s->spikes / ns : 0;
+        l->sops = (double)s->sops / ns;
+    }
+    k->neurons = (double)st->neurons;
+    k->synapses = (double)st->synapses;
+    k->steps = (double)st->steps / ns;
+    k->step_s = step_s;
+    k->spikes = (double)st->spikes / ns;
+    k->sops = (double)st->sops / ns;
+    k->macs = (double)st->macs / (double)st->steps; /* the engine's dense MACs per step: one ANN pass */
+    if (k->sop_macs > k->sops) k->sop_macs = k->sops;
+    k->layers = layers;
+    k->n_layers = nl;
     return SPK_OK;
 }
 
@@ -191,6 +264,7 @@ static void json_num(sbuf *b, double v) {
 
 static const char *fit_text(char *buf, size_t n, const spk_hw_energy_row *r) {
     if (r->platform != SPK_HW_CHIP) snprintf(buf, n, "-");
+    else if (r->fits == SPK_HW_NO && r->capacity_only && r->chips > 1) snprintf(buf, n, "no: needs %lld", (long long)r->chips);
     else if (r->fits == SPK_HW_NO && r->chips > 1) snprintf(buf, n, "no (%lld by size)", (long long)r->chips);
     else snprintf(buf, n, "%s", spk_hw_verdict_name(r->fits));
     return buf;
@@ -207,6 +281,9 @@ char *spk_hw_energy_format(const spk_hw_energy_row *rows, int n_rows, const spk_
         sb_printf(&b, "per inference: %.0f steps (%.3g s per step assumed for the static share); neurons %.0f, synapses %.0f, "
                       "spikes %.6g, SOPs %.6g; as a dense ANN %.6g MACs\n",
                   k->steps, k->step_s, k->neurons, k->synapses, k->spikes, k->sops, k->macs);
+        if (k->sop_macs > 0)
+            sb_printf(&b, "of the SOPs, %.6g (%.1f %%) deliver real-valued input: they multiply, and a chip takes them only as spikes\n",
+                      k->sop_macs, 100 * k->sop_macs / k->sops);
         if (k->layers && k->n_layers > 0) {
             sb_printf(&b, "\n  %-20s %12s %14s %14s %14s\n", "op", "neurons", "synapses", "spikes", "SOPs");
             for (int i = 0; i < k->n_layers; i++) {
@@ -253,6 +330,8 @@ char *spk_hw_energy_format(const spk_hw_energy_row *rows, int n_rows, const spk_
         json_num(&b, k->sops);
         sb_printf(&b, ", \"macs\": ");
         json_num(&b, k->macs);
+        sb_printf(&b, ", \"sop_macs\": ");
+        json_num(&b, k->sop_macs);
         sb_printf(&b, "},\n  \"layers\": [");
         for (int i = 0; k->layers && i < k->n_layers; i++) {
             const spk_hw_layer_counts *l = &k->layers[i];
@@ -308,6 +387,15 @@ static void xml_text(sbuf *b, const char *s) {
         else if (*s == '"') sb_printf(b, "&quot;");
         else sb_printf(b, "%c", *s);
     }
+}
+
+/* Joules with an SI prefix: "157 µJ", "2.04 nJ". */
+static void si_joules(char *buf, size_t n, double j) {
+    static const char *const pre[] = {"f", "p", "n", "\xc2\xb5", "m", "", "k"};
+    int e = (int)floor(log10(j) / 3) + 5; /* 0 = femto */
+    if (e < 0) e = 0;
+    if (e > 6) e = 6;
+    snprintf(buf, n, "%.3g %sJ", j / pow(10, 3 * (e - 5)), pre[e]);
 }
 
 static const char *bar_color(const spk_hw_energy_row *r) {
@@ -366,7 +454,9 @@ char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *t
     for (double e = lo; e <= hi + 1e-9; e += 1) {
         double x = left + (e - lo) / (hi - lo) * plot_w;
         sb_printf(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, top - 6, x, top + row_h * n_rows);
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">1e%d J</text>\n", x, top + row_h * n_rows + 18, (int)e);
+        char tick[32];
+        si_joules(tick, sizeof tick, pow(10, e));
+        sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%s</text>\n", x, top + row_h * n_rows + 18, tick);
     }
     for (int k = 0; k < m; k++) {
         const spk_hw_energy_row *r = &rows[ord[k]];
@@ -380,9 +470,11 @@ char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *t
             int hatched = r->platform == SPK_HW_CHIP && r->fits == SPK_HW_NO;
             sb_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n", left, y + 4, x - left < 1 ? 1 : x - left,
                       row_h - 8, hatched ? "url(#hatch)" : bar_color(r));
-            int o = snprintf(label, sizeof label, "%.3g J", r->total_j);
+            si_joules(label, sizeof label, r->total_j);
+            int o = (int)strlen(label);
             if (r->platform == SPK_HW_CHIP && r->fits == SPK_HW_NO)
-                snprintf(label + o, sizeof label - (size_t)o, r->chips > 1 ? "  does not fit one chip (%lld chips by size)" : "  does not fit",
+                snprintf(label + o, sizeof label - (size_t)o,
+                         r->chips > 1 ? (r->capacity_only ? "  needs %lld chips" : "  does not fit (%lld chips by size)") : "  does not fit",
                          (long long)r->chips);
             else if (r->platform == SPK_HW_CHIP && r->fits == SPK_HW_UNKNOWN)
                 snprintf(label + o, sizeof label - (size_t)o, "  fit unknown");

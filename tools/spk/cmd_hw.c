@@ -425,33 +425,13 @@ int cmd_energy(int argc, char **argv) {
     double run_s = cli_now() - t0;
     const spk_event_stats *st = spk_event_get_stats(ev);
     /* per-inference counts */
-    double ns = (double)st->samples;
     layers = spk_calloc((size_t)st->n_nodes + 1, sizeof *layers);
-    if (!layers) {
-        cli_error("energy: out of memory");
+    spk_hw_counts k;
+    if (!layers || spk_hw_counts_from_events(m.net, st, real_input, step_s, &k, layers)) {
+        cli_error("energy: %s", layers ? spk_errmsg(NULL) : "out of memory");
         goto out;
     }
-    int nl = 0;
-    for (int v = 0; v < st->n_nodes; v++) {
-        const spk_event_node_stats *s = &st->nodes[v];
-        if (!s->neurons && !s->synapses && !s->sops) continue;
-        spk_hw_layer_counts *l = &layers[nl++];
-        snprintf(l->name, sizeof l->name, "%s", s->name);
-        l->neurons = (double)s->neurons;
-        l->synapses = s->kind == SPK_NODE_NEURON ? 0 : (double)s->synapses; /* a population's fan-in total repeats its ops' */
-        l->spikes = s->kind == SPK_NODE_NEURON ? (double)s->spikes / ns : 0;
-        l->sops = (double)s->sops / ns;
-    }
-    spk_hw_counts k = {0};
-    k.neurons = (double)st->neurons;
-    k.synapses = (double)st->synapses;
-    k.steps = (double)st->steps / ns;
-    k.step_s = step_s;
-    k.spikes = (double)st->spikes / ns;
-    k.sops = (double)st->sops / ns;
-    k.macs = st->steps ? (double)st->macs / (double)st->steps : 0; /* one dense pass */
-    k.layers = layers;
-    k.n_layers = nl;
+    double ns = (double)st->samples;
     /* fit per chip */
     spk_hw_needs nd;
     if (spk_hw_model_needs(m.net, real_input, &nd)) {
