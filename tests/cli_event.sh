@@ -1,6 +1,7 @@
 #!/bin/bash
-# cli_event.sh SPK — `spk run --engine event --stats` as a user runs it: train a small model,
-# run it on a spike input with both engines, require the same readout spikes byte for byte,
+# cli_event.sh SPK — `spk run --engine event --stats --check` as a user runs it: train a small
+# model, run it on a spike input with both engines, require the same readout spikes byte for
+# byte and (--check) the same spikes in every population,
 # and a counts table whose SOPs of the first layer equal its input events times its outputs;
 # refusals of bad options with non-zero exits.
 set -u
@@ -36,9 +37,10 @@ for k in $(seq 0 239); do [ $(( (k * 7919 + 13) % 5 )) -lt 2 ] && events=$((even
 
 "$SPK" run "$W/a/model.spk" --input "$W/x.npy" --output "$W/clock.npy" > /dev/null 2>&1
 check "clock run" "[ $? -eq 0 ] && [ -s '$W/clock.npy' ]"
-"$SPK" run "$W/a/model.spk" --input "$W/x.npy" --output "$W/event.npy" --engine event --stats > "$W/ev.txt" 2>&1
+"$SPK" run "$W/a/model.spk" --input "$W/x.npy" --output "$W/event.npy" --engine event --stats --check > "$W/ev.txt" 2>&1
 check "event run exits 0" "[ $? -eq 0 ] && [ -s '$W/event.npy' ]"
 check "same readout spikes as the clock engine" "cmp -s '$W/clock.npy' '$W/event.npy'"
+check "--check: every population's spikes identical" "grep -qE '^check against the clock-driven engine: 2 populations, [1-9][0-9]* spikes, 0 differ' '$W/ev.txt'"
 check "stats table has every node and a total" "grep -qE '^  dense1 +dense ' '$W/ev.txt' && grep -qE '^  lif2 +neuron +24 ' '$W/ev.txt' && grep -qE '^  total ' '$W/ev.txt'"
 check "3 samples x 20 steps" "grep -q '^event-driven run: 3 samples, 60 steps' '$W/ev.txt'"
 sops=$(awk '$1 == "dense1" {print $6}' "$W/ev.txt")
@@ -46,6 +48,7 @@ check "dense1 SOPs = input events x 24 outputs ($events events)" "[ '$sops' = '$
 macs=$(awk '$1 == "dense1" {print $8}' "$W/ev.txt")
 check "dense1 MACs = 60 steps x 4 x 24" "[ '$macs' = '$((60 * 4 * 24))' ]"
 
+check "--check without the event engine refused" "! '$SPK' run '$W/a/model.spk' --input '$W/x.npy' --output '$W/z.npy' --check 2> /dev/null && [ ! -e '$W/z.npy' ]"
 check "--stats without the event engine refused" "! '$SPK' run '$W/a/model.spk' --input '$W/x.npy' --output '$W/z.npy' --stats 2> '$W/err.txt' && grep -q 'engine event' '$W/err.txt' && [ ! -e '$W/z.npy' ]"
 check "unknown engine refused" "! '$SPK' run '$W/a/model.spk' --input '$W/x.npy' --output '$W/z.npy' --engine warp 2> '$W/err.txt' && grep -q \"'clock' or 'event'\" '$W/err.txt'"
 

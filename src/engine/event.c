@@ -11,9 +11,10 @@
  * bias). Clearing a vector walks its list, not the whole vector.
  *   input    the step's values; events are the non-zero ones
  *   dense    weights as compressed sparse rows, one row per INPUT (its outgoing synapses,
- *   conv     zero weights left out); each input event adds its row into an accumulator
- *            (ascending input order, from 0), then y = bias + acc. One SOP per event per
- *            row entry. A row that reaches every output is stored without column indices.
+ *   conv     zero weights left out); each input event adds x * its row, in ascending
+ *            input order, to the bias (or to 0, the bias added last: see step_synaptic).
+ *            One SOP per event per row entry.
+ *            A row that reaches every output is stored without column indices.
  *   pool     recomputed (the op's own kernel) only in steps with an input event; SOPs are
  *            input events times the windows each belongs to
  *   scale, flatten, merge, dropout (inference: the identity)   per event
@@ -121,6 +122,7 @@ typedef struct enode {
     /* dense / conv */
     csr W;
     float *bias;     /* [F_out] per output (conv: expanded per position), or NULL */
+    int bias_first;  /* sums start from the bias (else the bias is added last) */
     evec acc;
     uint8_t *acc_mark;
     int64_t macs_per_step;
@@ -354,6 +356,7 @@ static spk_status build_node(spk_event *ev, int v) {
             if (!e->bias) return NOMEM("its bias");
             int per = nd->kind == SPK_NODE_CONV ? e->F_out / nd->conv.cout : 1;
             for (int k = 0; k < e->F_out; k++) e->bias[k] = b[k / per];
+            e->bias_first = nd->kind == SPK_NODE_DENSE && nd->d_out >= 32;
         }
         break;
     case SPK_NODE_POOL: return build_pool(ev, e);
@@ -485,12 +488,20 @@ static const evec *input_of(spk_event *ev, int v) {
     return in;
 }
 
-/* dense / conv: acc = sum over input events (ascending) of x_j * row j; y = bias + acc */
+/* dense / conv: the sum over input events j, in ascending order, of x_j * row j, either
+ * started from the bias (dense ops with >= 32 outputs: the order of the clock engine's
+ * gather-add kernel, which it takes for such ops on sparse inputs) or from 0 with the bias
+ * added last (conv, and narrower dense ops: the order of the clock engine's conv gather-add
+ * and of a GEMM's bias + product) */
 static void step_synaptic(spk_event *ev, int v, const evec *in_c) {
     enode *e = &ev->nodes[v];
     evec *in = (evec *)in_c, *acc = &e->acc, *out = &e->out;
     for (int k = 0; k < acc->n; k++) e->acc_mark[acc->idx[k]] = 0;
     evec_clear(acc);
+    if (e->bias && e->bias_first) {
+        memcpy(acc->val, e->bias, (size_t)acc->F * sizeof(float));
+        acc->all = 1;
+    }
     const csr *W = &e->W;
     int scan = evec_order(in);
     int n = scan ? in->F : in->n;
@@ -509,7 +520,7 @@ static void step_synaptic(spk_event *ev, int v, const evec *in_c) {
         } else {
             for (int64_t p = p0; p < p1; p++) {
                 int o = W->col[p];
-                if (!e->acc_mark[o]) {
+                if (!acc->all && !e->acc_mark[o]) {
                     e->acc_mark[o] = 1;
                     acc->idx[acc->n++] = o;
                 }
@@ -524,8 +535,8 @@ static void step_synaptic(spk_event *ev, int v, const evec *in_c) {
     ev->st[v].sops += sops;
     ev->st[v].macs += e->macs_per_step;
     evec_clear(out);
-    if (e->bias) {
-        for (int o = 0; o < out->F; o++) out->val[o] = e->bias[o] + acc->val[o];
+    if (e->bias && !e->bias_first) {
+        for (int o = 0; o < out->F; o++) out->val[o] = acc->val[o] + e->bias[o];
         out->all = 1;
     } else if (acc->all) {
         memcpy(out->val, acc->val, (size_t)out->F * sizeof(float));

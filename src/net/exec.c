@@ -43,7 +43,8 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         n->out = take(p, TB * n->out_numel, sizeof(float));
-        n->dout = take(p, TB * n->out_numel, sizeof(float));
+        /* the input's gradient only when asked for (it is the size of the whole input) */
+        n->dout = v == net->input && !net->want_input_grad ? NULL : take(p, TB * n->out_numel, sizeof(float));
         int src = v == net->input ? -1 : single_alias_source(net, v);
         n->in_alias = src >= 0;
         if (v == net->input) {
@@ -59,7 +60,6 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
             n->states = take(p, (size_t)(T + 1) * SS, sizeof(float));
             n->u = take(p, TB * n->out_numel, sizeof(float));
             n->mem = take(p, TB * n->out_numel, sizeof(float));
-            n->dmem = take(p, TB * n->out_numel, sizeof(float));
             n->dstate = take(p, SS, sizeof(float));
         }
         if (n->kind == SPK_NODE_POOL && n->pool.kind == SPK_POOL_MAX) n->argmax = take(p, TB * n->out_numel, sizeof(int32_t));
@@ -333,7 +333,7 @@ void spk_net_zero_grad(spk_net *net) {
         if (n->nr) spk_neuron_zero_grad(n->nr);
         if (net->has_forward) {
             size_t TB = (size_t)net->T * net->B;
-            memset(n->dout, 0, TB * n->out_numel * sizeof(float));
+            if (n->dout) memset(n->dout, 0, TB * n->out_numel * sizeof(float));
             if (n->dmem) memset(n->dmem, 0, TB * n->out_numel * sizeof(float));
         }
     }
@@ -343,9 +343,20 @@ spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float
     if (!net || !net->has_forward) return spk__fail(net ? &net->obj : NULL, SPK_ERR_STATE, "seed_grad: run forward first");
     if (node < 0 || node >= net->n_nodes || !grad) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node %d or gradient invalid", node);
     spk__node *n = &net->nodes[node];
+    size_t cnt = (size_t)net->T * net->B * n->out_numel;
+    if (sig == SPK_SIGNAL_MEM && n->kind == SPK_NODE_NEURON && !n->dmem) { /* made on first use */
+        if (n->dmem_cap < cnt) {
+            float *b = spk_malloc(cnt * sizeof(float));
+            if (!b) return spk__fail(&net->obj, SPK_ERR_NOMEM, "seed_grad: no memory for the membrane gradient of '%s'", n->name);
+            spk_free(n->dmem_buf);
+            n->dmem_buf = b;
+            n->dmem_cap = cnt;
+        }
+        n->dmem = n->dmem_buf;
+        memset(n->dmem, 0, cnt * sizeof(float));
+    }
     float *dst = sig == SPK_SIGNAL_OUT ? n->dout : sig == SPK_SIGNAL_MEM ? n->dmem : NULL;
     if (!dst) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node '%s' has no %s signal", n->name, sig == SPK_SIGNAL_MEM ? "membrane" : "such");
-    size_t cnt = (size_t)net->T * net->B * n->out_numel;
     for (size_t k = 0; k < cnt; k++) dst[k] += grad[k];
     return SPK_OK;
 }
@@ -434,10 +445,10 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             spk_status st =
                 net->reference && n->nr->cfg.kind != SPK_NEURON_COMPLEX
                     ? spk__neuron_step_backward_ref(n->nr, B, t, n->dstate, n->din + t * BN, n->states + (size_t)t * SS,
-                                                    n->out + t * BN, n->in + t * BN, n->dout + t * BN, n->dmem + t * BN)
+                                                    n->out + t * BN, n->in + t * BN, n->dout + t * BN, n->dmem ? n->dmem + t * BN : NULL)
                     : spk_neuron_step_backward(n->nr, B, t, n->dstate, n->din + t * BN, NULL, n->states + (size_t)t * SS,
                                                n->u + t * BN, n->out + t * BN, NULL, n->in + t * BN, NULL, n->dout + t * BN,
-                                               NULL, n->dmem + t * BN);
+                                               NULL, n->dmem ? n->dmem + t * BN : NULL);
             if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
         }
         break;
@@ -493,6 +504,8 @@ spk_status spk_net_backward(spk_net *net) { return spk_net_backward_truncated(ne
 spk_status spk_net_backward_truncated(spk_net *net, int k) {
     if (!net || !net->has_forward) return spk__fail(net ? &net->obj : NULL, SPK_ERR_STATE, "backward: run forward first");
     if (k < 0) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "backward: truncation window k = %d must be >= 0 (0 = full BPTT)", k);
+    if (net->want_input_grad && !net->nodes[net->input].dout)
+        return spk__fail(&net->obj, SPK_ERR_STATE, "backward: the input gradient was asked for after the forward; call spk_net_want_input_grad before it");
     net->tbptt_k = k >= net->T ? 0 : k;
     const int T = net->T, B = net->B;
     size_t TB = (size_t)T * B;
@@ -586,4 +599,10 @@ void spk_net_set_reference(spk_net *net, int on) {
     if (net) net->reference = on != 0;
 }
 
-size_t spk_net_activation_bytes(const spk_net *net) { return net && net->has_forward ? net->act_bytes : 0; }
+size_t spk_net_activation_bytes(const spk_net *net) {
+    if (!net || !net->has_forward) return 0;
+    size_t b = net->act_bytes;
+    for (int v = 0; v < net->n_nodes; v++)
+        if (net->nodes[v].dmem) b += (size_t)net->T * net->B * net->nodes[v].out_numel * sizeof(float);
+    return b;
+}

@@ -61,6 +61,9 @@ typedef struct spk__node {
     float *wt, *wscratch;
     int wt_valid;
     spk_csr csr;     /* the compressed spiking input of the current call */
+    float *dmem_buf; /* owned storage of dmem: only populations a loss seeds on their
+                        membrane get one (spk_net_seed_grad), not part of the arena */
+    size_t dmem_cap; /* floats in dmem_buf */
 } spk__node;
 
 typedef struct spk__edge {

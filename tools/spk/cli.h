@@ -37,10 +37,11 @@ double cli_now(void);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The event-driven engine in the CLI (run_event.c): run the B samples of x [T, B, feat] one
- * at a time and write the readout's spikes into y [T, B, N]; stats != 0 prints the counts.
- * Returns 0, or -1 after printing the error. */
+ * at a time and write the readout's spikes into y [T, B, N]; stats != 0 prints the counts;
+ * check != 0 also runs the clock engine and compares every population's spikes (a
+ * difference is an error). Returns 0, or -1 after printing the error. */
 #include <stdio.h>
-int cli_run_event(spk_net *net, int readout, int T, int B, size_t feat, const float *x, float *y, int stats);
+int cli_run_event(spk_net *net, int readout, int T, int B, size_t feat, const float *x, float *y, int stats, int check);
 /* The event engine's counts per node and in total, as a table on fp. */
 void cli_print_event_stats(const spk_event_stats *st, FILE *fp);
 /* `spk bench cuba` (bench_cuba.c). */

@@ -189,16 +189,17 @@ static int record_h5(const char *path, spk_net *net, int T, int B) {
 int cmd_run(int argc, char **argv) {
     if (cli_nir_positional(argc, argv)) return cmd_nir_run(argc, argv);
     const char *file = NULL, *in = NULL, *out = NULL, *rec = NULL, *engine = "clock";
-    int stats = 0;
+    int stats = 0, check = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
-            printf("usage: spk run MODEL --input X.npy --output Y.npy [--record all|FILE.h5] [--engine clock|event [--stats]]\n"
+            printf("usage: spk run MODEL --input X.npy --output Y.npy [--record all|FILE.h5] [--engine clock|event [--stats] [--check]]\n"
                    "X: float32 [T, B, features...] fed to the input as it is (no encoding); Y: the readout's spikes [T, B, N].\n"
                    "--record: every population's spikes and membranes, one group per population, to FILE.h5\n"
                    "or, with 'all', to Y.h5 beside the output.\n"
                    "--engine event: run sample by sample on the event-driven engine (docs/engine.md); --stats\n"
-                   "prints its counts per node and in total: spikes, synaptic operations, neuron updates, dense MACs.\n");
+                   "prints its counts per node and in total: spikes, synaptic operations, neuron updates, dense MACs;\n"
+                   "--check also runs the clock-driven engine and compares every population's spikes (exit 1 if any differ).\n");
             return 0;
         } else if (!strcmp(a, "--input") && v) {
             in = v;
@@ -214,6 +215,8 @@ int cmd_run(int argc, char **argv) {
             i++;
         } else if (!strcmp(a, "--stats")) {
             stats = 1;
+        } else if (!strcmp(a, "--check")) {
+            check = 1;
         } else if (!file && a[0] != '-') {
             file = a;
         } else {
@@ -226,8 +229,8 @@ int cmd_run(int argc, char **argv) {
         return 2;
     }
     int event = !strcmp(engine, "event");
-    if ((!event && strcmp(engine, "clock")) || (stats && !event) || (rec && event)) {
-        cli_error("run: %s", stats && !event ? "--stats needs --engine event"
+    if ((!event && strcmp(engine, "clock")) || ((stats || check) && !event) || (rec && event)) {
+        cli_error("run: %s", (stats || check) && !event ? "--stats and --check need --engine event"
                              : rec && event  ? "--record needs the clock engine"
                                              : "--engine must be 'clock' or 'event'");
         return 2;
@@ -257,7 +260,7 @@ int cmd_run(int argc, char **argv) {
         size_t N = 1;
         for (int k = 0; k < ond; k++) N *= (size_t)od[k];
         ev_y = malloc(sizeof(float) * (size_t)T * B * N);
-        if (!ev_y || cli_run_event(m.net, m.readout, T, B, feat, x, ev_y, stats)) goto out;
+        if (!ev_y || cli_run_event(m.net, m.readout, T, B, feat, x, ev_y, stats, check)) goto out;
     } else if (spk_net_forward(m.net, T, B, x)) {
         cli_error("run: %s", spk_errmsg(m.net));
         goto out;
