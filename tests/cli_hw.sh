@@ -70,5 +70,16 @@ check "missing input refused" "[ $? -eq 1 ]"
 "$SPK" energy "$M" > /dev/null 2>&1
 check "--data required" "[ $? -eq 2 ]"
 
+# a NIR file (the NIR paper's sinabs CNN, from the shared fixtures when they are there)
+NIR="${SPK_FIXTURES_DIR:-$(dirname "$0")/../../shared/fixtures}/nir/paper/cnn_sinabs.nir"
+if [ -f "$NIR" ]; then
+    "$SPK" hw fit "$NIR" > "$W/nir.txt" 2>&1
+    check "fit a NIR file" "[ $? -eq 0 ] && grep -q 'needs: 8970 neurons, 843296 synapses, largest fan-in 576' '$W/nir.txt'"
+    "$SPK" energy "$NIR" --data test > /dev/null 2> "$W/err.txt"
+    check "energy of a NIR file wants an input file" "[ $? -eq 1 ] && grep -q 'no data of its own' '$W/err.txt'"
+else
+    echo "skipped: NIR fixture $NIR not found"
+fi
+
 echo "cli_hw: $fail failed"
 [ $fail -eq 0 ]

@@ -100,13 +100,29 @@ static int hw_show(spk_hw_catalog *c, const char *name) {
 
 /* ---------------------------------------------------------------- fit ---------------- */
 
+/* A model.spk file, or a NIR file (read with spk's default dt and method; it has no
+ * experiment, so no data of its own and an input assumed to be spikes). */
 typedef struct model {
     spk_experiment *e;
     spk_net *net;
     int readout, nd, dims[SPK_MAX_DIMS];
+    int nir;
+    spk_nir_graph g;
 } model;
 
 static int load(const char *path, model *m) {
+    memset(m, 0, sizeof *m);
+    if (cli_is_nir(path)) {
+        if (spk_nir_read(path, NULL, &m->g)) {
+            cli_error("%s", spk_errmsg(NULL));
+            return -1;
+        }
+        m->nir = 1;
+        m->net = m->g.net;
+        m->readout = m->g.output;
+        m->nd = spk_net_node_shape(m->net, m->g.input, m->dims);
+        return 0;
+    }
     if (spk_model_load(path, &m->e, &m->net, &m->readout, &m->nd, m->dims, NULL, NULL, NULL)) {
         cli_error("%s", spk_errmsg(NULL));
         return -1;
@@ -115,14 +131,18 @@ static int load(const char *path, model *m) {
 }
 
 static void unload(model *m) {
+    if (m->nir) {
+        spk_nir_graph_free(&m->g);
+        return;
+    }
     spk_net_free(m->net);
     spk_experiment_free(m->e);
 }
 
 /* The input is real-valued when the experiment feeds static data as current (direct
- * encoding); sequence data (Randman, files with time) arrive as spikes. */
+ * encoding); sequence data (Randman, files with time) and NIR inputs arrive as spikes. */
 static int input_is_real(const spk_experiment *e) {
-    return e->encoder.kind == SPK_ENC_DIRECT && strcmp(e->dataset, "randman") && !e->has_time;
+    return e && e->encoder.kind == SPK_ENC_DIRECT && strcmp(e->dataset, "randman") && !e->has_time;
 }
 
 static void print_needs(const char *file, const spk_hw_needs *nd) {
@@ -210,7 +230,7 @@ static int hw_fit(spk_hw_catalog *c, int argc, char **argv) {
 static void hw_usage(FILE *fp) {
     fprintf(fp, "usage: spk hw list [--sort COLUMN] [--catalog FILE]...\n"
                 "       spk hw show NAME [--catalog FILE]...\n"
-                "       spk hw fit MODEL [--learn RULE] [--chip NAME] [--verbose] [--catalog FILE]...\n"
+                "       spk hw fit MODEL|X.nir [--learn RULE] [--chip NAME] [--verbose] [--catalog FILE]...\n"
                 "The neuromorphic chip catalog (docs/hardware.md). --sort COLUMN sorts by a column (a leading '-' sorts\n"
                 "descending; unknown cells last). --catalog FILE adds or overrides chips from a CSV file with the catalog's\n"
                 "columns. fit: for each chip, whether the model fits one chip and exactly why not (neurons, synapses,\n"
@@ -286,7 +306,7 @@ int cmd_hw(int argc, char **argv) {
 /* ---------------------------------------------------------------- energy ------------- */
 
 static void energy_usage(FILE *fp) {
-    fprintf(fp, "usage: spk energy MODEL --data test|train|X.npy [--samples N] [--format table|csv|json] [--output FILE]\n"
+    fprintf(fp, "usage: spk energy MODEL|X.nir --data test|train|X.npy [--samples N] [--format table|csv|json] [--output FILE]\n"
                 "                  [--chart FILE.svg] [--step-time SECONDS] [--learn RULE] [--catalog FILE]...\n"
                 "Runs N samples (default 100) through the event-driven engine, counts neurons, synapses, spikes and\n"
                 "synaptic operations (SOPs) per inference, and prints the energy per inference on every chip of the\n"
@@ -371,6 +391,10 @@ int cmd_energy(int argc, char **argv) {
     int T = 0, B = 0, real_input = input_is_real(m.e);
     const spk_dataset *d = NULL;
     if (!strcmp(data, "test") || !strcmp(data, "train")) {
+        if (m.nir) {
+            cli_error("energy: a NIR model has no data of its own: give --data X.npy [T, B, features]");
+            goto out;
+        }
         if (spk_experiment_load_data(m.e, &train, &test)) {
             cli_error("%s", spk_errmsg(NULL));
             goto out;
