@@ -17,7 +17,9 @@
 #include "h5read.h"
 
 #include <hdf5.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -537,6 +539,82 @@ static void write_refusals(void) {
     spk_net_free(net);
 }
 
+/* ---- the command line: spk run / info / import / export on a NIR file -------------------- */
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static float *load_npy(const char *path, size_t *n) {
+    float *d = NULL;
+    int nd;
+    size_t dims[8];
+    if (spk_npy_read(path, &d, &nd, dims)) return NULL;
+    *n = 1;
+    for (int i = 0; i < nd; i++) *n *= dims[i];
+    return d;
+}
+
+static void cli(void) {
+    const char *bin = getenv("SPK_BIN");
+    const char *nir = fx("nir/snntorch_export/rleaky_recurrent.nir"), *h5 = fx("net/rleaky_recurrent.h5");
+    if (!bin || !nir || !h5) {
+        fprintf(stderr, "test_nir: SPK_BIN not set, command-line checks skipped\n");
+        return;
+    }
+    size_t n, rn;
+    int nd;
+    size_t dims[8];
+    float *x = h5_read_floats(h5, "input", &n, &nd, dims);
+    float *ref = h5_read_floats(h5, "nir_import_snntorch/output_spikes", &rn, NULL, NULL);
+    if (!x || !ref) return;
+    char p[6][600];
+    const char *names[6] = {"x.npy", "y.npy", "m.spk", "y2.npy", "back.nir", "y3.npy"};
+    for (int i = 0; i < 6; i++) snprintf(p[i], sizeof p[i], "%s/%s", tmpdir, names[i]);
+    CHECK_OK(spk_npy_write(p[0], x, nd, dims));
+    CHECK(sh("%s info %s > %s/info.txt", bin, nir, tmpdir) == 0);
+    CHECK(sh("grep -q 'NIR 1.0.7, 7 NIR nodes' %s/info.txt", tmpdir) == 0);
+    CHECK(sh("%s run %s --input %s --output %s > /dev/null", bin, nir, p[0], p[1]) == 0);
+    float *y = load_npy(p[1], &n);
+    CHECK_MSG(y && n == rn && !memcmp(y, ref, n * sizeof(float)), "spk run X.nir: output differs from snnTorch's import");
+    CHECK(sh("%s import %s -o %s > /dev/null", bin, nir, p[2]) == 0);
+    CHECK(sh("%s run %s --input %s --output %s > /dev/null", bin, p[2], p[0], p[3]) == 0);
+    float *y2 = load_npy(p[3], &n);
+    CHECK_MSG(y && y2 && n == rn && !memcmp(y, y2, n * sizeof(float)), "imported model runs differently");
+    CHECK(sh("%s export %s --to nir -o %s > /dev/null", bin, p[2], p[4]) == 0);
+    CHECK(sh("%s run %s --input %s --output %s > /dev/null", bin, p[4], p[0], p[5]) == 0);
+    float *y3 = load_npy(p[5], &n);
+    CHECK_MSG(y && y3 && n == rn && !memcmp(y, y3, n * sizeof(float)), "exported file runs differently");
+    /* refusals keep an existing output: a wrong input shape, a truncated file, a bad method */
+    float z[3 * 2 * 5] = {0};
+    size_t zd[3] = {3, 2, 5};
+    char bad[600], keep[600];
+    snprintf(bad, sizeof bad, "%s/bad.npy", tmpdir);
+    snprintf(keep, sizeof keep, "%s/keep.npy", tmpdir);
+    CHECK_OK(spk_npy_write(bad, z, 3, zd));
+    FILE *f = fopen(keep, "w");
+    fputs("keep", f);
+    fclose(f);
+    CHECK(sh("%s run %s --input %s --output %s 2>/dev/null", bin, nir, bad, keep) == 1);
+    CHECK(sh("head -c 3000 %s > %s/trunc.nir", nir, tmpdir) == 0);
+    CHECK(sh("%s run %s/trunc.nir --input %s --output %s 2>%s/err.txt", bin, tmpdir, p[0], keep, tmpdir) == 1);
+    CHECK(sh("grep -q 'trunc.nir' %s/err.txt", tmpdir) == 0);
+    CHECK(sh("%s run %s --input %s --output %s --method bogus 2>/dev/null", bin, nir, p[0], keep) == 2);
+    char back[8] = "";
+    f = fopen(keep, "r");
+    CHECK(f && fgets(back, sizeof back, f) && !strcmp(back, "keep"));
+    if (f) fclose(f);
+    free(x), free(ref);
+    spk_free(y), spk_free(y2), spk_free(y3);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/spk_test_nir_%ld", (long)getpid());
     char cmd[300];
@@ -570,6 +648,7 @@ int main(void) {
     round_trips();
     refusals();
     write_refusals();
+    cli();
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     return tu_finish("test_nir");

@@ -23,6 +23,7 @@
 #include "io/nir_impl.h"
 #include "net/net_impl.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -92,6 +93,19 @@ static spk_status rfail(rd *r, spk_status st, const char *fmt, ...) {
     return spk__fail(NULL, st, "%s: %s%s%s", r->file, r->where, r->where[0] ? ": " : "", msg);
 }
 
+/* HDF5 1.10 reads a compact dataset whose stored bytes are fewer than its shape needs from
+ * a NULL buffer (a crash): such a dataset (and a too small contiguous one) is refused before
+ * reading. Chunked data and unallocated storage (fill values) are HDF5's to check. */
+static int stored_enough(hid_t d, hid_t ft, size_t n) {
+    hid_t pl = H5Dget_create_plist(d);
+    H5D_layout_t layout = pl >= 0 ? H5Pget_layout(pl) : H5D_LAYOUT_ERROR;
+    if (pl >= 0) H5Pclose(pl);
+    size_t tsize = H5Tget_size(ft);
+    hsize_t stored = H5Dget_storage_size(d);
+    if (layout == H5D_LAYOUT_ERROR || tsize == 0 || n > (hsize_t)-1 / tsize) return 0;
+    return !(stored < (hsize_t)n * tsize && (layout == H5D_COMPACT || (layout == H5D_CONTIGUOUS && stored > 0)));
+}
+
 /* Read a string dataset (scalar or one element; variable or fixed length). */
 static spk_status read_str(rd *r, hid_t g, const char *name, char *buf, size_t cap) {
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
@@ -101,6 +115,8 @@ static spk_status read_str(rd *r, hid_t g, const char *name, char *buf, size_t c
     hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
     if (ft < 0 || H5Tget_class(ft) != H5T_STRING || np != 1) {
         st = RFAIL(r, SPK_ERR_FORMAT, "field '%s' is not a string", name);
+    } else if (!stored_enough(d, ft, 1)) {
+        st = RFAIL(r, SPK_ERR_FORMAT, "field '%s' is corrupt", name);
     } else if (H5Tis_variable_str(ft) > 0) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
@@ -164,6 +180,7 @@ static spk_status read_arr(rd *r, hid_t g, const char *name, arr *a) {
         }
         a->ndim = nd;
         a->n = st ? 0 : n;
+        if (!st && n && !stored_enough(d, ft, n)) st = RFAIL(r, SPK_ERR_FORMAT, "field '%s' is corrupt (fewer bytes stored than its shape needs)", name);
         if (!st && n) {
             a->v = spk_malloc(n * sizeof(double));
             if (!a->v) st = RFAIL(r, SPK_ERR_NOMEM, "no memory for field '%s' (%zu values)", name, n);
@@ -281,6 +298,8 @@ static spk_status read_edges(rd *r, hid_t g, char **names, int *E) {
         /* no edges: an empty array of any type */
     } else if (ft < 0 || H5Tget_class(ft) != H5T_STRING || nd != 2 || hd[1] != 2 || np < 0 || np > 2 * MAX_NODES) {
         st = RFAIL(r, SPK_ERR_FORMAT, "'edges' must be an (E, 2) array of node names");
+    } else if (!stored_enough(d, ft, (size_t)np)) {
+        st = RFAIL(r, SPK_ERR_FORMAT, "'edges' is corrupt");
     } else {
         size_t n = (size_t)np;
         char *out = spk_calloc(n, NAME_MAX_);
@@ -1693,9 +1712,12 @@ spk_status spk_nir_write(const char *path, spk_net *net, int output, const spk_n
         if (!st) st = spk__fail(NULL, SPK_ERR_IO, "%s: writing '%s' failed (the previous file is untouched)", path, w.err);
         return st;
     }
-    if (rename(tmp, path) != 0) {
+    int fd = open(tmp, O_RDONLY); /* on disk before the rename */
+    int synced = fd >= 0 && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    if (!synced || rename(tmp, path) != 0) {
         remove(tmp);
-        return spk__fail(NULL, SPK_ERR_IO, "%s: cannot replace it", path);
+        return spk__fail(NULL, SPK_ERR_IO, "%s: cannot %s (the previous file is untouched)", path, synced ? "replace it" : "sync the new file");
     }
     return SPK_OK;
 }
