@@ -374,6 +374,15 @@ static void test_energy(void) {
     svg = spk_hw_energy_svg(rows, nr, "t");
     CHECK(has(svg, "needs 3 chips"));
     spk_free(svg);
+    /* a silent network: no SOP, so Loihi-2 (W/synapse unknown) costs 0 J, infinitely many per J */
+    spk_hw_counts z0 = k;
+    z0.sops = z0.spikes = 0;
+    CHECK_OK(spk_hw_energy(cat, &z0, NULL, rows, 32, &nr));
+    CHECK(rows[spk_hw_catalog_find(cat, "Loihi-2")].total_j == 0 && isinf(rows[spk_hw_catalog_find(cat, "Loihi-2")].inferences_per_j));
+    CHECK(rel_eq(rows[spk_hw_catalog_find(cat, "ODIN")].total_j, 1.468e-8)); /* the static share alone */
+    svg = spk_hw_energy_svg(rows, nr, "t");
+    CHECK(has(svg, "0 J (no operation counted)"));
+    spk_free(svg);
     k.step_s = 0;
     CHECK(spk_hw_energy(cat, &k, NULL, rows, 32, &nr) == SPK_ERR_INVALID_ARG);
     k.step_s = 1e-3;

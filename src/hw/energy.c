@@ -483,9 +483,12 @@ char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *t
             sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" fill=\"#333\">", x + 6, y + 16);
             xml_text(&b, label);
             sb_printf(&b, "</text>\n");
+        } else if (r->total_j == 0) { /* nothing moved (a silent network) and no static share */
+            sb_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#888\">0 J (no operation counted)</text>\n", left + 6, y + 16);
         } else {
-            sb_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#888\">energy unknown (%s)</text>\n", left + 6, y + 16,
-                      r->note[0] ? r->note : "no figure in the catalog");
+            sb_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#888\">energy unknown (", left + 6, y + 16);
+            xml_text(&b, r->note[0] ? r->note : "no figure in the catalog");
+            sb_printf(&b, ")</text>\n");
         }
     }
     int ly = top + row_h * n_rows + 44;
