@@ -224,8 +224,14 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     case SPK_NODE_NEURON: {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
         int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V);
+        const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
         for (int t = t0; t < t0 + nt; t++) {
             float *cur = n->states + (size_t)(t + 1) * SS;
+            if (into) { /* the fused kernel reads step t-1's state and writes step t's and mem */
+                spk__neuron_step_into(n->nr, B, n->states + (size_t)t * SS, cur, n->u + t * BN, n->out + t * BN, n->mem + t * BN,
+                                      n->in + t * BN);
+                continue;
+            }
             memcpy(cur, n->states + (size_t)t * SS, SS * sizeof(float));
             spk_status st = net->reference && n->nr->cfg.kind != SPK_NEURON_COMPLEX
                                 ? spk__neuron_step_ref(n->nr, B, t, cur, n->u + t * BN, n->out + t * BN, n->in + t * BN)

@@ -99,5 +99,13 @@ spk_status spk__neuron_step_backward_ref(spk_neuron *nr, int B, int64_t t, float
                                          const float *s, const float *x, const float *ds, const float *dmem);
 /* 1 when spk_neuron_step takes an optimized kernel for this population. */
 int spk__neuron_has_fast_path(const spk_neuron *nr);
+/* 1 when spk__neuron_step_into applies: the fused LIF kernel with a state of V and S only. */
+int spk__neuron_step_into_ok(const spk_neuron *nr);
+/* spk_neuron_step out of place, for the network's step loop: prev [S, B, N] is the state
+ * after step t-1 (read only), state [S, B, N] receives the state after step t, mem [B, N]
+ * the reported membrane (V after the step), u and s as spk_neuron_step. The same results
+ * bit for bit. Only for populations spk__neuron_step_into_ok accepts (no checks here). */
+void spk__neuron_step_into(const spk_neuron *nr, int B, const float *prev, float *state, float *u, float *s, float *mem,
+                           const float *x);
 
 #endif

@@ -296,6 +296,74 @@ static void lif_step_fast(const spk_neuron *nr, int B, float *state, float *u, f
     }
 }
 
+/* The same step out of place: reads the state after step t-1 (vin, sin), writes the state
+ * after step t (v, sp), the spikes, the potential (uo, may be NULL) and the reported membrane
+ * (mo = the new v). Saves the network's copy of the state before each step and of the
+ * membrane after it. Same float operations as lif_row. */
+#define LIF_LOOP_OOP(MEXPR, VNEXPR, WRITE_U)                                      \
+    for (int i = 0; i < N; i++) {                                                 \
+        const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0;     \
+        const float thr = thrv[i];                                                \
+        const float inp = g * xb[i], r = sin[i], vv = vin[i];                     \
+        (void)r;                                                                  \
+        const float m = (MEXPR);                                                  \
+        const float sv = m - thr > 0.0f ? 1.0f : 0.0f;                            \
+        const float vn = (VNEXPR);                                                \
+        v[i] = vn;                                                                \
+        mo[i] = vn;                                                               \
+        sp[i] = sv;                                                               \
+        so[i] = sv;                                                               \
+        WRITE_U;                                                                  \
+    }
+#define LIF_LOOP_OOP_U(MEXPR, VNEXPR)                                             \
+    do {                                                                          \
+        if (uo) LIF_LOOP_OOP(MEXPR, VNEXPR, uo[i] = m)                            \
+        else LIF_LOOP_OOP(MEXPR, VNEXPR, (void)0)                                 \
+    } while (0)
+
+static void lif_row_oop(int N, int delayed, spk_reset_kind rk, float g, float vr, float lo, const float *restrict lamv,
+                        const float *restrict thrv, const float *restrict xb, const float *restrict vin,
+                        const float *restrict sin, float *restrict v, float *restrict sp, float *restrict so,
+                        float *restrict uo, float *restrict mo) {
+    if (delayed) {
+        switch (rk) {
+        case SPK_RESET_SOFT: LIF_LOOP_OOP_U((lam * vv + inp) - r * thr, m); break;
+        case SPK_RESET_HARD: LIF_LOOP_OOP_U(lam * ((1.0f - r) * vv + r * vr) + inp, m); break;
+        case SPK_RESET_HARD_ALL: LIF_LOOP_OOP_U((1.0f - r) * (lam * vv + inp) + r * vr, m); break;
+        default: LIF_LOOP_OOP_U(lam * vv + inp, m); break;
+        }
+    } else {
+        switch (rk) {
+        case SPK_RESET_SOFT: LIF_LOOP_OOP_U(lam * vv + inp, m - sv * thr); break;
+        case SPK_RESET_HARD:
+        case SPK_RESET_HARD_ALL: LIF_LOOP_OOP_U(lam * vv + inp, (1.0f - sv) * m + sv * vr); break;
+        default: LIF_LOOP_OOP_U(lam * vv + inp, m); break;
+        }
+    }
+}
+
+int spk__neuron_step_into_ok(const spk_neuron *nr) {
+    return spk__neuron_has_fast_path(nr) && nr->nslots == 2 && nr->slot[SPK_SLOT_V] >= 0 && nr->slot[SPK_SLOT_S] >= 0;
+}
+
+void spk__neuron_step_into(const spk_neuron *nr, int B, const float *prev, float *state, float *u, float *s, float *mem,
+                           const float *x) {
+    const int N = nr->n;
+    const size_t BN = (size_t)B * N;
+    const spk_neuron_config *c = &nr->cfg;
+    const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
+    const float g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
+    const int delayed = c->timing == SPK_TIMING_DELAYED;
+    const spk_reset_kind rk = c->reset;
+    const size_t oV = (size_t)nr->slot[SPK_SLOT_V] * BN, oS = (size_t)nr->slot[SPK_SLOT_S] * BN;
+#pragma omp parallel for schedule(static) if ((size_t)B * N > NEURON_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        size_t o = (size_t)b * N;
+        lif_row_oop(N, delayed, rk, g, vr, lo, lamv, thrv, x + o, prev + oV + o, prev + oS + o, state + oV + o,
+                    state + oS + o, s + o, u ? u + o : NULL, mem + o);
+    }
+}
+
 spk_status spk_neuron_step(const spk_neuron *nr, int B, int64_t t, float *state, float *u, float *s,
                            const float *x, const float *x_im, float *s_im) {
     spk_status st = check_step_args(nr, B, state, s, x);
