@@ -135,13 +135,22 @@ static double max_rss_mb(int who) {
 
 /* Run the peer script for `workload`; fills *ms (median ms per batch) and *rss (peak MB of
  * the child). Returns 0 when the peer ran. */
-static int run_peer(const char *workload, int batches, double *ms, double *rss) {
+static int run_peer(const char *workload, int batches, int T, double *ms, double *rss) {
     const char *peers = getenv("SPK_PEERS");
     const char *dir = getenv("SNNTORCH_DIR");
     const char *py = getenv("SPK_PYTHON"); /* Debian's python3 has python3-torch */
-    char cmd[2048], line[4096];
-    snprintf(cmd, sizeof cmd, "SNNTORCH_DIR='%s' '%s' '%s/snntorch_bench.py' %s %d 1 2>/dev/null", dir ? dir : "/tmp/peers/snntorch",
-             py ? py : "/usr/bin/python3", peers ? peers : "../shared/peers", workload, batches);
+    char cmd[3072], line[4096];
+    if (T == 100)
+        snprintf(cmd, sizeof cmd, "SNNTORCH_DIR='%s' '%s' '%s/snntorch_bench.py' %s %d 1 2>/dev/null", dir ? dir : "/tmp/peers/snntorch",
+                 py ? py : "/usr/bin/python3", peers ? peers : "../shared/peers", workload, batches);
+    else /* the peer script fixes T = 100: run its text with that one assignment changed */
+        snprintf(cmd, sizeof cmd,
+                 "SNNTORCH_DIR='%s' '%s' -c \"import sys; p = sys.argv[1]; s = open(p).read(); "
+                 "a = 'T, B, NI, NH, NO = 100,'; sys.exit(3) if a not in s else None; "
+                 "s = s.replace(a, 'T, B, NI, NH, NO = %d,'); sys.argv = sys.argv[1:]; exec(compile(s, p, 'exec'))\" "
+                 "'%s/snntorch_bench.py' %s %d 1 2>/dev/null",
+                 dir ? dir : "/tmp/peers/snntorch", py ? py : "/usr/bin/python3", T, peers ? peers : "../shared/peers", workload,
+                 batches);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     int got = 0;
@@ -156,12 +165,17 @@ static int run_peer(const char *workload, int batches, double *ms, double *rss) 
 
 static int bench_memory(int argc, char **argv) {
     int no_peer = 0;
+    long steps = 100;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) {
-            printf("usage: spk bench memory [--no-peer]\n"
+            printf("usage: spk bench memory [--steps T] [--no-peer]\n"
                    "BPTT activation memory per time step and peak RSS of a training step on the `rec`\n"
-                   "workload, beside snnTorch (shared/peers/snntorch_bench.py; set SPK_PEERS and SNNTORCH_DIR).\n");
+                   "workload (T = 100 steps, or --steps), beside snnTorch (shared/peers/snntorch_bench.py;\n"
+                   "set SPK_PEERS and SNNTORCH_DIR; for T != 100 the script runs with its T changed).\n");
             return 0;
+        } else if (!strcmp(argv[i], "--steps")) {
+            if (cli_int("--steps", i + 1 < argc ? argv[i + 1] : NULL, 1, 100000, &steps)) return 2;
+            i++;
         } else if (!strcmp(argv[i], "--no-peer")) {
             no_peer = 1;
         } else {
@@ -169,7 +183,7 @@ static int bench_memory(int argc, char **argv) {
             return 2;
         }
     }
-    const int T = 100, B = 64, NI = 700;
+    const int T = (int)steps, B = 64, NI = 700;
     double rss0 = max_rss_mb(RUSAGE_SELF);
     spk_net *net;
     int o;
@@ -194,7 +208,7 @@ static int bench_memory(int argc, char **argv) {
     size_t np;
     spk_net_params(net, &np);
     double peer_ms = 0, peer_rss = 0;
-    int have_peer = !no_peer && run_peer("rec", 2, &peer_ms, &peer_rss) == 0;
+    int have_peer = !no_peer && run_peer("rec", 2, T, &peer_ms, &peer_rss) == 0;
     printf("memory (rec: 700-256 recurrent-20, T=%d, B=%d): BPTT activations %.1f MiB in all, %.1f KiB per time step "
            "(%.0f bytes per sample and step); %zu parameters; peak RSS after training steps %.1f MB "
            "(%.1f MB before building); third step %.0f ms",
