@@ -7,8 +7,10 @@
  * inputs of 0/1 spikes and |sums| far below 2^15, every partial sum is exact in float, so the
  * sums agree whatever the order; the neuron arithmetic is the same expressions. Then every
  * spike AND every membrane must be bit-identical, at every step. With the default
- * (torch-like) weights the spikes must still agree exactly on these networks; a mismatch
- * would be reported with the potential's distance to the threshold. */
+ * (torch-like) weights the spikes agree exactly on these networks here; since the BLAS that
+ * the clock engine uses for narrow layers may round differently on another CPU, a difference
+ * there is accepted only as a rounding flip: the first differing spike's potential within
+ * 1e-5 of its threshold (a real fault, e.g. a missing bias, is far from it). */
 #include "testutil.h"
 
 #include <string.h>
@@ -192,9 +194,14 @@ static long compare(spk_net *net, int T, int B, int F, const float *x, int exact
                     if (exact_mem && memcmp(&cm[kc], &em[ke], sizeof(float))) bad_m++;
                 }
             const float *thr = spk_neuron_get_param(spk_net_neuron(net, v), SPK_NP_THR);
-            CHECK_MSG(bad_s == 0, "%s: '%s' sample %d: %ld spikes differ; first at t=%d neuron %d (clock membrane %.9g, threshold %.9g)",
-                      label, spk_net_node_name(net, v), b, bad_s, first_t, first_i,
-                      first_t >= 0 ? cm[((size_t)first_t * B + b) * N + first_i] : 0.0, first_t >= 0 ? thr[first_i] : 0.0);
+            /* with float weights the only admissible difference is a rounding-order flip: the
+             * first differing spike's potential within float rounding of its threshold (the
+             * membrane reported is the one tested for the delayed timing these layers use) */
+            double um = first_t >= 0 ? cm[((size_t)first_t * B + b) * N + first_i] : 0.0, th = first_t >= 0 ? thr[first_i] : 0.0;
+            int flip = !exact_mem && bad_s > 0 && fabs(um - th) <= 1e-5 * (fabs(th) > 1 ? fabs(th) : 1);
+            if (flip) printf("%s: '%s' sample %d: a rounding flip at t=%d (potential %.9g, threshold %.9g)\n", label, spk_net_node_name(net, v), b, first_t, um, th);
+            CHECK_MSG(bad_s == 0 || flip, "%s: '%s' sample %d: %ld spikes differ; first at t=%d neuron %d (clock membrane %.9g, threshold %.9g)",
+                      label, spk_net_node_name(net, v), b, bad_s, first_t, first_i, um, th);
             CHECK_MSG(bad_m == 0, "%s: '%s' sample %d: %ld membrane values differ in some bit", label, spk_net_node_name(net, v), b,
                       bad_m);
         }
