@@ -238,15 +238,52 @@ def model_seeds(spk):
     out("fuzz_model", "bad_version.spk", good[:8] + struct.pack("<I", 2) + good[12:])
 
 
+NIR_FIXTURES = ["direct/single/LIF.nir", "direct/single/CubaLIF.nir", "direct/single/Conv2d.nir", "direct/single/Delay.nir",
+                "direct/single/SumPool2d.nir", "direct/nested_recurrent_subgraph.nir", "snntorch_export/mlp_leaky.nir",
+                "snntorch_export/rleaky_recurrent.nir"]
+
+
+def nir_seeds():
+    """NIR files from the shared fixtures (written by the NIR reference library and snnTorch)"""
+    fx = os.environ.get("SPK_FIXTURES_DIR", os.path.join(ROOT, "..", "shared", "fixtures"))
+    for rel in NIR_FIXTURES:
+        data = open(os.path.join(fx, "nir", rel), "rb").read()
+        out("fuzz_nir", rel.replace("/", "_"), data)
+    lif = open(os.path.join(fx, "nir", NIR_FIXTURES[0]), "rb").read()
+    out("fuzz_nir", "bad_truncated.nir", lif[: len(lif) // 2])
+
+
+CSV = {
+    "override.csv": b"name,neurons,j_per_sop,clock_mhz\nLoihi-1,2e5,2.1e-11,async\nMyChip,1024,1e-12,100\n",
+    "quoted_crlf_bom.csv": b"\xef\xbb\xbfname,maker,synapse_model,announced\r\n\"Chip, \"\"A\"\"\",\"Lab\nTwo\",\"CuBa,Delta\",2020-02\r\n\r\n",
+    "reordered_spaces.csv": b"software , on_chip_learning,name, process_nm, w_per_synapse\nLava, STDP , NewChip , 7 , 1e-9\n",
+    "bad_quote.csv": b"name,maker\nA,Ma\"ker\n",
+    "bad_unknown_column.csv": b"name,colour\nA,blue\n",
+    "bad_twice.csv": b"name,neurons\nA,1\na,2\n",
+    "bad_number.csv": b"name,neurons\nA,-5\n",
+    "bad_date.csv": b"name,announced\nA,2020-13-01\n",
+    "bad_open_quote.csv": b"name,maker\nA,\"Maker\n",
+    "bad_fields.csv": b"name,maker\nA,B,C\n",
+}
+
+
+def csv_seeds():
+    shutil.copy(os.path.join(ROOT, "src", "hw", "neuromorphic-hardware.csv"), os.path.join(CORPUS, "fuzz_hw_csv", "builtin.csv"))
+    for name, data in CSV.items():
+        out("fuzz_hw_csv", name, data)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    for h in ["fuzz_npy", "fuzz_idx", "fuzz_h5", "fuzz_experiment", "fuzz_model"]:
+    for h in ["fuzz_npy", "fuzz_idx", "fuzz_h5", "fuzz_experiment", "fuzz_model", "fuzz_nir", "fuzz_hw_csv"]:
         os.makedirs(os.path.join(CORPUS, h), exist_ok=True)
     npy_seeds()
     idx_seeds()
     h5_seeds()
     experiment_seeds()
+    nir_seeds()
+    csv_seeds()
     model_seeds(sys.argv[1])
 
 

@@ -303,6 +303,7 @@ int cmd_train(int argc, char **argv) {
         printf("spk train %s: %s, %d train / %d test samples, T=%d, input %zu values, %zu parameters, %d epochs of %d batches of %d -> %s\n",
                file, e->dataset, train.n, test.n, T, in_size, np, e->epochs, nb, B, run);
     if (resume && !quiet) printf("resuming after epoch %lld, batch %lld (step %lld)\n", (long long)ts.epoch, (long long)ts.batch, (long long)ts.step);
+    fflush(stdout); /* seen in a log even if the run is killed */
 
     x = malloc(sizeof(float) * (size_t)T * B * in_size);
     perm = malloc(sizeof(int32_t) * (size_t)train.n);
@@ -385,7 +386,9 @@ int cmd_train(int argc, char **argv) {
     if (ts.epoch >= e->epochs) { /* resumed a finished run: report what it has */
         double tl, sps;
         if (cli_evaluate(e, tr, net, &test, T, in_size, &tl, &test_acc, &sps)) goto out;
-        if (access(model, R_OK) != 0 && spk_model_save(model, e, nd, dims, net, NULL, NULL)) {
+        /* always rewritten: a kill between the last checkpoint and model.spk leaves the
+         * previous epoch's model.spk behind */
+        if (spk_model_save(model, e, nd, dims, net, NULL, NULL)) {
             cli_error("%s", spk_errmsg(NULL));
             goto out;
         }
