@@ -141,7 +141,10 @@ int cmd_nir_run(int argc, char **argv) {
     int od[SPK_MAX_DIMS], ond = spk_net_node_shape(g.net, g.output, od);
     size_t yd[2 + SPK_MAX_DIMS] = {(size_t)T, (size_t)B};
     for (int k = 0; k < ond; k++) yd[2 + k] = (size_t)od[k];
-    if (spk_npy_write(a.out, spk_net_signal(g.net, g.output, SPK_SIGNAL_OUT), 2 + ond, yd)) {
+    /* a non-spiking population (an LI readout written by spk) delivers its membrane, as NIR's LI */
+    spk_neuron *onr = spk_net_neuron(g.net, g.output);
+    int mem = onr && spk_neuron_get_config(onr)->fire == SPK_FIRE_NONE;
+    if (spk_npy_write(a.out, spk_net_signal(g.net, g.output, mem ? SPK_SIGNAL_MEM : SPK_SIGNAL_OUT), 2 + ond, yd)) {
         cli_error("%s", spk_errmsg(NULL));
         goto out;
     }
