@@ -126,11 +126,19 @@ static int use_sparse(const spk_net *net, spk__node *n, const float *x, int rows
     if (net->reference) return 0;
     if (n->kind == SPK_NODE_DENSE && n->d_out < 32) return 0;
     if (n->kind == SPK_NODE_CONV && n->conv.groups != 1) return 0;
-    size_t nnz = spk_op_csr_count(&n->csr, x, rows, n->in_numel);
+    /* the backward of a layer-major op sees the input its forward compressed: reuse it */
+    int have = n->csr_ok && n->csr_x == x && n->csr.M == rows;
+    size_t nnz = have ? n->csr.nnz : spk_op_csr_count(&n->csr, x, rows, n->in_numel);
     if (nnz == (size_t)-1) return 0;
     int prefer = n->kind == SPK_NODE_DENSE ? spk_op_dense_prefer_sparse(nnz, rows, n->d_in, n->d_out, weight_grad)
                                            : spk_op_conv_prefer_sparse(nnz, rows, &n->conv);
-    return prefer && spk_op_csr_fill(&n->csr, x) == 0;
+    if (!prefer || have) {
+        n->csr_ok = have; /* a count without a fill leaves entries of another input */
+        return prefer;
+    }
+    n->csr_ok = spk_op_csr_fill(&n->csr, x) == 0;
+    n->csr_x = x;
+    return n->csr_ok;
 }
 
 /* W^T of a dense or conv node for the sparse kernels ([in, out] or [cin*k_h*k_w, cout]),
@@ -296,6 +304,7 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         n->wt_valid = 0; /* the parameters may have changed since the last forward */
+        n->csr_ok = 0;   /* and the inputs */
         if (n->is_back_src) make_init(net, n);
         if (n->kind == SPK_NODE_DROPOUT && net->training && n->drop_p > 0)
             spk_op_dropout_mask(n->mask, n->drop_p, (spk_rng){net->rng.seed, net->rng.stream ^ ((uint64_t)v << 32)},

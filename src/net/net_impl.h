@@ -61,6 +61,8 @@ typedef struct spk__node {
     float *wt, *wscratch;
     int wt_valid;
     spk_csr csr;     /* the compressed spiking input of the current call */
+    const float *csr_x; /* ... of which input (csr_ok: filled from it in this forward) */
+    int csr_ok;
     float *dmem_buf; /* owned storage of dmem: only populations a loss seeds on their
                         membrane get one (spk_net_seed_grad), not part of the arena */
     size_t dmem_cap; /* floats in dmem_buf */

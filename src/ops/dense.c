@@ -11,6 +11,7 @@
  * (the fixed-point engine), shape checks (the graph validates shapes once, not every call). */
 #include "ops/ops_impl.h"
 
+#include <omp.h>
 #include <string.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -192,9 +193,14 @@ void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const sp
      * row in L1 while it is added to the rows of its active inputs; threads split the
      * output columns into slices (so each writes only its own part of scratch). */
     const int M = x->M, in = x->cols;
-    enum { JB = 64 };
-    const int njb = (out + JB - 1) / JB;
-#pragma omp parallel for schedule(static) if ((size_t)x->nnz * out > SPARSE_PAR_MIN)
+    /* one slice per thread (at least 16 columns each): each (i, j) sums over the rows in
+     * order whatever the slicing, so the result does not depend on it */
+    int njb = (size_t)x->nnz * out > SPARSE_PAR_MIN ? omp_get_max_threads() : 1;
+    if (njb > (out + 15) / 16) njb = (out + 15) / 16;
+    if (njb < 1) njb = 1;
+    const int JB = ((out + njb - 1) / njb + 15) / 16 * 16;
+    njb = (out + JB - 1) / JB;
+#pragma omp parallel for schedule(static) if (njb > 1)
     for (int jb = 0; jb < njb; jb++) {
         const int j0 = jb * JB, j1 = j0 + JB < out ? j0 + JB : out;
         for (int i = 0; i < in; i++) memset(scratch + (size_t)i * out + j0, 0, (size_t)(j1 - j0) * sizeof(float));
