@@ -6,7 +6,8 @@
  *   - out of memory: allocation failures injected one at a time (the k-th spk allocation
  *     fails, for every k until the call succeeds) while parsing an experiment and building
  *     its network, while loading a model file with its optimizer state, and while creating a
- *     trainer and taking a step: every failure returns SPK_ERR_NOMEM, nothing leaks (the
+ *     trainer and taking a step, reading a NIR file, and building the hardware catalog and
+ *     merging a CSV into it: every failure returns SPK_ERR_NOMEM, nothing leaks (the
  *     counting allocator of testutil balances), nothing crashes;
  *   - same seed, same answer: a few training steps of networks with stochastic neurons
  *     (Gaussian and Cauchy threshold noise, noisy graded spikes), dropout, a random encoder,
@@ -368,9 +369,28 @@ static spk_status op_train(void *arg) {
     return st;
 }
 
+static spk_status op_nir(void *arg) {
+    spk_nir_graph g;
+    spk_status st = spk_nir_read(arg, NULL, &g);
+    if (!st) spk_nir_graph_free(&g);
+    return st;
+}
+
+static spk_status op_catalog(void *arg) {
+    spk_hw_catalog *c;
+    spk_status st = spk_hw_catalog_create(&c);
+    if (st) return st;
+    st = spk_hw_catalog_merge_text(c, arg, strlen(arg), "oom.csv");
+    spk_hw_catalog_free(c);
+    return st;
+}
+
 static void test_out_of_memory(void) {
     sweep("parse + build the MLP experiment", op_build, (void *)mlp_yaml);
     sweep("parse + build the CNN experiment", op_build, (void *)cnn_yaml);
+    const char *nir = tu_fixture_path("nir/snntorch_export/rleaky_recurrent.nir");
+    if (nir && access(nir, R_OK) == 0) sweep("read a NIR file (snnTorch's RLeaky export)", op_nir, (void *)nir);
+    sweep("the hardware catalog + a merged CSV", op_catalog, (void *)"name,neurons,clock_mhz\nLoihi-1,2e5,async\nNewChip,1024,100\n");
     char dir[] = "/tmp/spk_robust_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     const char *path = make_checkpoint(dir);
