@@ -37,8 +37,12 @@ test: setup
 bench: setup
 	@$(MAKE) --no-print-directory build
 	./$(BUILD)/spk bench neuron
+	./$(BUILD)/spk bench train
 	./$(BUILD)/spk bench memory
+	./$(BUILD)/spk bench memory --steps 1000
 	./$(BUILD)/spk bench cuba
+	@if [ -f runs/fashion_mlp_quick/model.spk ]; then ./$(BUILD)/spk bench infer runs/fashion_mlp_quick/model.spk; \
+	 else echo "bench infer: skipped (no trained model: run 'make run' first)"; fi
 
 bench-accuracy: setup
 	@$(MAKE) --no-print-directory build
