@@ -746,6 +746,52 @@ spk_optim *spk_trainer_optim(spk_trainer *tr);
  * spike (first-spike loss; ties go to the larger count). pred [B]. */
 void spk_trainer_predict(const spk_trainer *tr, int32_t *pred);
 
+/* ---- STDP: local plasticity of one dense connection, online (docs/training.md) ---------
+ * Pair-based STDP with exponential traces, the triplet rule (Pfister & Gerstner 2006) and
+ * reward-modulated STDP, within weight bounds. The caller runs the neurons; each step it
+ * passes the pre and post spikes and the rule updates W [n_post, n_pre] (the layout of a
+ * dense node's "weight") in place. For one pre spike at step tp and one post spike at tq,
+ * dt = tq - tp, the additive pair rule changes w by A+ exp(-dt/tau+) when dt >= 0 and by
+ * -A- exp(dt/tau-) when dt < 0. Time constants are in steps. */
+typedef enum spk_stdp_rule { SPK_STDP_PAIR = 0, SPK_STDP_TRIPLET, SPK_STDP_RULE_COUNT } spk_stdp_rule;
+typedef enum spk_stdp_dep {
+    SPK_STDP_ADDITIVE = 0,     /* dw = A+ r (LTP), -A- o (LTD), then clipped to [w_min, w_max] */
+    SPK_STDP_MULTIPLICATIVE,   /* soft bounds: LTP x (w_max - w), LTD x (w - w_min)           */
+    SPK_STDP_DEP_COUNT
+} spk_stdp_dep;
+typedef struct spk_stdp_config {
+    spk_stdp_rule rule;
+    spk_stdp_dep dep;
+    float a_plus, a_minus;     /* pair amplitudes (the triplet rule's A2+, A2-), >= 0          */
+    float tau_plus, tau_minus; /* fast pre / post trace time constants (steps), > 0           */
+    float a3_plus, a3_minus;   /* triplet amplitudes A3+, A3- (>= 0; TRIPLET only)             */
+    float tau_x, tau_y;        /* triplet slow pre / post traces (steps, > 0; TRIPLET only)    */
+    float w_min, w_max;        /* weight bounds, w_min < w_max                                 */
+    int reward;                /* 1: changes feed an eligibility trace per synapse,
+                                  e = e*exp(-1/tau_e) + dw, and each step w += reward * e     */
+    float tau_e;               /* eligibility time constant (steps, > 0; reward mode)          */
+} spk_stdp_config;
+/* Pair, additive, A+ 0.01, A- 0.0105, tau 20 / 20, triplet 0 / 0 with tau_x = tau_y = 100,
+ * bounds [0, 1], no reward (tau_e 200). */
+spk_stdp_config spk_stdp_config_default(void);
+typedef struct spk_stdp spk_stdp;
+/* SPK_ERR_INVALID_ARG (the message names the field) for a bad configuration or sizes. */
+spk_status spk_stdp_create(spk_stdp **out, const spk_stdp_config *cfg, int n_pre, int n_post);
+void spk_stdp_free(spk_stdp *s);
+/* Zero every trace and the eligibility (e.g. between samples). */
+void spk_stdp_reset(spk_stdp *s);
+/* One step: pre [n_pre] and post [n_post] are the spikes of this step (0 = none; a graded
+ * spike n counts n times); w [n_post, n_pre] is updated in place. `reward` is used in reward
+ * mode only. The order of work is documented in stdp.c and docs/training.md. */
+spk_status spk_stdp_step(spk_stdp *s, float *w, const float *pre, const float *post, float reward);
+typedef enum spk_stdp_trace_kind {
+    SPK_STDP_TRACE_PRE = 0, SPK_STDP_TRACE_PRE_SLOW, SPK_STDP_TRACE_POST, SPK_STDP_TRACE_POST_SLOW,
+    SPK_STDP_TRACE_ELIGIBILITY, SPK_STDP_TRACE_COUNT
+} spk_stdp_trace_kind;
+/* Read-only view of a trace ([n_pre], [n_post] or [n_post, n_pre]); NULL when the rule has
+ * none. */
+const float *spk_stdp_trace(const spk_stdp *s, spk_stdp_trace_kind k);
+
 
 /* ======================================================================================
  * Data: datasets and arrays
@@ -1428,6 +1474,82 @@ void spk_nir_graph_free(spk_nir_graph *g);
  * SPK_ERR_UNSUPPORTED (naming the node) for what NIR cannot express: max or 1-d pooling,
  * adaptive, complex, noisy or graded neurons. */
 spk_status spk_nir_write(const char *path, spk_net *net, int output, const spk_nir_options *opt);
+
+/* ======================================================================================
+ * Fixed point: quantized models, the fixed-point engine, standalone C (docs/deploy.md)
+ * ======================================================================================
+ * Post-training quantization turns a trained network into integers: weights of 4..16 bits
+ * (one scale per tensor or per output neuron), membranes of 16 or 32 bits, the decay as a
+ * 12-bit multiplier v <- (v * (4096 - d) + 2048) >> 12, thresholds in state units. The
+ * fixed-point engine runs it with integer arithmetic only, exactly as the C code that
+ * spk_export_c generates (a test compiles that code and compares them bit for bit).
+ * Supported: a feed-forward chain of dense layers, each followed by a LIF population
+ * (Heaviside firing or none; soft, hard or no reset; delayed or same-step timing; one decay
+ * and one threshold per population), with flatten and dropout nodes in between; the last
+ * population is the readout. Anything else is SPK_ERR_UNSUPPORTED naming the node.
+ *
+ *     spk_qmodel *q;
+ *     spk_quantize(&q, net, readout, &cfg, T, B, calib);   // calib [T, B, input dims]
+ *     spk_fixed *fx;  spk_fixed_create(&fx, q);
+ *     spk_qmodel_quantize_input(q, x, T * n_in, xq);       // float input -> int16
+ *     spk_fixed_run(fx, T, xq, out);                        // out [T, n_out]
+ */
+typedef struct spk_qmodel spk_qmodel;
+typedef struct spk_quant_config {
+    int weight_bits;   /* 4..16. Default 8                                                  */
+    int per_channel;   /* 0: one weight scale per dense layer (default); 1: one per output  */
+    int state_bits;    /* membrane state: 16 or 32 (default)                               */
+    int input_bits;    /* the first layer's input: 2..15 bits (unsigned when the calibration
+                          input is never negative). Default 8                              */
+} spk_quant_config;
+spk_quant_config spk_quant_config_default(void);
+/* Quantize a built network whose readout population is `readout`. `calib` [T, B, input
+ * dims] are typical inputs: the float model is run on them to choose the input scale (an
+ * input of whole numbers that fits the input bits keeps scale 1: spikes stay 1) and each
+ * population's state scale (the largest |membrane| seen, or the threshold when larger,
+ * times 2 for 16-bit and 256 for 32-bit states). The network's last forward is replaced.
+ * SPK_ERR_UNSUPPORTED (naming the node) for a graph or neuron the engine cannot run,
+ * SPK_ERR_INVALID_ARG for bits out of range. */
+spk_status spk_quantize(spk_qmodel **out, spk_net *net, int readout, const spk_quant_config *cfg, int T, int B, const float *calib);
+void spk_qmodel_free(spk_qmodel *q);
+/* Save / load the quantized model file (format in docs/deploy.md; CRC-32, atomic write).
+ * `e` (may be NULL) is the experiment embedded so the data can be found again; load gives
+ * it back in *e (NULL when the file has none; pass e = NULL to skip it). */
+spk_status spk_qmodel_save(const char *path, const spk_qmodel *q, const spk_experiment *e);
+spk_status spk_qmodel_load(const char *path, spk_qmodel **q, spk_experiment **e);
+/* Sizes of one step's input and output (the readout population). */
+int spk_qmodel_input_size(const spk_qmodel *q);
+int spk_qmodel_output_size(const spk_qmodel *q);
+/* 1 when the readout fires (the output is its spikes, 0 or 1), 0 when it never fires (the
+ * output is its reported membrane in state units: multiply by spk_qmodel_output_scale for
+ * the float model's units). */
+int spk_qmodel_output_fires(const spk_qmodel *q);
+double spk_qmodel_output_scale(const spk_qmodel *q);
+/* Float inputs to the integers the engine takes: round(x / input scale), half away from
+ * zero, clamped to the input range. SPK_ERR_NUMERIC for NaN or Inf. */
+spk_status spk_qmodel_quantize_input(const spk_qmodel *q, const float *x, size_t n, int16_t *xq);
+
+/* The fixed-point engine over a quantized model (which must outlive it). */
+typedef struct spk_fixed spk_fixed;
+spk_status spk_fixed_create(spk_fixed **out, const spk_qmodel *q);
+void spk_fixed_free(spk_fixed *f);
+/* Zero every state (the generated code's net_reset). */
+void spk_fixed_reset(spk_fixed *f);
+/* One time step (the generated code's net_step): in [input size], out [output size] (may
+ * be NULL). */
+void spk_fixed_step(spk_fixed *f, const int16_t *in, int32_t *out);
+/* Reset, then T steps: x [T, input size], out [T, output size] (may be NULL). */
+spk_status spk_fixed_run(spk_fixed *f, int T, const int16_t *x, int32_t *out);
+
+/* Standalone C: write `c_path` and `h_path` (atomically), one C99 file and its header with
+ * const weights, the state in one static struct, no dynamic allocation and no floating
+ * point; `h_name` is how the .c includes the header (e.g. "net.h"). The functions are
+ * net_reset() and net_step(const int16_t *input, int32_t *output), as spk_fixed_*. */
+spk_status spk_export_c(const spk_qmodel *q, const char *c_path, const char *h_path, const char *h_name, const char *model_name);
+/* The same for the float network (targets with an FPU): float weights, float state,
+ * net_step(const float *input, float *output) computing what the clock-driven engine computes
+ * (up to float rounding order). Same graph restrictions as spk_quantize. */
+spk_status spk_export_c_float(spk_net *net, int readout, const char *c_path, const char *h_path, const char *h_name, const char *model_name);
 
 #ifdef __cplusplus
 }
