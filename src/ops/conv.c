@@ -198,13 +198,20 @@ void spk_op_conv_backward(float *dx, float *dW, float *db, float *ws, const floa
     const size_t P = (size_t)g->out_h * g->out_w, CK = (size_t)g->cin * g->k_h * g->k_w;
     const size_t xrow = (size_t)g->cin * g->in_h * g->in_w, yrow = (size_t)g->cout * P;
 
-    if (db) { /* one channel per iteration, rows and pixels in order, summed in double */
+    if (db) { /* one channel per iteration: per pixel a double sum over the rows in order
+               * (vectorizes across pixels), then the pixels in order */
 #pragma omp parallel for schedule(static) if ((size_t)M * yrow > CONV_PAR_MIN)
         for (int c = 0; c < g->cout; c++) {
+            double part[256];
             double acc = 0.0;
-            for (int m = 0; m < M; m++) {
-                const float *s = dy + (size_t)m * yrow + (size_t)c * P;
-                for (size_t p = 0; p < P; p++) acc += s[p];
+            for (size_t p0 = 0; p0 < P; p0 += 256) {
+                const size_t np = P - p0 < 256 ? P - p0 : 256;
+                for (size_t p = 0; p < np; p++) part[p] = 0.0;
+                for (int m = 0; m < M; m++) {
+                    const float *s = dy + (size_t)m * yrow + (size_t)c * P + p0;
+                    for (size_t p = 0; p < np; p++) part[p] += s[p];
+                }
+                for (size_t p = 0; p < np; p++) acc += part[p];
             }
             db[c] += (float)acc;
         }
