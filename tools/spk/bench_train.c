@@ -6,6 +6,7 @@
  * batch). Afterwards the same batches are run again from the same initial parameters on the
  * reference path (spk_net_set_reference: step by step, plain kernels) and the two final
  * losses are compared: speed never changes what is computed beyond float reassociation. */
+#define _DEFAULT_SOURCE /* getloadavg, popen */
 #include "cli.h"
 
 #include <math.h>
@@ -295,15 +296,21 @@ static int bench_one(wkind kind, int batches, int peer, int check, int profile) 
     int have_peer = peer && peer_run(w.name, batches, &peer_ms, &peer_loss) == 0;
     if (kind == W_OBENCH) sg = sgemm_gflops();
 
-    printf("%s (%s): %.1f ms per batch (median of %d, min %.1f), %.1f GFLOP/s dense, peak RSS %.0f MB, loss %.4f",
+    double la[1] = {0};
+    int busy = getloadavg(la, 1) == 1 && la[0] > spk_get_threads() + 0.5;
+    if (busy) /* spinning OpenMP threads lose most on a shared machine: say so */
+        printf("note: the machine is busy (load average %.1f for %d threads); times are inflated, spk's more than "
+               "the single-threaded peer's (OMP_WAIT_POLICY=PASSIVE helps on a shared machine)\n",
+               la[0], spk_get_threads());
+    printf("%s (%s): %.1f ms per batch (median of %d, min %.1f), %.1f GFLOP/s nominal dense, peak RSS %.0f MB, loss %.4f",
            w.name, w.what, med, batches, mn, gf, rss, loss);
     if (kind == W_OBENCH) printf(" (%.0f%% of sgemm's %.1f GFLOP/s)", 100.0 * gf / sg, sg);
     if (check) printf("; reference path loss %.4f (rel. diff %.1e)", ref_loss, rel);
     if (have_peer) printf("; snnTorch %.1f ms: %.1fx", peer_ms, peer_ms / med);
     else if (peer) printf("; snnTorch not available (see shared/peers/README.md)");
     printf("\n{\"workload\": \"%s\", \"ms_per_batch_median\": %.2f, \"ms_per_batch_min\": %.2f, \"gflops\": %.2f, "
-           "\"peak_rss_mb\": %.1f, \"batches\": %d, \"threads\": %d, \"loss\": %.6g",
-           w.name, med, mn, gf, rss, batches, spk_get_threads(), loss);
+           "\"peak_rss_mb\": %.1f, \"batches\": %d, \"threads\": %d, \"load_avg\": %.2f, \"loss\": %.6g",
+           w.name, med, mn, gf, rss, batches, spk_get_threads(), la[0], loss);
     if (kind == W_OBENCH) printf(", \"sgemm_gflops\": %.2f, \"of_sgemm\": %.3f", sg, gf / sg);
     if (check) printf(", \"ref_loss\": %.6g, \"ref_rel_diff\": %.2e", ref_loss, rel);
     if (have_peer) printf(", \"peer_ms_per_batch_median\": %.2f, \"peer_loss\": %.6g, \"ratio\": %.2f", peer_ms, peer_loss, peer_ms / med);
