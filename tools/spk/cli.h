@@ -46,5 +46,11 @@ int cli_run_event(spk_net *net, int readout, int T, int B, size_t feat, const fl
 void cli_print_event_stats(const spk_event_stats *st, FILE *fp);
 /* `spk bench cuba` (bench_cuba.c). */
 int bench_cuba(int argc, char **argv);
+/* `spk bench stdp` (bench_stdp.c): unsupervised STDP on Fashion-MNIST. */
+int bench_stdp(int argc, char **argv);
+/* Fixed point (cmd_fixed.c): `spk quantize`, and `spk export ... --to c`. */
+int cmd_quantize(int argc, char **argv);
+int cli_export_is_c(int argc, char **argv);
+int cmd_export_c(int argc, char **argv);
 
 #endif

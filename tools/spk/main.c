@@ -22,6 +22,8 @@ static void usage(FILE *fp) {
             "  run X.nir       run a NIR graph on an input .npy (--dt, --method; docs/nir.md)\n"
             "  import X.nir    make a model file from a NIR graph (-o MODEL)\n"
             "  export MODEL    write a model as NIR (--to nir -o X.nir)\n"
+            "  quantize MODEL  fixed-point model: integer weights and states (-o QMODEL; docs/deploy.md)\n"
+            "  export QMODEL   standalone C for microcontrollers (--to c -o net.c; --float from a MODEL)\n"
             "  hw SUBCOMMAND   neuromorphic chips: list, show NAME, fit MODEL (fits each chip, or why not)\n"
             "  energy MODEL    spikes and SOPs per inference (event-driven) and energy per chip, GPU, 45 nm\n"
             "  demo            simulate the generalized neuron in its main modes and print rasters\n"
@@ -105,7 +107,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(sub_argc, sub_argv);
     if (!strcmp(cmd, "run")) return cmd_run(sub_argc, sub_argv);
     if (!strcmp(cmd, "import")) return cmd_import(sub_argc, sub_argv);
+    if (!strcmp(cmd, "export") && cli_export_is_c(sub_argc, sub_argv)) return cmd_export_c(sub_argc, sub_argv);
     if (!strcmp(cmd, "export")) return cmd_export(sub_argc, sub_argv);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(sub_argc, sub_argv);
     if (!strcmp(cmd, "hw")) return cmd_hw(sub_argc, sub_argv);
     if (!strcmp(cmd, "energy")) return cmd_energy(sub_argc, sub_argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(sub_argc, sub_argv);
