@@ -5,7 +5,7 @@
  * and the edge kernels then round some entries differently; measured with OpenBLAS 0.3.21,
  * y = x W^T differs in the last bits between 1 and 2 threads. Here the decomposition is a
  * function of the shapes alone:
- *   - C is cut into TILE_M x TILE_N tiles; each tile is one single-threaded spk_sgemm call,
+ *   - C is cut into TILE_M x TILE_N tiles (narrower for a small C); each tile is one single-threaded spk_sgemm call,
  *     and the tiles run in parallel under OpenMP (BLAS is held at one thread meanwhile).
  *   - When C is small (few tiles) but k is long (a weight gradient summed over many rows),
  *     k is cut into a fixed number of chunks whose partial products are computed in
@@ -38,13 +38,22 @@ static inline const float *b_at(int transb, const float *b, int ldb, int k0, int
     return transb ? b + (size_t)j0 * ldb + k0 : b + (size_t)k0 * ldb + j0;
 }
 
+/* Tile width: TILE_N, halved (down to 64) while C would have fewer than 4 tiles, so that a
+ * small product (a recurrent layer's step: 64 x 256) still spreads over threads. A function
+ * of the shape alone. */
+static int tile_n(int m, int n) {
+    int w = TILE_N;
+    while (w > 64 && cdiv(m, TILE_M) * cdiv(n, w) < 4) w /= 2;
+    return w;
+}
+
 static void tiles(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                   int ldb, float beta, float *c, int ldc) {
-    const int tn = cdiv(n, TILE_N), nt = cdiv(m, TILE_M) * tn;
+    const int TN = tile_n(m, n), tn = cdiv(n, TN), nt = cdiv(m, TILE_M) * tn;
 #pragma omp parallel for schedule(static) if (nt > 1)
     for (int t = 0; t < nt; t++) {
-        const int i0 = t / tn * TILE_M, j0 = t % tn * TILE_N;
-        const int mi = m - i0 < TILE_M ? m - i0 : TILE_M, nj = n - j0 < TILE_N ? n - j0 : TILE_N;
+        const int i0 = t / tn * TILE_M, j0 = t % tn * TN;
+        const int mi = m - i0 < TILE_M ? m - i0 : TILE_M, nj = n - j0 < TN ? n - j0 : TN;
         spk_sgemm(transa, transb, mi, nj, k, alpha, a_at(transa, a, lda, i0, 0), lda, b_at(transb, b, ldb, 0, j0), ldb,
                   beta, c + (size_t)i0 * ldc + j0, ldc);
     }
