@@ -792,6 +792,34 @@ typedef enum spk_stdp_trace_kind {
  * none. */
 const float *spk_stdp_trace(const spk_stdp *s, spk_stdp_trace_kind k);
 
+/* ---- e-prop: online gradients with eligibility traces (Bellec et al. 2020) ------------
+ * For a network input -> dense -> LIF (optionally with a recurrent dense on a cycle) ->
+ * dense -> leaky readout (reset none), with a loss on the readout membrane at every step
+ * (CE_MEM PER_STEP) or at the last step (LAST). Memory does not grow with T: per sample it
+ * keeps one eligibility value per hidden synapse, never a step's activations. Without
+ * recurrence (and with the reset detached, the default) the gradient equals BPTT's. The
+ * exact update is in eprop.c and docs/training.md. */
+typedef enum spk_eprop_feedback {
+    SPK_EPROP_SYMMETRIC = 0, /* learning signal through W_out^T                          */
+    SPK_EPROP_RANDOM,        /* through a fixed random matrix (W_out's init distribution) */
+    SPK_EPROP_FEEDBACK_COUNT
+} spk_eprop_feedback;
+typedef struct spk_eprop spk_eprop;
+/* SPK_ERR_UNSUPPORTED (naming the node) for a network of another shape, a non-LIF or
+ * per-neuron-decay population, a hidden reset other than soft / none or not detached, a
+ * readout that resets. `rng` keys the random feedback matrix. On failure *out is NULL. */
+spk_status spk_eprop_create(spk_eprop **out, spk_net *net, int readout, spk_eprop_feedback fb, spk_rng rng);
+void spk_eprop_free(spk_eprop *ep);
+/* Run a batch x [T, B, input features] online and ADD the e-prop gradients into the
+ * network's gradient arrays (spk_net_grads; zero them first with spk_net_zero_grad). *loss
+ * gets the batch-mean CE loss (as spk_loss_ce_mem), pred [B] the decoded classes (mean
+ * membrane for PER_STEP, last for LAST); either may be NULL. Other reductions are
+ * SPK_ERR_UNSUPPORTED. */
+spk_status spk_eprop_run(spk_eprop *ep, int T, int B, const float *x, const int32_t *labels, spk_mem_reduce reduce, double *loss,
+                         int32_t *pred);
+/* Bytes of state it holds (traces and eligibilities for the largest batch run so far). */
+size_t spk_eprop_bytes(const spk_eprop *ep);
+
 
 /* ======================================================================================
  * Data: datasets and arrays
