@@ -54,6 +54,15 @@ static const char *cnn_yaml =
     "  - lif: {fire: none, reset: none}\n"
     "training: {batch_size: 8, optimizer: sgd, momentum: 0.9, lr: 0.05, seed: 11, loss: ce_mem, mem_reduce: max}\n";
 
+/* a neuron population straight on the input (no synaptic layer before it) */
+static const char *lif_first_yaml =
+    "encoding: {kind: direct, steps: 5}\n"
+    "network:\n"
+    "  - lif: {beta: 0.95, fire: cauchy, sigma: 0.2, learn_beta: per_neuron}\n"
+    "  - dense: {units: 3}\n"
+    "  - lif: {beta: 0.95, fire: none, reset: none}\n"
+    "training: {batch_size: 16, lr: 0.01, seed: 2}\n";
+
 static spk_experiment *parse(const char *yaml) {
     spk_experiment *e = NULL;
     CHECK_OK(spk_experiment_parse(&e, yaml, strlen(yaml), "robust.yaml"));
@@ -150,6 +159,9 @@ static void test_reproducible(void) {
     int d4[1] = {4};
     synth(&d, 64, 1, d4, 5);
     check_reproducible("MLP (gauss, cauchy, noisy graded, dropout, rate code, recurrent)", mlp_yaml, &d, 6);
+    /* this one crashed in backward (the neuron wrote its input gradient through a NULL
+     * buffer: the input's gradient exists only when asked for) */
+    check_reproducible("neurons on the input (cauchy, learnable decays)", lif_first_yaml, &d, 4);
     synth_free(&d);
     int img[3] = {1, 8, 8};
     synth(&d, 32, 3, img, 6);

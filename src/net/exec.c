@@ -46,6 +46,9 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
         /* the input's gradient only when asked for (it is the size of the whole input) */
         n->dout = v == net->input && !net->want_input_grad ? NULL : take(p, TB * n->out_numel, sizeof(float));
         int src = v == net->input ? -1 : single_alias_source(net, v);
+        /* a neuron's backward always writes its input gradient: one fed straight by the input
+         * (whose gradient buffer exists only when asked for) gets buffers of its own */
+        if (src == net->input && n->kind == SPK_NODE_NEURON && !net->want_input_grad) src = -1;
         n->in_alias = src >= 0;
         if (v == net->input) {
             n->in = n->din = NULL;
