@@ -7,6 +7,7 @@
  *  - the quantized file round-trips, refuses corruption and truncation, keeps an existing
  *    file when a save fails; unsupported graphs are refused naming the node. */
 #define _POSIX_C_SOURCE 200809L
+#include "engine/fixed_impl.h"
 #include "fixed_common.h"
 
 #include <unistd.h>
@@ -251,6 +252,16 @@ static void test_file_and_refusals(void) {
     fwrite(buf, 1, (size_t)sz - 9, f);
     fclose(f);
     CHECK(spk_qmodel_load(bad, &q2, NULL) == SPK_ERR_FORMAT);
+    /* cut at every length, one bit flipped at every byte: all refused, nothing returned */
+    long cut_ok = 0, flip_ok = 0;
+    for (long n = 0; n < sz; n++) {
+        spk_qmodel *z = NULL;
+        cut_ok += spk__qmodel_load_mem(buf, (size_t)n, "cut.spkq", &z, NULL) == SPK_ERR_FORMAT && !z && strstr(spk_errmsg(NULL), "cut.spkq");
+        buf[n] ^= 0x04;
+        flip_ok += spk__qmodel_load_mem(buf, (size_t)sz, "flip.spkq", &z, NULL) == SPK_ERR_FORMAT && !z;
+        buf[n] ^= 0x04;
+    }
+    CHECK_MSG(cut_ok == sz && flip_ok == sz, "%ld of %ld cuts and %ld flips refused", cut_ok, sz, flip_ok);
     free(buf);
     /* a failing save keeps the existing file */
     char nodir[600];

@@ -115,6 +115,8 @@ int spk__chain_walk(spk_net *net, int readout, int *dense, int *pops, int max, s
 
 /* ---------------------------------------------------------------- quantize ------------- */
 
+spk_status spk__qmodel_check(spk_qmodel *q, const char *what);
+
 spk_quant_config spk_quant_config_default(void) {
     spk_quant_config c = {8, 0, 32, 8};
     return c;
@@ -294,7 +296,48 @@ spk_status spk_quantize(spk_qmodel **out, spk_net *net, int readout, const spk_q
         s_x = 1.0; /* the next layer's inputs are spikes: 0 or 1 */
         xq_max = 1;
     }
+    if ((st = spk__qmodel_check(q, "quantize"))) {
+        spk_qmodel_free(q);
+        return st;
+    }
     *out = q;
+    return SPK_OK;
+}
+
+/* Check what the arithmetic needs of a quantized model (a loaded file is not trusted): weights
+ * within the bits, the input range within the input bits, every product within 64 bits
+ * (|acc| * |mult| < 2^62), thresholds and reset values within the state range; and set
+ * acc64 from the largest possible |acc|. `what` names the file or the call in messages. */
+spk_status spk__qmodel_check(spk_qmodel *q, const char *what) {
+    const int64_t wlim = ((int64_t)1 << (q->weight_bits - 1)) - 1;
+    const int64_t slo = spk__qstate_min(q->state_bits), shi = spk__qstate_max(q->state_bits);
+    if (q->input_bits < 2 || q->input_bits > 15 || q->in_lo < -(1 << q->input_bits) || q->in_hi >= (1 << q->input_bits) || q->in_lo > q->in_hi)
+        return spk__fail(NULL, SPK_ERR_FORMAT, "%s: input range %d..%d does not fit %d bits", what, (int)q->in_lo, (int)q->in_hi, q->input_bits);
+    int64_t xmax = q->in_hi > -(int64_t)q->in_lo ? q->in_hi : -(int64_t)q->in_lo;
+    for (int l = 0; l < q->n_layers; l++) {
+        spk__qlayer *L = &q->layers[l];
+        int64_t accmax = 0, mmax = 0;
+        for (int o = 0; o < L->out; o++) {
+            int64_t sum = 0;
+            for (int i = 0; i < L->in; i++) {
+                int64_t w = L->w[(size_t)i * L->out + o];
+                if (w > wlim || w < -wlim)
+                    return spk__fail(NULL, SPK_ERR_FORMAT, "%s: layer '%s': weight %lld outside %d bits", what, L->dense_name, (long long)w, q->weight_bits);
+                sum += w < 0 ? -w : w;
+            }
+            accmax = sum > accmax ? sum : accmax;
+            int64_t m = L->mult[o] < 0 ? -(int64_t)L->mult[o] : L->mult[o];
+            mmax = m > mmax ? m : mmax;
+        }
+        accmax *= xmax; /* < 2^31 * 2^15 * 2^15: no overflow */
+        if (accmax > 0 && mmax > 0 && accmax > (((int64_t)1 << 62) - 1) / mmax)
+            return spk__fail(NULL, SPK_ERR_UNSUPPORTED, "%s: layer '%s': accumulator %lld times multiplier %lld exceeds 62 bits", what, L->dense_name,
+                             (long long)accmax, (long long)mmax);
+        L->acc64 = accmax > 2147483647;
+        if (L->thr < slo || L->thr > shi || L->vreset < slo || L->vreset > shi)
+            return spk__fail(NULL, SPK_ERR_FORMAT, "%s: population '%s': threshold or reset value outside the %d-bit state", what, L->pop_name, q->state_bits);
+        xmax = 1; /* spikes */
+    }
     return SPK_OK;
 }
 

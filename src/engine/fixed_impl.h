@@ -39,6 +39,10 @@ struct spk_qmodel {
     spk__qlayer *layers;
 };
 
+/* Load a quantized model from a file image (name is used in messages): spk_qmodel_load
+ * without the file (for fuzzing). */
+spk_status spk__qmodel_load_mem(const unsigned char *data, size_t sz, const char *name, spk_qmodel **out, spk_experiment **e);
+
 /* The state limits for state_bits. */
 static inline int64_t spk__qstate_max(int bits) { return bits == 16 ? 32767 : 2147483647; }
 static inline int64_t spk__qstate_min(int bits) { return bits == 16 ? -32768 : -2147483647 - 1; }

@@ -96,7 +96,7 @@ typedef struct rd {
     int bad;
 } rd;
 static int take(rd *r, void *out, size_t n) {
-    if (r->bad || n > r->len - r->pos) {
+    if (r->bad || r->pos > r->len || n > r->len - r->pos) { /* pos may have been skipped past the end */
         r->bad = 1;
         if (out && n) memset(out, 0, n);
         return -1;
@@ -109,6 +109,7 @@ static int32_t get_i32(rd *r) { int32_t v; take(r, &v, 4); return v; }
 static double get_f64(rd *r) { double v; take(r, &v, 8); return v; }
 
 spk_status spk__qmodel_alloc(spk_qmodel **out, int n_layers, const int *in, const int *outn);
+spk_status spk__qmodel_check(spk_qmodel *q, const char *what);
 
 static spk_status parse(const unsigned char *data, size_t sz, const char *path, spk_qmodel **out, spk_experiment **e_out) {
     if (sz < 16 || memcmp(data, QMAGIC, 8)) return spk__fail(NULL, SPK_ERR_FORMAT, "%s: not a quantized spk model (no SPKQUANT header)", path);
@@ -195,6 +196,7 @@ static spk_status parse(const unsigned char *data, size_t sz, const char *path, 
         }
     }
     if (!bad && r.bad) st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: truncated", path);
+    if (!st) st = spk__qmodel_check(q, path);
     if (!st && e_out) {
         *e_out = NULL;
         if (yl) {
@@ -209,6 +211,13 @@ static spk_status parse(const unsigned char *data, size_t sz, const char *path, 
     }
     *out = q;
     return SPK_OK;
+}
+
+spk_status spk__qmodel_load_mem(const unsigned char *data, size_t sz, const char *name, spk_qmodel **out, spk_experiment **e) {
+    if (!data || !name || !out) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk__qmodel_load_mem: missing argument");
+    *out = NULL;
+    if (e) *e = NULL;
+    return parse(data, sz, name, out, e);
 }
 
 spk_status spk_qmodel_load(const char *path, spk_qmodel **out, spk_experiment **e) {
