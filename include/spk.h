@@ -820,6 +820,27 @@ spk_status spk_eprop_run(spk_eprop *ep, int T, int B, const float *x, const int3
 /* Bytes of state it holds (traces and eligibilities for the largest batch run so far). */
 size_t spk_eprop_bytes(const spk_eprop *ep);
 
+/* ---- FPTT: forward propagation through time (Kag & Saligrama 2021) -------------------
+ * One optimizer update per time step on the step's loss plus the dynamic regularizer
+ * (alpha/2) ||W - W_bar - g_{t-1}/(2 alpha)||^2, the gradient taken through the current step
+ * only, then W_bar <- (W_bar + W)/2 - g_t/(2 alpha). Memory does not grow with T. Same
+ * network shape and losses as e-prop; the exact update is in fptt.c and docs/training.md. */
+typedef struct spk_fptt spk_fptt;
+/* `opt` (not owned; must outlive it) applies each step's update to spk_net_params. alpha > 0
+ * (SPK_ERR_INVALID_ARG otherwise); SPK_ERR_UNSUPPORTED for a network e-prop refuses. */
+spk_status spk_fptt_create(spk_fptt **out, spk_net *net, int readout, float alpha, spk_optim *opt);
+void spk_fptt_free(spk_fptt *f);
+/* Train on a batch x [T, B, input features]: T updates with learning rate lr. W_bar and
+ * g_{t-1} carry over between batches (spk_fptt_reset starts them again from W and 0).
+ * *loss: the sum over steps of the batch-mean CE terms; pred [B] as spk_eprop_run. */
+spk_status spk_fptt_run(spk_fptt *f, int T, int B, const float *x, const int32_t *labels, spk_mem_reduce reduce, float lr, double *loss,
+                        int32_t *pred);
+void spk_fptt_reset(spk_fptt *f);
+/* The sum over the last batch's steps of the one-step gradients g_t (spk_net_grads layout). */
+const float *spk_fptt_grad_sum(const spk_fptt *f);
+/* Bytes it holds: W_bar, g_{t-1}, g_t, their sum, and one step of state. */
+size_t spk_fptt_bytes(const spk_fptt *f);
+
 
 /* ======================================================================================
  * Data: datasets and arrays

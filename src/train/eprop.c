@@ -22,6 +22,7 @@
  * It does not train neuron parameters (their gradients are left at zero), ALIF neurons or
  * deeper networks (refused, naming the node). */
 #include "net/net_impl.h"
+#include "train/train_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -44,6 +45,8 @@ struct spk_eprop {
     float *e_in, *e_rec, *e_b;         /* eligibility [B, H, I], [B, H, H], [B, H]      */
     float *zr;                         /* [B, H] readout-filtered hidden spikes          */
     float *gk, *Lj, *psi, *msum;       /* [B, C], [B, H], [B, H], [B, C]                 */
+    float one_r;                       /* the readout-filtered constant 1 (readout bias)  */
+    int one_step;                      /* FPTT: gradients through the current step only   */
 };
 
 static int single_in(const spk_net *net, int v, int *from, int *delayed) {
@@ -83,6 +86,12 @@ static spk_status check_neuron(const spk_net *net, int v, int readout) {
     if (!c->detach_reset && c->reset != SPK_RESET_NONE) return unsupported(net, v, "the reset must be detached from the gradient");
     if (c->fire == SPK_FIRE_NONE || c->fire == SPK_FIRE_GRADED) return unsupported(net, v, "hidden neurons must fire single spikes");
     return SPK_OK;
+}
+
+spk_status spk__eprop_create(spk_eprop **out, spk_net *net, int readout, spk_eprop_feedback fb, spk_rng rng, int one_step) {
+    spk_status st = spk_eprop_create(out, net, readout, fb, rng);
+    if (!st) (*out)->one_step = one_step;
+    return st;
 }
 
 spk_status spk_eprop_create(spk_eprop **out, spk_net *net, int readout, spk_eprop_feedback fb, spk_rng rng) {
@@ -164,8 +173,8 @@ static spk_status alloc_batch(spk_eprop *ep, int B) {
     free_batch(ep);
     const size_t b = (size_t)B, I = (size_t)ep->I, H = (size_t)ep->H, C = (size_t)ep->C;
     const size_t sh = spk_neuron_state_size(ep->net->nodes[ep->hid].nr, B), sr = spk_neuron_state_size(ep->net->nodes[ep->out].nr, B);
-    const size_t erec = ep->drec >= 0 ? b * H * H : 0;
-    size_t sizes[] = {sh, sr, b * H, b * H, b * H, b * C, b * C, b * H, b * C, b * I, b * H, b * H, b * H * I, erec, b * H, b * H, b * C, b * H, b * H, b * C};
+    const size_t erec = ep->drec >= 0 && !ep->one_step ? b * H * H : 0, ein = ep->one_step ? 0 : b * H * I;
+    size_t sizes[] = {sh, sr, b * H, b * H, b * H, b * C, b * C, b * H, b * C, b * I, b * H, b * H, ein, erec, b * H, b * H, b * C, b * H, b * H, b * C};
     float **ptrs[] = {&ep->st_h, &ep->st_r, &ep->uh, &ep->zh, &ep->zprev, &ep->ur, &ep->mr, &ep->ih, &ep->ir, &ep->xb, &ep->zb, &ep->bb,
                       &ep->e_in, &ep->e_rec, &ep->e_b, &ep->zr, &ep->gk, &ep->Lj, &ep->psi, &ep->msum};
     const int np = (int)(sizeof sizes / sizeof sizes[0]);
@@ -213,13 +222,13 @@ static void elig_step(float *e, float *dW, const float *tr, const float *psi, co
     }
 }
 
-spk_status spk_eprop_run(spk_eprop *ep, int T, int B, const float *x, const int32_t *labels, spk_mem_reduce reduce, double *loss,
-                         int32_t *pred) {
-    if (!ep || !x || !labels) return spk__fail(ep ? &ep->obj : NULL, SPK_ERR_INVALID_ARG, "spk_eprop_run: x or labels is NULL");
-    if (T < 1 || B < 1) return spk__fail(&ep->obj, SPK_ERR_INVALID_ARG, "spk_eprop_run: T = %d and B = %d must be >= 1", T, B);
+/* Check a batch's arguments, size the buffers and zero every state and trace. */
+spk_status spk__eprop_begin(spk_eprop *ep, int T, int B, const float *x, const int32_t *labels, spk_mem_reduce reduce) {
+    if (!ep || !x || !labels) return spk__fail(ep ? &ep->obj : NULL, SPK_ERR_INVALID_ARG, "%s: x or labels is NULL", ep && ep->one_step ? "fptt" : "e-prop");
+    const char *who = ep->one_step ? "FPTT" : "e-prop";
+    if (T < 1 || B < 1) return spk__fail(&ep->obj, SPK_ERR_INVALID_ARG, "%s: T = %d and B = %d must be >= 1", who, T, B);
     if (reduce != SPK_MEM_PER_STEP && reduce != SPK_MEM_LAST)
-        return spk__fail(&ep->obj, SPK_ERR_UNSUPPORTED,
-                         "e-prop needs a loss known at each step: ce_mem with mem_reduce per_step or last (not %s)",
+        return spk__fail(&ep->obj, SPK_ERR_UNSUPPORTED, "%s needs a loss known at each step: ce_mem with mem_reduce per_step or last (not %s)", who,
                          reduce == SPK_MEM_MAX ? "max" : reduce == SPK_MEM_SUM ? "sum" : "this one");
     const int I = ep->I, H = ep->H, C = ep->C;
     for (int b = 0; b < B; b++)
@@ -227,20 +236,32 @@ spk_status spk_eprop_run(spk_eprop *ep, int T, int B, const float *x, const int3
     spk_status st = alloc_batch(ep, B);
     if (st) return st;
     spk_net *net = ep->net;
-    spk_neuron *nh = net->nodes[ep->hid].nr, *nr = net->nodes[ep->out].nr;
     const size_t BH = (size_t)B * H, BC = (size_t)B * C;
-    memset(ep->st_h, 0, spk_neuron_state_size(nh, B) * sizeof(float));
-    memset(ep->st_r, 0, spk_neuron_state_size(nr, B) * sizeof(float));
+    memset(ep->st_h, 0, spk_neuron_state_size(net->nodes[ep->hid].nr, B) * sizeof(float));
+    memset(ep->st_r, 0, spk_neuron_state_size(net->nodes[ep->out].nr, B) * sizeof(float));
     memset(ep->xb, 0, (size_t)B * I * sizeof(float));
     memset(ep->zb, 0, BH * sizeof(float));
     memset(ep->bb, 0, BH * sizeof(float));
     memset(ep->zprev, 0, BH * sizeof(float));
-    memset(ep->e_in, 0, BH * I * sizeof(float));
+    if (ep->e_in) memset(ep->e_in, 0, BH * I * sizeof(float));
     if (ep->e_rec) memset(ep->e_rec, 0, BH * H * sizeof(float));
     memset(ep->e_b, 0, BH * sizeof(float));
     memset(ep->zr, 0, BH * sizeof(float));
     memset(ep->msum, 0, BC * sizeof(float));
+    ep->one_r = 0;
+    return SPK_OK;
+}
+
+/* Step t of the batch begun: forward with the network's current weights, the step's loss
+ * term (returned in *Lt) and its gradient ADDED to the network's gradients. In one-step
+ * mode every trace is cut to the current step (the gradient through this step only). */
+spk_status spk__eprop_step(spk_eprop *ep, int t, int T, int B, const float *xt, const int32_t *labels, spk_mem_reduce reduce, double *Lt) {
+    const int I = ep->I, H = ep->H, C = ep->C;
+    spk_net *net = ep->net;
+    spk_neuron *nh = net->nodes[ep->hid].nr, *nr = net->nodes[ep->out].nr;
+    const size_t BH = (size_t)B * H, BC = (size_t)B * C;
     size_t n;
+    spk_status st;
     const float *Win = spk_net_param(net, ep->din, "weight", &n), *bin = spk_net_param(net, ep->din, "bias", &n);
     const float *Wrec = ep->drec >= 0 ? spk_net_param(net, ep->drec, "weight", &n) : NULL;
     const float *brec = ep->drec >= 0 ? spk_net_param(net, ep->drec, "bias", &n) : NULL;
@@ -253,45 +274,55 @@ spk_status spk_eprop_run(spk_eprop *ep, int T, int B, const float *x, const int3
     const float *thr = spk_neuron_get_param(nh, SPK_NP_THR);
     const spk_neuron_config *hc = spk_neuron_get_config(nh);
     const int oV = spk_neuron_slot_offset(nr, SPK_SLOT_V);
-    const float lam = ep->lam, kap = ep->kap, gH = ep->gH, gR = ep->gR;
-    float one_r = 0; /* the readout-filtered constant 1 (bias eligibility of the readout) */
+    /* one-step mode: no memory of earlier steps in any trace */
+    const float lam = ep->one_step ? 0.0f : ep->lam, kap = ep->one_step ? 0.0f : ep->kap, gH = ep->gH, gR = ep->gR;
+    /* hidden input and step */
+    affine(ep->ih, xt, Win, bin, B, H, I, 0);
+    if (ep->drec >= 0) affine(ep->ih, ep->zprev, Wrec, brec, B, H, H, 1);
+    if ((st = spk_neuron_step(nh, B, t, ep->st_h, ep->uh, ep->zh, ep->ih, NULL, NULL))) return spk__fail(&ep->obj, st, "step %d: %s", t, spk_errmsg(NULL));
+    /* readout */
+    affine(ep->ir, ep->zh, Wout, bout, B, C, H, 0);
+    if ((st = spk_neuron_step(nr, B, t, ep->st_r, ep->ur, ep->mr, ep->ir, NULL, NULL))) return spk__fail(&ep->obj, st, "step %d: %s", t, spk_errmsg(NULL));
+    const float *m = ep->st_r + (size_t)oV * BC; /* the reported membrane */
+    for (size_t k = 0; k < BC; k++) ep->msum[k] += m[k];
+    /* the step's loss term and its gradient g_k(t) */
     double L = 0;
-    for (int t = 0; t < T; t++) {
-        const float *xt = x + (size_t)t * B * I;
-        /* hidden input and step */
-        affine(ep->ih, xt, Win, bin, B, H, I, 0);
-        if (ep->drec >= 0) affine(ep->ih, ep->zprev, Wrec, brec, B, H, H, 1);
-        if ((st = spk_neuron_step(nh, B, t, ep->st_h, ep->uh, ep->zh, ep->ih, NULL, NULL))) return spk__fail(&ep->obj, st, "e-prop step %d: %s", t, spk_errmsg(NULL));
-        /* readout */
-        affine(ep->ir, ep->zh, Wout, bout, B, C, H, 0);
-        if ((st = spk_neuron_step(nr, B, t, ep->st_r, ep->ur, ep->mr, ep->ir, NULL, NULL))) return spk__fail(&ep->obj, st, "e-prop step %d: %s", t, spk_errmsg(NULL));
-        const float *m = ep->st_r + (size_t)oV * BC; /* the reported membrane */
-        for (size_t k = 0; k < BC; k++) ep->msum[k] += m[k];
-        /* the step's loss term and its gradient g_k(t) */
-        int last = t == T - 1;
-        if (reduce == SPK_MEM_PER_STEP || last) L += spk_loss_ce_mem(ep->gk, m, labels, 1, B, C, reduce);
-        else memset(ep->gk, 0, BC * sizeof(float));
-        /* traces of the inputs (x(t); z(t-1) and 1 for the hidden neuron's other inputs) */
-        for (size_t k = 0; k < (size_t)B * I; k++) ep->xb[k] = lam * ep->xb[k] + gH * xt[k];
-        for (size_t k = 0; k < BH; k++) {
-            ep->zb[k] = lam * ep->zb[k] + gH * ep->zprev[k];
-            ep->bb[k] = lam * ep->bb[k] + gH;
+    if (reduce == SPK_MEM_PER_STEP || t == T - 1) L = spk_loss_ce_mem(ep->gk, m, labels, 1, B, C, reduce);
+    else memset(ep->gk, 0, BC * sizeof(float));
+    *Lt = L;
+    if (!isfinite(L)) return spk__fail(&ep->obj, SPK_ERR_NUMERIC, "the loss is not finite at step %d", t);
+    /* traces of the inputs (x(t); z(t-1) and 1 for the hidden neuron's other inputs) */
+    for (size_t k = 0; k < (size_t)B * I; k++) ep->xb[k] = lam * ep->xb[k] + gH * xt[k];
+    for (size_t k = 0; k < BH; k++) {
+        ep->zb[k] = lam * ep->zb[k] + gH * ep->zprev[k];
+        ep->bb[k] = lam * ep->bb[k] + gH;
+    }
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < H; j++) {
+            size_t k = (size_t)b * H + j;
+            ep->psi[k] = spk_surrogate_grad(hc->surrogate, hc->surrogate_scale, ep->uh[k] - thr[j]);
         }
+    /* learning signal L [B, H] = gR * g [B, C] x B [C, H] */
+    spk_sgemm(0, 0, B, H, C, gR, ep->gk, C, fbw, H, 0.0f, ep->Lj, H);
+    /* the readout's own gradients: its input filtered by kap */
+    ep->one_r = kap * ep->one_r + gR;
+    for (size_t k = 0; k < BH; k++) ep->zr[k] = kap * ep->zr[k] + gR * ep->zh[k];
+    spk_sgemm(1, 0, C, H, B, 1.0f, ep->gk, C, ep->zr, H, 1.0f, gWout, H);
+    if (gbout)
         for (int b = 0; b < B; b++)
-            for (int j = 0; j < H; j++) {
-                size_t k = (size_t)b * H + j;
-                ep->psi[k] = spk_surrogate_grad(hc->surrogate, hc->surrogate_scale, ep->uh[k] - thr[j]);
-            }
-        /* learning signal L [B, H] = gR * g [B, C] x B [C, H] */
-        spk_sgemm(0, 0, B, H, C, gR, ep->gk, C, fbw, H, 0.0f, ep->Lj, H);
-        /* the readout's own gradients: its input filtered by kap */
-        one_r = kap * one_r + gR;
-        for (size_t k = 0; k < BH; k++) ep->zr[k] = kap * ep->zr[k] + gR * ep->zh[k];
-        spk_sgemm(1, 0, C, H, B, 1.0f, ep->gk, C, ep->zr, H, 1.0f, gWout, H);
-        if (gbout)
-            for (int b = 0; b < B; b++)
-                for (int c = 0; c < C; c++) gbout[c] += ep->gk[(size_t)b * C + c] * one_r;
-        /* hidden gradients: eligibility filtered by kap times the learning signal */
+            for (int c = 0; c < C; c++) gbout[c] += ep->gk[(size_t)b * C + c] * ep->one_r;
+    /* hidden gradients: eligibility filtered by kap times the learning signal */
+    if (ep->one_step) { /* e = psi * trace of this step: dW += (L psi)^T trace */
+        for (size_t k = 0; k < BH; k++) ep->e_b[k] = ep->Lj[k] * ep->psi[k];
+        spk_sgemm(1, 0, H, I, B, 1.0f, ep->e_b, H, ep->xb, I, 1.0f, gWin, I);
+        if (ep->drec >= 0) spk_sgemm(1, 0, H, H, B, 1.0f, ep->e_b, H, ep->zb, H, 1.0f, gWrec, H);
+        for (size_t k = 0; k < BH; k++) {
+            float g = ep->e_b[k] * ep->bb[k];
+            int j = (int)(k % (size_t)H);
+            if (gbin) gbin[j] += g;
+            if (gbrec) gbrec[j] += g;
+        }
+    } else {
         elig_step(ep->e_in, gWin, ep->xb, ep->psi, ep->Lj, kap, B, H, I);
         if (ep->drec >= 0) elig_step(ep->e_rec, gWrec, ep->zb, ep->psi, ep->Lj, kap, B, H, H);
         for (size_t k = 0; k < BH; k++) {
@@ -302,13 +333,30 @@ spk_status spk_eprop_run(spk_eprop *ep, int T, int B, const float *x, const int3
             if (gbin) gbin[j] += g;
             if (gbrec) gbrec[j] += g;
         }
-        memcpy(ep->zprev, ep->zh, BH * sizeof(float));
+    }
+    memcpy(ep->zprev, ep->zh, BH * sizeof(float));
+    return SPK_OK;
+}
+
+int spk__eprop_inputs(const spk_eprop *ep) { return ep->I; }
+
+/* The decoded classes of the batch run: mean membrane (PER_STEP) or the last one (LAST). */
+void spk__eprop_predict(const spk_eprop *ep, int B, spk_mem_reduce reduce, int32_t *pred) {
+    const size_t BC = (size_t)B * ep->C;
+    const int oV = spk_neuron_slot_offset(ep->net->nodes[ep->out].nr, SPK_SLOT_V);
+    spk_argmax_rows(reduce == SPK_MEM_LAST ? ep->st_r + (size_t)oV * BC : ep->msum, B, ep->C, pred);
+}
+
+spk_status spk_eprop_run(spk_eprop *ep, int T, int B, const float *x, const int32_t *labels, spk_mem_reduce reduce, double *loss,
+                         int32_t *pred) {
+    spk_status st = spk__eprop_begin(ep, T, B, x, labels, reduce);
+    if (st) return st;
+    double L = 0, Lt;
+    for (int t = 0; t < T; t++) {
+        if ((st = spk__eprop_step(ep, t, T, B, x + (size_t)t * B * ep->I, labels, reduce, &Lt))) return st;
+        L += Lt;
     }
     if (loss) *loss = L;
-    if (!isfinite(L)) return spk__fail(&ep->obj, SPK_ERR_NUMERIC, "e-prop: the loss is not finite");
-    if (pred) { /* PER_STEP decodes the mean membrane, LAST the last one */
-        const float *m = reduce == SPK_MEM_LAST ? ep->st_r + (size_t)oV * BC : ep->msum;
-        spk_argmax_rows(m, B, C, pred);
-    }
+    if (pred) spk__eprop_predict(ep, B, reduce, pred);
     return SPK_OK;
 }
