@@ -137,6 +137,7 @@ static spk_status parse(const unsigned char *data, size_t sz, const char *path, 
     int ins[64], outs[64];
     size_t save = r.pos;
     for (int l = 0; l < nl; l++) {
+        if (2 * SPK__QNAME > r.len - r.pos) return spk__fail(NULL, SPK_ERR_FORMAT, "%s: layer %d runs past the end of the file", path, l);
         r.pos += 2 * SPK__QNAME;
         int32_t iv[10];
         take(&r, iv, sizeof iv);
