@@ -80,7 +80,52 @@ typedef struct rd {
     const char *file;
     spk_nir_options opt;
     char where[160]; /* "node 'x' (LIF)" */
+    const unsigned char *img; /* the file's bytes (for the checks HDF5 does not make) */
+    size_t img_n;
+    int so, sl;               /* the superblock's sizes of offsets and lengths (0: unknown) */
 } rd;
+
+static uint64_t le(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* HDF5 1.10 copies a variable-length string out of its global-heap collection without
+ * checking the object against the collection (a crash on a damaged file). Before such a
+ * read, check each element of a contiguous dataset: its heap object must exist, lie inside
+ * its "GCOL" collection, which lies inside the file, and hold the string's length. */
+static int vlen_ok(const rd *r, hid_t d, size_t n) {
+    if (!r->img || !r->so || !r->sl) return 1;
+    haddr_t off = H5Dget_offset(d);
+    if (off == HADDR_UNDEF) return 1; /* compact or not allocated: nothing to locate */
+    size_t es = 4 + (size_t)r->so + 4;
+    if (off > r->img_n || n > (r->img_n - off) / es) return 0;
+    for (size_t k = 0; k < n; k++) {
+        const unsigned char *e = r->img + off + k * es;
+        uint64_t len = le(e, 4), addr = le(e + 4, r->so), idx = le(e + 4 + r->so, 4);
+        if (len == 0 && addr == 0) continue;
+        size_t hdr = 8 + (size_t)r->sl;
+        if (addr > r->img_n || r->img_n - addr < hdr || memcmp(r->img + addr, "GCOL", 4) || r->img[addr + 4] != 1) return 0;
+        uint64_t csize = le(r->img + addr + 8, r->sl);
+        if (csize < hdr || csize > r->img_n - addr) return 0;
+        /* walk every object as HDF5 will when it loads the collection (it loops forever on
+         * an object that takes no room, and reads past one that overruns) */
+        uint64_t pos = hdr, oh = 8 + (uint64_t)r->sl, found = 0;
+        while (pos < csize) {
+            if (pos + oh > csize) break; /* a tail too small for a header: free space */
+            const unsigned char *o = r->img + addr + pos;
+            uint64_t oi = le(o, 2), sz = le(o + 8, r->sl);
+            if (sz > csize) return 0;
+            uint64_t need = oi ? oh + ((sz + 7) & ~(uint64_t)7) : sz;
+            if (need < oh || need > csize - pos) return 0;
+            if (oi && oi == idx) found = sz >= len;
+            pos += need;
+        }
+        if (!found) return 0;
+    }
+    return 1;
+}
 
 #define RFAIL(r, st, ...) rfail(r, st, __VA_ARGS__)
 static spk_status rfail(rd *r, spk_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -122,7 +167,8 @@ static spk_status read_str(rd *r, hid_t g, const char *name, char *buf, size_t c
         H5Tset_size(mt, H5T_VARIABLE);
         H5Tset_cset(mt, H5Tget_cset(ft));
         char *p = NULL;
-        if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p) < 0 || !p) st = RFAIL(r, SPK_ERR_FORMAT, "field '%s' cannot be read", name);
+        if (!vlen_ok(r, d, 1)) st = RFAIL(r, SPK_ERR_FORMAT, "field '%s' is corrupt (its string is not where the file says)", name);
+        else if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p) < 0 || !p) st = RFAIL(r, SPK_ERR_FORMAT, "field '%s' cannot be read", name);
         else snprintf(buf, cap, "%s", p);
         if (p) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &p);
         H5Tclose(mt);
@@ -309,7 +355,9 @@ static spk_status read_edges(rd *r, hid_t g, char **names, int *E) {
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
             H5Tset_cset(mt, H5Tget_cset(ft));
-            if (!p || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, p) < 0) st = RFAIL(r, SPK_ERR_FORMAT, "'edges' cannot be read");
+            if (!p) st = RFAIL(r, SPK_ERR_NOMEM, "no memory for %zu edges", n / 2);
+            else if (!vlen_ok(r, d, n)) st = RFAIL(r, SPK_ERR_FORMAT, "'edges' is corrupt (a name is not where the file says)");
+            else if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, p) < 0) st = RFAIL(r, SPK_ERR_FORMAT, "'edges' cannot be read");
             for (size_t i = 0; !st && i < n; i++) {
                 if (!p[i] || strlen(p[i]) >= NAME_MAX_) st = RFAIL(r, SPK_ERR_FORMAT, "edge %zu: a node name is missing or longer than %d characters", i / 2, NAME_MAX_ - 1);
                 else snprintf(out + i * NAME_MAX_, NAME_MAX_, "%s", p[i]);
@@ -1106,15 +1154,14 @@ done:
     return 1;
 }
 
-static int conv_without_bias(hid_t g) {
+static int conv_without_bias(rd *rr, hid_t g) {
     if (!has(g, "metadata")) return 0;
     hid_t m = H5Gopen2(g, "metadata", H5P_DEFAULT);
     if (m < 0) return 0;
     int r = 0;
     if (has(m, "spk_node")) {
-        rd tmp = {"", {0, 0}, ""};
         char s[32] = "";
-        if (!read_str(&tmp, m, "spk_node", s, sizeof s)) r = !strcmp(s, "conv_nobias");
+        if (!read_str(rr, m, "spk_node", s, sizeof s)) r = !strcmp(s, "conv_nobias");
     }
     H5Gclose(m);
     return r;
@@ -1193,7 +1240,7 @@ static spk_status read_file(hid_t file, rd *r, spk_nir_graph *out) {
                     out_nd = 0;
                     (void)out_dims;
                 }
-                if (!st && (!strcmp(nn->type, "Conv1d") || !strcmp(nn->type, "Conv2d")) && conv_without_bias(g)) {
+                if (!st && (!strcmp(nn->type, "Conv1d") || !strcmp(nn->type, "Conv2d")) && conv_without_bias(r, g)) {
                     /* written by spk from a conv without bias: the zero bias goes */
                     for (int q = 0; q < b.np; q++)
                         if (b.pend[q].node == nn->first && !strcmp(b.pend[q].which, "bias")) {
@@ -1286,8 +1333,13 @@ out:
     return st;
 }
 
-static spk_status read_opened(hid_t file, const char *name, const spk_nir_options *opt, spk_nir_graph *out) {
-    rd r = {name, opt ? *opt : spk_nir_options_default(), ""};
+static spk_status read_opened(hid_t file, const char *name, const spk_nir_options *opt, spk_nir_graph *out, const unsigned char *img,
+                              size_t n) {
+    rd r = {name, opt ? *opt : spk_nir_options_default(), "", img, n, 0, 0};
+    if (n > 16) { /* superblock at 0: version 0/1 keep the sizes at 13/14, version 2/3 at 9/10 */
+        int v = img[8], so = v <= 1 ? img[13] : img[9], sl = v <= 1 ? img[14] : img[10];
+        if ((so == 2 || so == 4 || so == 8) && (sl == 2 || sl == 4 || sl == 8)) r.so = so, r.sl = sl;
+    }
     spk_status st = read_file(file, &r, out);
     H5Fclose(file);
     return st;
@@ -1299,17 +1351,21 @@ spk_status spk_nir_read(const char *path, const spk_nir_options *opt, spk_nir_gr
     spk_nir_options o = opt ? *opt : spk_nir_options_default();
     spk_status st = check_opts(&o);
     if (st) return st;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    /* the whole file, read through the memory path: its bytes back the checks HDF5 lacks */
     FILE *f = fopen(path, "rb");
     if (!f) return spk__fail(NULL, SPK_ERR_IO, "%s: cannot open", path);
-    unsigned char sig[8] = {0};
-    size_t got = fread(sig, 1, 8, f);
+    long sz = -1;
+    if (!fseek(f, 0, SEEK_END)) sz = ftell(f);
+    unsigned char *data = sz >= 0 ? spk_malloc(sz > 0 ? (size_t)sz : 1) : NULL;
+    int ok = data && !fseek(f, 0, SEEK_SET) && fread(data, 1, (size_t)sz, f) == (size_t)sz;
     fclose(f);
-    static const unsigned char magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    if (got < 8 || memcmp(sig, magic, 8)) return spk__fail(NULL, SPK_ERR_FORMAT, "%s: not an HDF5 file (a NIR file is HDF5)", path);
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0) return spk__fail(NULL, SPK_ERR_FORMAT, "%s: HDF5 cannot open it (truncated or corrupted)", path);
-    return read_opened(file, path, &o, out);
+    if (!ok) {
+        spk_free(data);
+        return spk__fail(NULL, sz < 0 ? SPK_ERR_IO : data ? SPK_ERR_IO : SPK_ERR_NOMEM, "%s: cannot read it", path);
+    }
+    st = spk_nir_read_memory(data, (size_t)sz, path, &o, out);
+    spk_free(data);
+    return st;
 }
 
 spk_status spk_nir_read_memory(const void *data, size_t len, const char *name, const spk_nir_options *opt, spk_nir_graph *out) {
@@ -1320,7 +1376,7 @@ spk_status spk_nir_read_memory(const void *data, size_t len, const char *name, c
     spk_status st = check_opts(&o);
     if (st) return st;
     static const unsigned char magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    if (len < 8 || memcmp(data, magic, 8)) return spk__fail(NULL, SPK_ERR_FORMAT, "%s: not an HDF5 image (a NIR file is HDF5)", name);
+    if (len < 8 || memcmp(data, magic, 8)) return spk__fail(NULL, SPK_ERR_FORMAT, "%s: not an HDF5 file (a NIR file is HDF5)", name);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_core(fapl, 65536, 0) < 0 || H5Pset_file_image(fapl, (void *)data, len) < 0) {
@@ -1334,7 +1390,7 @@ spk_status spk_nir_read_memory(const void *data, size_t len, const char *name, c
     hid_t file = H5Fopen(fname, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (file < 0) return spk__fail(NULL, SPK_ERR_FORMAT, "%s: HDF5 cannot open it (truncated or corrupted)", name);
-    return read_opened(file, name, &o, out);
+    return read_opened(file, name, &o, out, data, len);
 }
 
 /* ======================================================================================
