@@ -96,6 +96,13 @@ static uint64_t le(const unsigned char *p, int n) {
  * read, check each element of a contiguous dataset: its heap object must exist, lie inside
  * its "GCOL" collection, which lies inside the file, and hold the string's length. */
 static int vlen_ok(const rd *r, hid_t d, size_t n) {
+    /* a variable-length string's characters are one byte (a damaged type says otherwise,
+     * and HDF5 then allocates length x that size for each string) */
+    hid_t ft = H5Dget_type(d), sup = ft >= 0 ? H5Tget_super(ft) : -1;
+    size_t csz = sup >= 0 ? H5Tget_size(sup) : 1;
+    if (sup >= 0) H5Tclose(sup);
+    if (ft >= 0) H5Tclose(ft);
+    if (csz != 1) return 0;
     if (!r->img || !r->so || !r->sl) return 1;
     haddr_t off = H5Dget_offset(d);
     if (off == HADDR_UNDEF) return 1; /* compact or not allocated: nothing to locate */
