@@ -4,7 +4,7 @@
 Valid inputs of each format plus a few edge cases (refusals the loaders must handle). .npy
 files come from NumPy's own np.save, HDF5 files from h5py, IDX files are packed here (the
 format is four header words), experiments are the examples plus hand-written variations,
-and model files are trained by the spk binary given (a few tiny runs). Deterministic:
+model files are trained by the spk binary given (a few tiny runs) and quantized by it. Deterministic:
 running it again writes the same files (except the trained models, which are reproducible
 from their seeds). Crash reproducers found by fuzzing live beside the seeds as
 regress-*.* files and are never touched here. Run: /usr/bin/python3 fuzz/make_corpus.py build/spk
@@ -232,6 +232,15 @@ def model_seeds(spk):
             subprocess.run([spk, "train", y, "-o", run, "--quiet"], check=True, stdout=subprocess.DEVNULL)
             shutil.copy(os.path.join(run, "model.spk"), os.path.join(CORPUS, "fuzz_model", name + ".spk"))
             shutil.copy(os.path.join(run, "checkpoints", "last.spk"), os.path.join(CORPUS, "fuzz_model", name + "_checkpoint.spk"))
+        # quantized models (model.spkq) of the MLP, three ways
+        mlp = os.path.join(d, "mlp", "model.spk")
+        for name, args in [("mlp_8bit", []), ("mlp_4bit_per_channel_16", ["--bits", "4", "--per-channel", "--state-bits", "16"]),
+                           ("mlp_12bit_input6", ["--bits", "12", "--input-bits", "6"])]:
+            q = os.path.join(CORPUS, "fuzz_qmodel", name + ".spkq")
+            subprocess.run([spk, "quantize", mlp, "-o", q, "--calib", "16", "--test", "4"] + args, check=True,
+                           stdout=subprocess.DEVNULL)
+        gq = open(os.path.join(CORPUS, "fuzz_qmodel", "mlp_8bit.spkq"), "rb").read()
+        out("fuzz_qmodel", "bad_truncated.spkq", gq[: len(gq) // 2])
     good = open(os.path.join(CORPUS, "fuzz_model", "mlp.spk"), "rb").read()
     out("fuzz_model", "bad_truncated.spk", good[: len(good) // 2])
     out("fuzz_model", "bad_magic.spk", b"SPKMODEX" + good[8:])
@@ -276,7 +285,7 @@ def csv_seeds():
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    for h in ["fuzz_npy", "fuzz_idx", "fuzz_h5", "fuzz_experiment", "fuzz_model", "fuzz_nir", "fuzz_hw_csv"]:
+    for h in ["fuzz_npy", "fuzz_idx", "fuzz_h5", "fuzz_experiment", "fuzz_model", "fuzz_nir", "fuzz_hw_csv", "fuzz_qmodel"]:
         os.makedirs(os.path.join(CORPUS, h), exist_ok=True)
     npy_seeds()
     idx_seeds()
