@@ -706,6 +706,21 @@ typedef enum spk_loss_kind {
 const char *spk_loss_kind_name(spk_loss_kind k);
 int spk_loss_kind_from_name(const char *s);
 
+/* Training methods (docs/training.md). Append-only. BPTT and TBPTT store every step's
+ * activations; FPTT and e-prop keep memory constant in T (spk_fptt_*, spk_eprop_*; one
+ * hidden layer); STDP is unsupervised and local (spk_stdp_*), not run by the trainer. */
+typedef enum spk_train_method {
+    SPK_TRAIN_BPTT = 0, SPK_TRAIN_TBPTT, SPK_TRAIN_FPTT, SPK_TRAIN_EPROP, SPK_TRAIN_STDP, SPK_TRAIN_METHOD_COUNT
+} spk_train_method;
+/* "bptt", "tbptt", "fptt", "eprop", "stdp"; NULL / -1 outside the enum. */
+const char *spk_train_method_name(spk_train_method m);
+int spk_train_method_from_name(const char *s);
+typedef enum spk_eprop_feedback {
+    SPK_EPROP_SYMMETRIC = 0, /* learning signal through W_out^T                          */
+    SPK_EPROP_RANDOM,        /* through a fixed random matrix (W_out's init distribution) */
+    SPK_EPROP_FEEDBACK_COUNT
+} spk_eprop_feedback;
+
 typedef struct spk_train_config {
     int output;                 /* the readout node: a neuron population                   */
     spk_loss_kind loss;         /* default CE_MEM with PER_STEP (snnTorch's usual loss)     */
@@ -717,6 +732,9 @@ typedef struct spk_train_config {
     int tbptt_k;                /* truncated BPTT window; 0 = full BPTT                      */
     spk_optim_config optim;     /* default Adam, lr 1e-3                                     */
     spk_sched sched;            /* default constant at optim.lr                              */
+    spk_train_method method;    /* default BPTT (TBPTT when tbptt_k > 0)                     */
+    float fptt_alpha;           /* FPTT regularizer strength alpha > 0. Default 0.5          */
+    spk_eprop_feedback eprop_feedback; /* e-prop learning signal. Default symmetric         */
 } spk_train_config;
 
 /* Defaults for a readout node (see the fields). */
@@ -730,7 +748,11 @@ void spk_trainer_free(spk_trainer *tr);
  * tbptt_k > 0), gradient clipping, optimizer update with the scheduled learning rate.
  * x [T, B, input dims], labels [B]. *loss gets the batch's loss (task + regularizer),
  * *correct the number of correct predictions (either may be NULL). A NaN loss or a
- * non-finite gradient returns SPK_ERR_NUMERIC and leaves the parameters unchanged. */
+ * non-finite gradient returns SPK_ERR_NUMERIC and leaves the parameters unchanged.
+ * With method EPROP the gradient comes from spk_eprop_run (one optimizer update per batch);
+ * with FPTT the batch makes T updates (spk_fptt_run) at the scheduled learning rate, and
+ * the regularizer is not part of *loss; both need ce_mem with per_step or last
+ * (SPK_ERR_UNSUPPORTED otherwise, and for method STDP). */
 spk_status spk_trainer_step(spk_trainer *tr, int T, int B, const float *x, const int32_t *labels, double *loss,
                             int *correct);
 /* Evaluate a batch without training (dropout off): loss, correct count and per-sample
@@ -799,11 +821,7 @@ const float *spk_stdp_trace(const spk_stdp *s, spk_stdp_trace_kind k);
  * keeps one eligibility value per hidden synapse, never a step's activations. Without
  * recurrence (and with the reset detached, the default) the gradient equals BPTT's. The
  * exact update is in eprop.c and docs/training.md. */
-typedef enum spk_eprop_feedback {
-    SPK_EPROP_SYMMETRIC = 0, /* learning signal through W_out^T                          */
-    SPK_EPROP_RANDOM,        /* through a fixed random matrix (W_out's init distribution) */
-    SPK_EPROP_FEEDBACK_COUNT
-} spk_eprop_feedback;
+/* (spk_eprop_feedback is defined with spk_train_config above.) */
 typedef struct spk_eprop spk_eprop;
 /* SPK_ERR_UNSUPPORTED (naming the node) for a network of another shape, a non-LIF or
  * per-neuron-decay population, a hidden reset other than soft / none or not detached, a
@@ -1561,6 +1579,12 @@ spk_quant_config spk_quant_config_default(void);
  * SPK_ERR_INVALID_ARG for bits out of range. */
 spk_status spk_quantize(spk_qmodel **out, spk_net *net, int readout, const spk_quant_config *cfg, int T, int B, const float *calib);
 void spk_qmodel_free(spk_qmodel *q);
+/* Fake quantization, for quantization-aware fine-tuning: round every dense weight of the
+ * chain (the graph spk_quantize accepts) in place to the grid spk_quantize would put it on
+ * under cfg (its bits and its per-tensor or per-channel scale, from the weights' current
+ * largest magnitudes). Training steps taken at the rounded weights and applied to a float
+ * copy are the straight-through estimator (`spk quantize --finetune`, docs/deploy.md). */
+spk_status spk_fake_quantize(spk_net *net, int readout, const spk_quant_config *cfg);
 /* Save / load the quantized model file (format in docs/deploy.md; CRC-32, atomic write).
  * `e` (may be NULL) is the experiment embedded so the data can be found again; load gives
  * it back in *e (NULL when the file has none; pass e = NULL to skip it). */

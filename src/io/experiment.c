@@ -417,6 +417,8 @@ static int reduce_from_name(const char *s) {
     return !strcmp(s, "sum") ? 0 : !strcmp(s, "max") ? 1 : !strcmp(s, "last") ? 2 : !strcmp(s, "per_step") ? 3 : -1;
 }
 static const char *const reduce_names[4] = {"sum", "max", "last", "per_step"};
+static int feedback_from_name(const char *s) { return !strcmp(s, "symmetric") ? 0 : !strcmp(s, "random") ? 1 : -1; }
+static const char *const feedback_names[2] = {"symmetric", "random"};
 
 static spk_status train_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     spk_experiment *e = t;
@@ -443,6 +445,17 @@ static spk_status train_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     if (IS("rate_lambda")) return get_float(c, v, key, 0, 1e9, &tc->rate_lambda);
     if (IS("rate_l2")) return get_bool(c, v, key, &tc->rate_l2);
     if (IS("tbptt")) return get_int(c, v, key, 0, 100000000, &tc->tbptt_k);
+    if (IS("method")) {
+        if ((st = get_choice(c, v, key, spk_train_method_from_name, "bptt, tbptt, fptt, eprop, stdp", &k))) return st;
+        tc->method = (spk_train_method)k;
+        return SPK_OK;
+    }
+    if (IS("fptt_alpha")) return get_float(c, v, key, 1e-30, 1e9, &tc->fptt_alpha);
+    if (IS("eprop_feedback")) {
+        if ((st = get_choice(c, v, key, feedback_from_name, "symmetric, random", &k))) return st;
+        tc->eprop_feedback = (spk_eprop_feedback)k;
+        return SPK_OK;
+    }
     if (IS("optimizer")) {
         if ((st = get_choice(c, v, key, optim_from_name, "sgd, adam, adamw", &k))) return st;
         float lr = tc->optim.lr, clip = tc->optim.clip_norm;
@@ -540,7 +553,7 @@ static spk_status top_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         return SPK_OK;
     }
     static const char *const k[] = {"epochs", "batch_size", "seed", "checkpoint_every", "loss", "mem_reduce", "correct_rate",
-                                    "incorrect_rate", "rate_target", "rate_lambda", "rate_l2", "tbptt", "optimizer", "lr",
+                                    "incorrect_rate", "rate_target", "rate_lambda", "rate_l2", "tbptt", "method", "fptt_alpha", "eprop_feedback", "optimizer", "lr",
                                     "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", "clip_norm", "schedule",
                                     "warmup_steps", "step_size", "gamma", "total_steps", "min_lr", NULL};
     return walk_map(c, v, "training", k, train_key, e); /* training */
@@ -767,6 +780,8 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
               (double)t->optim.momentum, t->optim.nesterov ? "true" : "false", (double)t->optim.weight_decay, (double)t->optim.beta1,
               (double)t->optim.beta2, (double)t->optim.eps, (double)t->optim.clip_norm, sched_names[t->sched.kind], t->sched.warmup_steps,
               t->sched.step_size, (double)t->sched.gamma, t->sched.total_steps, (double)t->sched.min_lr);
+    sb_printf(&b, "  method: %s\n  fptt_alpha: " F9 "\n  eprop_feedback: %s\n", spk_train_method_name(t->method), (double)t->fptt_alpha,
+              feedback_names[t->eprop_feedback]);
     if (e->nir_data) { /* an imported NIR file, base64 in lines of 76 */
         char *b64 = spk__base64_encode(e->nir_data, e->nir_len);
         if (!b64) b.oom = 1;

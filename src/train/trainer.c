@@ -20,7 +20,21 @@ struct spk_trainer {
     int32_t *pbuf;  /* [B] predictions */
     size_t gcap, rcap, scap, pcap;
     int lastT, lastB;
+    spk_eprop *ep;  /* method EPROP: made at the first step */
+    spk_fptt *fp;   /* method FPTT: made at the first step */
 };
+
+static const char *const method_names[SPK_TRAIN_METHOD_COUNT] = {"bptt", "tbptt", "fptt", "eprop", "stdp"};
+
+const char *spk_train_method_name(spk_train_method m) {
+    return (int)m >= 0 && m < SPK_TRAIN_METHOD_COUNT ? method_names[m] : NULL;
+}
+
+int spk_train_method_from_name(const char *s) {
+    for (int k = 0; s && k < SPK_TRAIN_METHOD_COUNT; k++)
+        if (!strcmp(method_names[k], s)) return k;
+    return -1;
+}
 
 static const char *const loss_names[SPK_LOSS_KIND_COUNT] = {"ce_count", "ce_mem", "mse_count", "ce_first_spike"};
 
@@ -52,6 +66,9 @@ spk_train_config spk_train_config_default(int output_node) {
     c.sched.gamma = 1.0f;
     c.sched.step_size = 1;
     c.sched.total_steps = 0; /* cosine: set it (spk train: 0 = epochs x batches) */
+    c.method = SPK_TRAIN_BPTT;
+    c.fptt_alpha = 0.5f;
+    c.eprop_feedback = SPK_EPROP_SYMMETRIC;
     return c;
 }
 
@@ -73,6 +90,23 @@ spk_status spk_trainer_create(spk_trainer **out, spk_net *net, const spk_train_c
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: a cosine schedule needs sched.total_steps >= 1");
     if (!isfinite(spk_sched_lr(&cfg->sched, 0)))
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: the learning-rate schedule cannot be evaluated (check step_size, gamma, lr)");
+    if ((int)cfg->method < 0 || cfg->method >= SPK_TRAIN_METHOD_COUNT)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: method %d is not a valid choice", (int)cfg->method);
+    if (cfg->method == SPK_TRAIN_STDP)
+        return spk__fail(NULL, SPK_ERR_UNSUPPORTED,
+                         "spk_trainer_create: method stdp is unsupervised and local: it has no loss for the trainer to descend; use the "
+                         "spk_stdp_* functions on a dense connection (spk bench stdp runs a Fashion-MNIST layer, docs/training.md)");
+    if (cfg->method == SPK_TRAIN_TBPTT && cfg->tbptt_k < 1)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: method tbptt needs a window tbptt >= 1");
+    if (cfg->method == SPK_TRAIN_FPTT && (!(cfg->fptt_alpha > 0) || !isfinite(cfg->fptt_alpha)))
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: fptt_alpha = %g must be finite and > 0", (double)cfg->fptt_alpha);
+    if ((cfg->method == SPK_TRAIN_FPTT || cfg->method == SPK_TRAIN_EPROP) &&
+        (cfg->loss != SPK_LOSS_CE_MEM || (cfg->mem_reduce != SPK_MEM_PER_STEP && cfg->mem_reduce != SPK_MEM_LAST) || cfg->rate_lambda > 0))
+        return spk__fail(NULL, SPK_ERR_UNSUPPORTED,
+                         "spk_trainer_create: method %s needs a loss known at each step: loss ce_mem with mem_reduce per_step or last, and no "
+                         "firing-rate regularizer", method_names[cfg->method]);
+    if (cfg->method == SPK_TRAIN_EPROP && ((int)cfg->eprop_feedback < 0 || cfg->eprop_feedback >= SPK_EPROP_FEEDBACK_COUNT))
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_trainer_create: eprop_feedback %d is not a valid choice", (int)cfg->eprop_feedback);
     int dims[SPK_MAX_DIMS];
     int nd = spk_net_node_shape(net, cfg->output, dims);
     if (nd != 1) return spk__fail(NULL, SPK_ERR_SHAPE, "spk_trainer_create: the readout '%s' must be one-dimensional (classes)", spk_net_node_name(net, cfg->output));
@@ -83,7 +117,10 @@ spk_status spk_trainer_create(spk_trainer **out, spk_net *net, const spk_train_c
     tr->cfg = *cfg;
     tr->C = dims[0];
     spk_status st = spk_optim_create(&tr->opt, &cfg->optim, n);
+    if (!st && cfg->method == SPK_TRAIN_EPROP) st = spk_eprop_create(&tr->ep, net, cfg->output, cfg->eprop_feedback, (spk_rng){0x65707270, 0});
+    if (!st && cfg->method == SPK_TRAIN_FPTT) st = spk_fptt_create(&tr->fp, net, cfg->output, cfg->fptt_alpha, tr->opt);
     if (st) {
+        spk_optim_free(tr->opt);
         spk_free(tr);
         return st;
     }
@@ -93,6 +130,8 @@ spk_status spk_trainer_create(spk_trainer **out, spk_net *net, const spk_train_c
 
 void spk_trainer_free(spk_trainer *tr) {
     if (!tr) return;
+    spk_eprop_free(tr->ep);
+    spk_fptt_free(tr->fp);
     spk_optim_free(tr->opt);
     spk_free(tr->gbuf);
     spk_free(tr->rbuf);
@@ -192,9 +231,43 @@ static int count_correct(spk_trainer *tr, const int32_t *labels, int32_t *pred) 
     return ok;
 }
 
+/* e-prop and FPTT: the network runs step by step inside them (no stored activations). */
+static spk_status online_step(spk_trainer *tr, int T, int B, const float *x, const int32_t *labels, double *loss, int *correct) {
+    spk_net *net = tr->net;
+    if ((size_t)B > tr->pcap) {
+        spk_free(tr->pbuf);
+        tr->pbuf = spk_malloc((size_t)B * sizeof(int32_t));
+        tr->pcap = tr->pbuf ? (size_t)B : 0;
+        if (!tr->pbuf) return spk__fail(&tr->obj, SPK_ERR_NOMEM, "trainer: no memory for %d predictions", B);
+    }
+    float lr = spk_sched_lr(&tr->cfg.sched, tr->steps);
+    double L = 0;
+    spk_status st;
+    if (tr->ep) {
+        spk_net_zero_grad(net);
+        if ((st = spk_eprop_run(tr->ep, T, B, x, labels, tr->cfg.mem_reduce, &L, tr->pbuf))) return spk__fail(&tr->obj, st, "%s", spk_errmsg(tr->ep));
+        size_t n;
+        float *params = spk_net_params(net, &n), *grads = spk_net_grads(net, &n);
+        if ((st = spk_optim_step(tr->opt, params, grads, lr, NULL)))
+            return spk__fail(&tr->obj, st, "training step %ld: %s", tr->steps, spk_errmsg(tr->opt));
+        spk_net_params_changed(net);
+    } else if ((st = spk_fptt_run(tr->fp, T, B, x, labels, tr->cfg.mem_reduce, lr, &L, tr->pbuf))) {
+        return spk__fail(&tr->obj, st, "training step %ld: %s", tr->steps, spk_errmsg(tr->fp));
+    }
+    tr->steps++;
+    if (loss) *loss = L;
+    if (correct) {
+        int ok = 0;
+        for (int b = 0; b < B; b++) ok += tr->pbuf[b] == labels[b];
+        *correct = ok;
+    }
+    return SPK_OK;
+}
+
 spk_status spk_trainer_step(spk_trainer *tr, int T, int B, const float *x, const int32_t *labels, double *loss, int *correct) {
     if (!tr || !x || !labels) return spk__fail(tr ? &tr->obj : NULL, SPK_ERR_INVALID_ARG, "trainer step: x or labels is NULL");
     spk_net *net = tr->net;
+    if (tr->ep || tr->fp) return online_step(tr, T, B, x, labels, loss, correct);
     spk_net_set_training(net, 1, (uint64_t)tr->steps);
     spk_status st = spk_net_forward(net, T, B, x);
     if (st) return spk__fail(&tr->obj, st, "%s", spk_errmsg(net));
