@@ -34,6 +34,8 @@ check "the C compiles with -std=c99 -pedantic -Werror" "cc -std=c99 -Wall -Wextr
 "$SPK" export "$W/a/model.spk" --to c --float -o "$W/fnet.c" > /dev/null 2>&1
 check "float export compiles" "[ $? -eq 0 ] && cc -std=c99 -Wall -Wextra -Werror -pedantic -c '$W/fnet.c' -o '$W/fnet.o'"
 
+"$SPK" quantize "$W/a/model.spk" -o "$W/qat.spkq" --bits 4 --finetune 1 --lr 0.001 > "$W/qat.txt" 2>&1
+check "quantization-aware fine-tuning runs" "[ \$? -eq 0 ] && grep -q 'fine-tuning epoch 1/1' '$W/qat.txt' && grep -q 'fine-tuned float' '$W/qat.txt'"
 cp "$W/q.spkq" "$W/q.keep"
 cp "$W/net.c" "$W/net.keep"
 "$SPK" quantize "$W/a/model.spk" -o "$W/q.spkq" --bits 3 > "$W/r1.txt" 2>&1

@@ -313,6 +313,64 @@ static void test_file_and_refusals(void) {
     spk_net_free(n2);
 }
 
+/* fake quantization puts the weights on the quantizer's own grid: quantizing them gives the
+ * same integers as quantizing the original weights, and a second rounding changes nothing */
+static void test_fake_quantize(void) {
+    const int I = 20, H = 16, O = 4, T = 6, B = 4;
+    for (int pc = 0; pc < 2; pc++) {
+        int ro;
+        spk_net *net = fx_make_net(0, I, H, O, 1.0f, &ro);
+        if (!net) { CHECK(0); continue; }
+        float *x = malloc(sizeof(float) * (size_t)T * B * I);
+        fx_inputs(x, T, B, I, 1, 77);
+        spk_quant_config qc = spk_quant_config_default();
+        qc.weight_bits = 4;
+        qc.per_channel = pc;
+        spk_qmodel *qa = NULL, *qb = NULL;
+        CHECK_OK(spk_quantize(&qa, net, ro, &qc, T, B, x));
+        size_t n1, n2;
+        float *w1 = spk_net_param(net, spk_net_find(net, "fc1"), "weight", &n1), *w2 = spk_net_param(net, spk_net_find(net, "fc2"), "weight", &n2);
+        float before = w1[3];
+        CHECK_OK(spk_fake_quantize(net, ro, &qc));
+        CHECK(w1[3] != before || fabsf(before) < 1e-6f); /* moved onto the grid (almost surely) */
+        /* at most 15 distinct values per output row at 4 bits */
+        int distinct_ok = 1;
+        for (int o = 0; o < H; o++) {
+            float seen[32];
+            int ns = 0;
+            for (int i = 0; i < I; i++) {
+                int k = 0;
+                while (k < ns && seen[k] != w1[(size_t)o * I + i]) k++;
+                if (k == ns && ns < 32) seen[ns++] = w1[(size_t)o * I + i];
+            }
+            distinct_ok &= ns <= 15;
+        }
+        CHECK(distinct_ok);
+        float *copy = malloc(sizeof(float) * (n1 + n2));
+        memcpy(copy, w1, sizeof(float) * n1);
+        memcpy(copy + n1, w2, sizeof(float) * n2);
+        CHECK_OK(spk_fake_quantize(net, ro, &qc));
+        /* a second rounding moves nothing beyond float rounding of the scale */
+        double dmax = 0, wmax = 0;
+        for (size_t k = 0; k < n1 + n2; k++) {
+            float now = k < n1 ? w1[k] : w2[k - n1];
+            dmax = fabs(now - copy[k]) > dmax ? fabs(now - copy[k]) : dmax;
+            wmax = fabs(copy[k]) > wmax ? fabs(copy[k]) : wmax;
+        }
+        CHECK_MSG(dmax <= 1e-6 * wmax, "second fake quantization moved a weight by %g", dmax);
+        CHECK_OK(spk_quantize(&qb, net, ro, &qc, T, B, x));
+        if (qa && qb)
+            for (int l = 0; l < 2; l++)
+                CHECK_MSG(memcmp(qa->layers[l].w, qb->layers[l].w, sizeof(int16_t) * (size_t)qa->layers[l].in * qa->layers[l].out) == 0,
+                          "per_channel %d, layer %d: the integers moved", pc, l);
+        spk_qmodel_free(qa);
+        spk_qmodel_free(qb);
+        free(copy);
+        free(x);
+        spk_net_free(net);
+    }
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/spk_fixed.XXXXXX");
     if (!mkdtemp(dir)) {
@@ -323,6 +381,7 @@ int main(void) {
     test_c_bit_exact();
     test_float_export();
     test_file_and_refusals();
+    test_fake_quantize();
     int rc = tu_finish("test_fixed");
     if (rc == 0) fx_sh("rm -rf %s", dir);
     else fprintf(stderr, "test_fixed: files kept in %s\n", dir);

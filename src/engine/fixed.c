@@ -341,6 +341,40 @@ spk_status spk__qmodel_check(spk_qmodel *q, const char *what) {
     return SPK_OK;
 }
 
+spk_status spk_fake_quantize(spk_net *net, int readout, const spk_quant_config *cfg) {
+    if (!net || !cfg) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_fake_quantize: missing argument");
+    if (cfg->weight_bits < 4 || cfg->weight_bits > 16)
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "fake quantize: weight bits %d: must be 4..16", cfg->weight_bits);
+    int dense[MAX_LAYERS], pops[MAX_LAYERS];
+    spk_status st;
+    int n = spk__chain_walk(net, readout, dense, pops, MAX_LAYERS, NULL, &st);
+    if (!n) return st;
+    const double qmax = (double)((1 << (cfg->weight_bits - 1)) - 1);
+    for (int l = 0; l < n; l++) {
+        size_t nw;
+        float *W = spk_net_param(net, dense[l], "weight", &nw);
+        const int I = net->nodes[dense[l]].d_in, O = net->nodes[dense[l]].d_out;
+        double gmax = 0;
+        for (size_t k = 0; k < nw; k++) gmax = fabs(W[k]) > gmax ? fabs(W[k]) : gmax;
+        for (int o = 0; o < O; o++) {
+            float *row = W + (size_t)o * I;
+            double m = gmax;
+            if (cfg->per_channel) {
+                m = 0;
+                for (int i = 0; i < I; i++) m = fabs(row[i]) > m ? fabs(row[i]) : m;
+            }
+            double sw = m > 0 ? m / qmax : 1.0;
+            for (int i = 0; i < I; i++) {
+                double q = rnd(row[i] / sw);
+                q = q > qmax ? qmax : q < -qmax ? -qmax : q;
+                row[i] = (float)(q * sw);
+            }
+        }
+    }
+    spk_net_params_changed(net);
+    return SPK_OK;
+}
+
 /* ---------------------------------------------------------------- accessors ------------ */
 
 int spk_qmodel_input_size(const spk_qmodel *q) {

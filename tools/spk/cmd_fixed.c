@@ -79,20 +79,84 @@ done:
     return rc;
 }
 
+/* Quantization-aware fine-tuning with the straight-through estimator: before each step the
+ * weights are rounded to their quantization grid (spk_fake_quantize); the trainer's step
+ * (forward and backward at the rounded weights, optimizer update) moves them, and that move
+ * is added to the float weights, which are put back. At the end the net holds the float
+ * weights, which spk_quantize rounds. Batches, order and encoding draws as spk train. */
+#define QAT_DRAW_BASE ((uint64_t)1 << 61)
+static int finetune_qat(const spk_experiment *e, spk_trainer *tr, spk_net *net, int readout, const spk_quant_config *qc, const spk_dataset *train,
+                        int T, size_t in_size, int epochs) {
+    size_t n;
+    float *p = spk_net_params(net, &n);
+    const int B = e->batch_size, nb = (train->n + B - 1) / B;
+    float *master = malloc(sizeof(float) * n), *wq = malloc(sizeof(float) * n), *x = malloc(sizeof(float) * (size_t)T * B * in_size);
+    int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n), *lab = malloc(sizeof(int32_t) * (size_t)B);
+    int rc = -1;
+    if (!master || !wq || !x || !perm || !lab) {
+        cli_error("quantize: out of memory for fine-tuning");
+        goto done;
+    }
+    memcpy(master, p, sizeof(float) * n);
+    for (int ep = 0; ep < epochs; ep++) {
+        spk_rng_permutation((spk_rng){e->seed, 0x9a7}, (uint64_t)ep, perm, train->n);
+        double t0 = cli_now(), lsum = 0;
+        long correct = 0;
+        for (int bi = 0; bi < nb; bi++) {
+            int Bc = train->n - bi * B < B ? train->n - bi * B : B;
+            for (int b = 0; b < Bc; b++) lab[b] = train->y[perm[bi * B + b]];
+            if (spk_experiment_encode_batch(e, train, perm + (size_t)bi * B, Bc, x, QAT_DRAW_BASE + (uint64_t)ep * nb + bi)) {
+                cli_error("%s", spk_errmsg(NULL));
+                goto done;
+            }
+            if (spk_fake_quantize(net, readout, qc)) {
+                cli_error("%s", spk_errmsg(NULL));
+                goto done;
+            }
+            memcpy(wq, p, sizeof(float) * n);
+            double l;
+            int ok;
+            if (spk_trainer_step(tr, T, Bc, x, lab, &l, &ok)) {
+                cli_error("fine-tuning, epoch %d, batch %d: %s", ep + 1, bi + 1, spk_errmsg(tr));
+                goto done;
+            }
+            for (size_t k = 0; k < n; k++) master[k] += p[k] - wq[k];
+            memcpy(p, master, sizeof(float) * n);
+            spk_net_params_changed(net);
+            lsum += l * Bc;
+            correct += ok;
+        }
+        printf("fine-tuning epoch %d/%d: loss %.4f  train %.2f%% (at the quantized weights)  %.1f s\n", ep + 1, epochs, lsum / train->n,
+               100.0 * correct / train->n, cli_now() - t0);
+        fflush(stdout);
+    }
+    rc = 0;
+done:
+    free(master);
+    free(wq);
+    free(x);
+    free(perm);
+    free(lab);
+    return rc;
+}
+
 int cmd_quantize(int argc, char **argv) {
     const char *file = NULL, *outp = NULL;
     spk_quant_config qc = spk_quant_config_default();
-    long calib = 256, ntest = 0, v;
+    long calib = 256, ntest = 0, finetune = 0, v;
+    double lr = 1e-4;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: spk quantize MODEL -o QMODEL [--bits B] [--per-channel] [--state-bits 16|32]\n"
-                   "                    [--input-bits B] [--calib N] [--test N]\n"
+                   "                    [--input-bits B] [--calib N] [--test N] [--finetune EPOCHS [--lr LR]]\n"
                    "Post-training quantization to integers (docs/deploy.md): weights of B bits (4..16, default 8),\n"
                    "one scale per layer or per output neuron (--per-channel), membranes of 16 or 32 bits (default),\n"
                    "the input of --input-bits bits (default 8). The first N training samples (--calib, default 256)\n"
                    "choose the scales. Prints the test-set accuracy of the float model and of the fixed-point\n"
-                   "engine (--test N: only the first N test samples; 0 = all).\n");
+                   "engine (--test N: only the first N test samples; 0 = all). --finetune first trains the\n"
+                   "model EPOCHS epochs quantization-aware (steps taken at the quantized weights, applied to\n"
+                   "the float weights: straight-through; Adam at --lr, default 1e-4).\n");
             return 0;
         } else if (!strcmp(a, "-o")) {
             if (!val) { cli_error("quantize: -o needs a file"); return 2; }
@@ -111,6 +175,13 @@ int cmd_quantize(int argc, char **argv) {
             qc.per_channel = 1;
         } else if (!strcmp(a, "--calib")) {
             if (cli_int("--calib", val, 1, 100000, &calib)) return 2;
+            i++;
+        } else if (!strcmp(a, "--finetune")) {
+            if (cli_int("--finetune", val, 0, 1000, &finetune)) return 2;
+            i++;
+        } else if (!strcmp(a, "--lr")) {
+            if (cli_float("--lr", val, &lr)) return 2;
+            if (!(lr > 0)) { cli_error("--lr: %g: must be > 0", lr); return 2; }
             i++;
         } else if (!strcmp(a, "--test")) {
             if (cli_int("--test", val, 0, 100000000, &ntest)) return 2;
@@ -151,6 +222,25 @@ int cmd_quantize(int argc, char **argv) {
     size_t in_size = 1;
     for (int k = 0; k < ind; k++) in_size *= (size_t)idims[k];
     int nc = calib < train.n ? (int)calib : train.n;
+    if (ntest > 0 && ntest < test.n) test.n = (int)ntest;
+    spk_train_config tc = e->train;
+    tc.output = readout;
+    tc.optim.lr = (float)lr;
+    tc.sched.kind = SPK_SCHED_CONST;
+    tc.sched.base_lr = (float)lr;
+    tc.sched.warmup_steps = 0;
+    if (spk_trainer_create(&tr, net, &tc)) {
+        cli_error("%s", spk_errmsg(NULL));
+        goto out;
+    }
+    double loss, acc_f = 0, acc_ft = 0, acc_q, sps, t_f = 0;
+    if (test.n > 0) { /* the float model's accuracy before anything changes it */
+        double t0 = cli_now();
+        if (cli_evaluate(e, tr, net, &test, T, in_size, &loss, &acc_f, &sps)) goto out;
+        t_f = cli_now() - t0;
+    }
+    if (finetune > 0 && finetune_qat(e, tr, net, readout, &qc, &train, T, in_size, (int)finetune)) goto out;
+    if (finetune > 0 && test.n > 0 && cli_evaluate(e, tr, net, &test, T, in_size, &loss, &acc_ft, &sps)) goto out;
     x = malloc(sizeof(float) * (size_t)T * nc * in_size);
     idx = malloc(sizeof(int32_t) * (size_t)nc);
     if (!x || !idx) {
@@ -170,24 +260,16 @@ int cmd_quantize(int argc, char **argv) {
         cli_error("%s", spk_errmsg(NULL));
         goto out;
     }
-    printf("%s -> %s: weights %d bits (%s), state %d bits, input %d bits\n", file, outp, qc.weight_bits, qc.per_channel ? "per channel" : "per tensor",
-           qc.state_bits, qc.input_bits);
+    printf("%s -> %s: weights %d bits (%s), state %d bits, input %d bits%s\n", file, outp, qc.weight_bits, qc.per_channel ? "per channel" : "per tensor",
+           qc.state_bits, qc.input_bits, finetune > 0 ? ", quantization-aware fine-tuned" : "");
     /* accuracy before and after on the test set */
-    if (ntest > 0 && ntest < test.n) test.n = (int)ntest;
     if (test.n > 0) {
-        spk_train_config tc = e->train;
-        tc.output = readout;
-        tc.sched.kind = SPK_SCHED_CONST;
-        if (spk_trainer_create(&tr, net, &tc)) {
-            cli_error("%s", spk_errmsg(NULL));
-            goto out;
-        }
-        double loss, acc_f, acc_q, sps, t0 = cli_now();
-        if (cli_evaluate(e, tr, net, &test, T, in_size, &loss, &acc_f, &sps)) goto out;
         double t1 = cli_now();
         if (fixed_accuracy(e, q, &test, test.n, T, &acc_q)) goto out;
-        printf("test accuracy (%d samples): float %.2f%%  fixed-point %.2f%%  (change %+.2f points; %.1f s, %.1f s)\n", test.n, 100 * acc_f, 100 * acc_q,
-               100 * (acc_q - acc_f), t1 - t0, cli_now() - t1);
+        char ft[64] = "";
+        if (finetune > 0) snprintf(ft, sizeof ft, "  fine-tuned float %.2f%%", 100 * acc_ft);
+        printf("test accuracy (%d samples): float %.2f%%%s  fixed-point %.2f%%  (change %+.2f points; %.1f s, %.1f s)\n", test.n, 100 * acc_f, ft,
+               100 * acc_q, 100 * (acc_q - acc_f), t_f, cli_now() - t1);
     }
     rc = 0;
 out:
