@@ -2,7 +2,8 @@
  *   - a model file / checkpoint cut at every length, with one bit flipped at every byte, or
  *     with bytes appended, is refused with SPK_ERR_FORMAT and a message naming the file and
  *     the checksum (every offset class: header, experiment text, parameters, per-neuron
- *     parameters, training position, optimizer state, the CRC itself);
+ *     parameters, training position, optimizer state, the CRC itself); a NaN parameter
+ *     behind a valid checksum is refused too;
  *   - out of memory: allocation failures injected one at a time (the k-th spk allocation
  *     fails, for every k until the call succeeds) while parsing an experiment and building
  *     its network, while loading a model file with its optimizer state, and while creating a
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* an MLP with every kind of stored state: learnable shared and per-neuron parameters, a
  * recurrent population, dropout, stochastic firing */
@@ -268,6 +270,19 @@ static void test_model_file_damage(void) {
     for (size_t k = 1; k <= 8; k++) expect_refused(l, n + k, "ckpt.spk", "checksum mismatch", "appended", n + k);
     printf("model file: %zu truncations, %zu flipped bytes, 8 extensions: all refused with a message (%s)\n", n, n,
            tu_failures == before ? "ok" : "FAILED");
+    /* damage behind a valid checksum: a NaN in the parameter arena (it would reach a
+     * learnable decay, which the per-population checks never see) is refused */
+    {
+        uint64_t ylen;
+        memcpy(&ylen, p + 32, 8); /* magic 8, version 4, ndim 4, dims 16 */
+        size_t off = 40 + (size_t)ylen + 8 + 4 * 3;
+        memcpy(q, p, n);
+        float nan = NAN;
+        memcpy(q + off, &nan, 4);
+        uint32_t crc = (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), q, n - 4);
+        memcpy(q + n - 4, &crc, 4);
+        expect_refused(q, n, "ckpt.spk", "is NaN: the model is damaged", "NaN parameter", off);
+    }
     /* through the file API as a user meets it: the message names the file */
     FILE *f = fopen(path, "wb");
     fwrite(p, 1, n - n / 3, f);

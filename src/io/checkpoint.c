@@ -7,6 +7,7 @@
 #include "io/model_impl.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,16 @@ spk_status spk__model_load_mem(const unsigned char *data, size_t sz, const char 
         goto done;
     }
     take(&r, params, np * sizeof(float));
+    /* NaN or Inf cannot come out of training (the optimizer refuses non-finite gradients):
+     * such a value is damage, and a learnable neuron parameter would carry it past the
+     * per-population checks below */
+    for (size_t i = 0; i < np && !r.bad; i++) {
+        if (!isfinite(params[i])) {
+            st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: parameter %zu of %zu is %s: the model is damaged", path, i, np,
+                           isnan(params[i]) ? "NaN" : "infinite");
+            goto done;
+        }
+    }
     uint32_t npop = 0;
     take(&r, &npop, 4);
     for (uint32_t k = 0; k < npop && !r.bad; k++) {
