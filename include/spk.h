@@ -761,6 +761,10 @@ spk_status spk_trainer_eval(spk_trainer *tr, int T, int B, const float *x, const
                             int *correct, int32_t *pred);
 /* Training steps taken so far (the schedule's step). */
 long spk_trainer_steps(const spk_trainer *tr);
+/* Bytes the method holds for the last batch beyond the parameters and the optimizer: BPTT's
+ * stored activations (spk_net_activation_bytes), or e-prop's traces (spk_eprop_bytes), or
+ * FPTT's running average, gradients and one step of state (spk_fptt_bytes). */
+size_t spk_trainer_method_bytes(const spk_trainer *tr);
 /* The trainer's optimizer (for its state in checkpoints). */
 spk_optim *spk_trainer_optim(spk_trainer *tr);
 /* The class each sample of the last forward predicts under the loss's decoding: the largest

@@ -141,6 +141,12 @@ void spk_trainer_free(spk_trainer *tr) {
 }
 
 long spk_trainer_steps(const spk_trainer *tr) { return tr ? tr->steps : 0; }
+size_t spk_trainer_method_bytes(const spk_trainer *tr) {
+    if (!tr) return 0;
+    if (tr->ep) return spk_eprop_bytes(tr->ep);
+    if (tr->fp) return spk_fptt_bytes(tr->fp);
+    return spk_net_activation_bytes(tr->net);
+}
 void spk_trainer_set_steps(spk_trainer *tr, long steps) {
     if (tr && steps >= 0) tr->steps = steps;
 }

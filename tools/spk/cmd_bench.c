@@ -164,15 +164,25 @@ static int run_peer(const char *workload, int batches, int T, double *ms, double
 }
 
 static int bench_memory(int argc, char **argv) {
-    int no_peer = 0;
+    int no_peer = 0, method = SPK_TRAIN_BPTT;
     long steps = 100;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) {
-            printf("usage: spk bench memory [--steps T] [--no-peer]\n"
+            printf("usage: spk bench memory [--steps T] [--method bptt|fptt|eprop] [--no-peer]\n"
                    "BPTT activation memory per time step and peak RSS of a training step on the `rec`\n"
                    "workload (T = 100 steps, or --steps), beside snnTorch (shared/peers/snntorch_bench.py;\n"
-                   "set SPK_PEERS and SNNTORCH_DIR; for T != 100 the script runs with its T changed).\n");
+                   "set SPK_PEERS and SNNTORCH_DIR; for T != 100 the script runs with its T changed).\n"
+                   "--method fptt / eprop trains with that method (loss per step; no peer): the memory it\n"
+                   "holds and the peak RSS less the input array, which the bench keeps whole ([T, 64, 700]).\n");
             return 0;
+        } else if (!strcmp(argv[i], "--method")) {
+            const char *v = i + 1 < argc ? argv[i + 1] : "";
+            method = spk_train_method_from_name(v);
+            if (method != SPK_TRAIN_BPTT && method != SPK_TRAIN_FPTT && method != SPK_TRAIN_EPROP) {
+                cli_error("--method: '%s' is not bptt, fptt or eprop", v);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(argv[i], "--steps")) {
             if (cli_int("--steps", i + 1 < argc ? argv[i + 1] : NULL, 1, 100000, &steps)) return 2;
             i++;
@@ -190,6 +200,8 @@ static int bench_memory(int argc, char **argv) {
     if (build_rec(&net, &o)) return 1;
     spk_train_config tc = spk_train_config_default(o);
     tc.mem_reduce = SPK_MEM_SUM;
+    tc.method = (spk_train_method)method;
+    if (method != SPK_TRAIN_BPTT) tc.mem_reduce = SPK_MEM_PER_STEP, no_peer = 1; /* online methods need a per-step loss */
     spk_trainer *tr;
     if (spk_trainer_create(&tr, net, &tc)) { cli_error("%s", spk_errmsg(NULL)); return 1; }
     float *x = malloc(sizeof(float) * T * B * NI);
@@ -198,13 +210,27 @@ static int bench_memory(int argc, char **argv) {
     for (size_t k = 0; k < (size_t)T * B * NI; k++) x[k] = spk_rng_uniform((spk_rng){1, 0}, 0, k, 0) < 0.05f ? 1.0f : 0.0f;
     for (int b = 0; b < B; b++) labels[b] = (int32_t)(spk_rng_uniform((spk_rng){1, 1}, 0, (uint64_t)b, 0) * 20);
     double loss = 0, ms = 0;
-    for (int s = 0; s < 3; s++) { /* the first step also allocates; report the third */
+    const int nsteps = T >= 5000 ? 1 : 3; /* very long sequences: one step (the peak is reached in it) */
+    for (int s = 0; s < nsteps; s++) { /* the first step also allocates; report the last */
         double t0 = cli_now();
         if (spk_trainer_step(tr, T, B, x, labels, &loss, NULL)) { cli_error("%s", spk_errmsg(tr)); return 1; }
         ms = (cli_now() - t0) * 1e3;
     }
     size_t act = spk_net_activation_bytes(net);
-    double rss = max_rss_mb(RUSAGE_SELF);
+    double rss = max_rss_mb(RUSAGE_SELF), x_mb = (double)T * B * NI * sizeof(float) / 1048576.0;
+    if (method != SPK_TRAIN_BPTT) { /* the online methods hold no activations: their own state instead */
+        printf("memory (rec: 700-256 recurrent-20, T=%d, B=%d), %s: %.1f MiB of method state (traces, running averages), "
+               "peak RSS %.1f MB, %.1f MB less the [T, B, 700] input array (%.1f MB); %s step %.0f ms\n",
+               T, B, spk_train_method_name((spk_train_method)method), spk_trainer_method_bytes(tr) / 1048576.0, rss, rss - x_mb, x_mb,
+               nsteps == 1 ? "one" : "third", ms);
+        printf("{\"workload\": \"memory\", \"T\": %d, \"B\": %d, \"peak_rss_mb\": %.1f, \"ms_per_batch\": %.1f, \"loss\": %.4f, "
+               "\"method\": \"%s\", \"method_bytes\": %zu, \"input_mb\": %.1f, \"peak_rss_less_input_mb\": %.1f}\n",
+               T, B, rss, ms, loss, spk_train_method_name((spk_train_method)method), spk_trainer_method_bytes(tr), x_mb, rss - x_mb);
+        free(x);
+        spk_trainer_free(tr);
+        spk_net_free(net);
+        return 0;
+    }
     size_t np;
     spk_net_params(net, &np);
     double peer_ms = 0, peer_rss = 0;
@@ -219,7 +245,8 @@ static int bench_memory(int argc, char **argv) {
            "\"peak_rss_mb\": %.1f, \"ms_per_batch\": %.1f, \"loss\": %.4f",
            T, B, act, (double)act / T, rss, ms, loss);
     if (have_peer) printf(", \"peer_peak_rss_mb\": %.1f, \"peer_ms_per_batch_median\": %.1f, \"rss_ratio\": %.2f", peer_rss, peer_ms, peer_rss / rss);
-    printf("}\n");
+    printf(", \"method\": \"%s\", \"method_bytes\": %zu, \"input_mb\": %.1f, \"peak_rss_less_input_mb\": %.1f}\n",
+           spk_train_method_name((spk_train_method)method), spk_trainer_method_bytes(tr), x_mb, rss - x_mb);
     free(x);
     spk_trainer_free(tr);
     spk_net_free(net);
