@@ -156,7 +156,7 @@ int cmd_quantize(int argc, char **argv) {
                    "choose the scales. Prints the test-set accuracy of the float model and of the fixed-point\n"
                    "engine (--test N: only the first N test samples; 0 = all). --finetune first trains the\n"
                    "model EPOCHS epochs quantization-aware (steps taken at the quantized weights, applied to\n"
-                   "the float weights: straight-through; Adam at --lr, default 1e-4).\n");
+                   "the float weights: straight-through; the experiment's optimizer at --lr, default 1e-4).\n");
             return 0;
         } else if (!strcmp(a, "-o")) {
             if (!val) { cli_error("quantize: -o needs a file"); return 2; }
