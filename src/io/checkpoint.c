@@ -180,7 +180,9 @@ spk_status spk__model_load_mem(const unsigned char *data, size_t sz, const char 
     take(&r, &nd, 4);
     for (int i = 0; i < SPK_MAX_DIMS; i++) take(&r, &dims[i], 4);
     take(&r, &ylen, 8);
-    if (r.bad || nd < 1 || nd > SPK_MAX_DIMS || ylen > r.len - r.pos) {
+    int dims_ok = 1;
+    for (uint32_t i = 0; i < nd && i < SPK_MAX_DIMS; i++) dims_ok &= dims[i] >= 1 && dims[i] <= INT32_MAX;
+    if (r.bad || nd < 1 || nd > SPK_MAX_DIMS || !dims_ok || ylen > r.len - r.pos) {
         st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: malformed header", path);
         goto done;
     }

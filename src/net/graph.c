@@ -52,7 +52,10 @@ void spk_net_free(spk_net *net) {
 
 static int numel_of(int ndim, const int *dims) {
     long n = 1;
-    for (int i = 0; i < ndim; i++) n *= dims[i];
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 0 || (dims[i] > 0 && n > 0x7fffffffL / dims[i])) return 0; /* no overflow */
+        n *= dims[i];
+    }
     return ndim > 0 && n <= 0x7fffffff ? (int)n : 0;
 }
 
