@@ -819,7 +819,7 @@ typedef enum spk_stdp_trace_kind {
 const float *spk_stdp_trace(const spk_stdp *s, spk_stdp_trace_kind k);
 
 /* ---- e-prop: online gradients with eligibility traces (Bellec et al. 2020) ------------
- * For a network input -> dense -> LIF (optionally with a recurrent dense on a cycle) ->
+ * For a network input -> dense -> LIF or ALIF (optionally with a recurrent dense on a cycle) ->
  * dense -> leaky readout (reset none), with a loss on the readout membrane at every step
  * (CE_MEM PER_STEP) or at the last step (LAST). Memory does not grow with T: per sample it
  * keeps one eligibility value per hidden synapse, never a step's activations. Without
@@ -827,8 +827,9 @@ const float *spk_stdp_trace(const spk_stdp *s, spk_stdp_trace_kind k);
  * exact update is in eprop.c and docs/training.md. */
 /* (spk_eprop_feedback is defined with spk_train_config above.) */
 typedef struct spk_eprop spk_eprop;
-/* SPK_ERR_UNSUPPORTED (naming the node) for a network of another shape, a non-LIF or
- * per-neuron-decay population, a hidden reset other than soft / none or not detached, a
+/* SPK_ERR_UNSUPPORTED (naming the node) for a network of another shape, a hidden population
+ * other than LIF / ALIF (ALIF: delayed timing, soft reset), a non-LIF readout, a
+ * per-neuron decay, a hidden reset other than soft / none or not detached, a
  * readout that resets. `rng` keys the random feedback matrix. On failure *out is NULL. */
 spk_status spk_eprop_create(spk_eprop **out, spk_net *net, int readout, spk_eprop_feedback fb, spk_rng rng);
 void spk_eprop_free(spk_eprop *ep);

@@ -3,6 +3,8 @@
  *                           membrane per step and at the last step: every gradient (W_in,
  *                           b_in, W_out, b_out) equal to float tolerance, and the same loss
  *   recurrence with W_rec 0 the recurrent weights' gradient too (no path through z(t-1))
+ *   ALIF                    the same two cases with adaptive thresholds (eligibility vectors
+ *                           with an adaptation part)
  *   random feedback         the readout's gradients still equal BPTT's; the hidden ones not
  *   memory                  the state it keeps does not depend on T
  *   refusals                MAX reduction, a network of another shape, hard reset */
@@ -11,6 +13,7 @@
 #include <string.h>
 
 enum { I = 7, H = 6, C = 3, B = 4 };
+static spk_neuron_kind hidden_kind = SPK_NEURON_LIF; /* the next build's hidden population */
 
 static spk_net *build(int rec, int *ro, spk_reset_kind hidden_reset) {
     spk_net *net;
@@ -18,6 +21,9 @@ static spk_net *build(int rec, int *ro, spk_reset_kind hidden_reset) {
     spk_neuron_config hc = spk_neuron_config_default(), oc = spk_neuron_config_default();
     hc.lam = 0.9f;
     hc.reset = hidden_reset;
+    hc.kind = hidden_kind;
+    hc.adapt_rho = 0.9f;
+    hc.adapt_beta = 0.3f;
     oc.lam = 0.8f;
     oc.fire = SPK_FIRE_NONE;
     oc.reset = SPK_RESET_NONE;
@@ -167,6 +173,10 @@ int main(void) {
     run_case(0, SPK_MEM_PER_STEP, "feed-forward, per-step loss");
     run_case(0, SPK_MEM_LAST, "feed-forward, last-step loss");
     run_case(1, SPK_MEM_PER_STEP, "recurrent with W_rec = 0");
+    hidden_kind = SPK_NEURON_ALIF; /* eligibility vectors with the adaptation part */
+    run_case(0, SPK_MEM_PER_STEP, "ALIF feed-forward, per-step loss");
+    run_case(1, SPK_MEM_LAST, "ALIF recurrent with W_rec = 0, last-step loss");
+    hidden_kind = SPK_NEURON_LIF;
     refusals();
     return tu_finish("test_eprop");
 }

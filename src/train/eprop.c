@@ -2,7 +2,7 @@
  * for recurrent networks of spiking neurons"): the weight gradients of a one-hidden-layer
  * network computed online, forward in time, with memory that does not depend on T.
  *
- * The network: input -> dense W_in -> hidden LIF population H (optionally with a recurrent
+ * The network: input -> dense W_in -> hidden LIF or ALIF population H (optionally with a recurrent
  * dense W_rec on a cycle H -> W_rec -> H) -> dense W_out -> leaky readout R (no reset), the
  * shape of examples/randman.yaml and of the `rec` workload. Per step t, per sample b:
  *   hidden   u_j(t) = lam u_j(t-1) + g (W_in x(t) + b_in + W_rec z(t-1) + b_rec)_j - reset
@@ -19,8 +19,10 @@
  * The readout's membrane must carry a loss at every step (CE_MEM with PER_STEP) or only at
  * the last step (LAST); a loss that needs the whole sequence first (MAX, SUM, spike counts)
  * is refused. Decays lam and kap must be one value per population (the default).
- * It does not train neuron parameters (their gradients are left at zero), ALIF neurons or
- * deeper networks (refused, naming the node). */
+ * An ALIF hidden population (delayed timing, soft reset) keeps a two-part eligibility
+ * vector per synapse (alif_elig_step); it too equals BPTT without recurrence.
+ * It does not train neuron parameters (their gradients are left at zero) or deeper
+ * networks (refused, naming the node). */
 #include "net/net_impl.h"
 #include "train/train_impl.h"
 
@@ -43,6 +45,10 @@ struct spk_eprop {
     float *ih, *ir;                    /* inputs [B, H], [B, C]                          */
     float *xb, *zb, *bb;               /* input traces [B, I], [B, H], [B, H] (biases)  */
     float *e_in, *e_rec, *e_b;         /* eligibility [B, H, I], [B, H, H], [B, H]      */
+    int alif;                          /* hidden ALIF: eligibility vectors (v and a parts)  */
+    float rho, beta;                   /* ALIF adaptation decay and strength              */
+    float *ev_in, *ea_in, *ev_rec, *ea_rec, *ev_b, *ea_b; /* ALIF vectors, as e_*        */
+    float *psi_prev, *tr_in;           /* [B, H] psi(t-1); [B, I] g * x(t)                */
     float *zr;                         /* [B, H] readout-filtered hidden spikes          */
     float *gk, *Lj, *psi, *msum;       /* [B, C], [B, H], [B, H], [B, C]                 */
     float one_r;                       /* the readout-filtered constant 1 (readout bias)  */
@@ -75,7 +81,10 @@ static float uniform_lam(const spk_neuron *nr) {
 static spk_status check_neuron(const spk_net *net, int v, int readout) {
     const spk_neuron *nr = net->nodes[v].nr;
     const spk_neuron_config *c = spk_neuron_get_config(nr);
-    if (c->kind != SPK_NEURON_LIF) return unsupported(net, v, "only LIF populations (ALIF and the others are not implemented)");
+    if (c->kind != SPK_NEURON_LIF && (readout || c->kind != SPK_NEURON_ALIF))
+        return unsupported(net, v, readout ? "the readout must be a LIF population" : "only LIF and ALIF hidden populations");
+    if (c->kind == SPK_NEURON_ALIF && (c->timing != SPK_TIMING_DELAYED || c->reset != SPK_RESET_SOFT))
+        return unsupported(net, v, "ALIF needs the delayed timing and the soft reset");
     if (isnan(uniform_lam(nr))) return unsupported(net, v, "the decay differs between neurons");
     if (c->timing == SPK_TIMING_SAME_STEP_SNNTORCH) return unsupported(net, v, "the snnTorch same-step timing");
     if (readout) {
@@ -137,6 +146,9 @@ spk_status spk_eprop_create(spk_eprop **out, spk_net *net, int readout, spk_epro
     ep->lam = uniform_lam(net->nodes[hid].nr);
     ep->kap = uniform_lam(net->nodes[readout].nr);
     ep->gH = spk_neuron_get_config(net->nodes[hid].nr)->gain;
+    ep->alif = spk_neuron_get_config(net->nodes[hid].nr)->kind == SPK_NEURON_ALIF;
+    ep->rho = spk_neuron_get_config(net->nodes[hid].nr)->adapt_rho;
+    ep->beta = spk_neuron_get_config(net->nodes[hid].nr)->adapt_beta;
     ep->gR = spk_neuron_get_config(net->nodes[readout].nr)->gain;
     if (fb == SPK_EPROP_RANDOM) {
         size_t nf = (size_t)ep->C * ep->H;
@@ -174,9 +186,12 @@ static spk_status alloc_batch(spk_eprop *ep, int B) {
     const size_t b = (size_t)B, I = (size_t)ep->I, H = (size_t)ep->H, C = (size_t)ep->C;
     const size_t sh = spk_neuron_state_size(ep->net->nodes[ep->hid].nr, B), sr = spk_neuron_state_size(ep->net->nodes[ep->out].nr, B);
     const size_t erec = ep->drec >= 0 && !ep->one_step ? b * H * H : 0, ein = ep->one_step ? 0 : b * H * I;
-    size_t sizes[] = {sh, sr, b * H, b * H, b * H, b * C, b * C, b * H, b * C, b * I, b * H, b * H, ein, erec, b * H, b * H, b * C, b * H, b * H, b * C};
+    const int va = ep->alif && !ep->one_step;
+    const size_t vin = va ? ein : 0, vrec = va ? erec : 0, vb = va ? b * H : 0;
+    size_t sizes[] = {sh, sr, b * H, b * H, b * H, b * C, b * C, b * H, b * C, b * I, b * H, b * H, ein, erec, b * H, b * H, b * C, b * H, b * H, b * C, vin, vin, vrec, vrec, vb, vb, b * H, b * I};
     float **ptrs[] = {&ep->st_h, &ep->st_r, &ep->uh, &ep->zh, &ep->zprev, &ep->ur, &ep->mr, &ep->ih, &ep->ir, &ep->xb, &ep->zb, &ep->bb,
-                      &ep->e_in, &ep->e_rec, &ep->e_b, &ep->zr, &ep->gk, &ep->Lj, &ep->psi, &ep->msum};
+                      &ep->e_in, &ep->e_rec, &ep->e_b, &ep->zr, &ep->gk, &ep->Lj, &ep->psi, &ep->msum,
+                      &ep->ev_in, &ep->ea_in, &ep->ev_rec, &ep->ea_rec, &ep->ev_b, &ep->ea_b, &ep->psi_prev, &ep->tr_in};
     const int np = (int)(sizeof sizes / sizeof sizes[0]);
     size_t total = 0;
     for (int k = 0; k < np; k++) total += spk__align_up(sizes[k] * sizeof(float), SPK__ALIGN);
@@ -244,6 +259,13 @@ spk_status spk__eprop_begin(spk_eprop *ep, int T, int B, const float *x, const i
     memset(ep->bb, 0, BH * sizeof(float));
     memset(ep->zprev, 0, BH * sizeof(float));
     if (ep->e_in) memset(ep->e_in, 0, BH * I * sizeof(float));
+    float *va[] = {ep->ev_in, ep->ea_in, ep->ev_rec, ep->ea_rec};
+    size_t vn[] = {BH * I, BH * I, BH * H, BH * H};
+    for (int k = 0; k < 4; k++)
+        if (va[k]) memset(va[k], 0, vn[k] * sizeof(float));
+    if (ep->ev_b) memset(ep->ev_b, 0, BH * sizeof(float));
+    if (ep->ea_b) memset(ep->ea_b, 0, BH * sizeof(float));
+    memset(ep->psi_prev, 0, BH * sizeof(float));
     if (ep->e_rec) memset(ep->e_rec, 0, BH * H * sizeof(float));
     memset(ep->e_b, 0, BH * sizeof(float));
     memset(ep->zr, 0, BH * sizeof(float));
@@ -255,6 +277,35 @@ spk_status spk__eprop_begin(spk_eprop *ep, int T, int B, const float *x, const i
 /* Step t of the batch begun: forward with the network's current weights, the step's loss
  * term (returned in *Lt) and its gradient ADDED to the network's gradients. In one-step
  * mode every trace is cut to the current step (the gradient through this step only). */
+/* ALIF (Bellec et al. 2020, Methods): per synapse the eligibility vector (ev, ea), with
+ * r_j = z_j(t-1), psi' = psi_j(t-1) and the step's input tr_i (g x_i(t), g z_i(t-1) or g):
+ *   ea <- rho ea + psi' (ev - beta ea);  ev <- lam ev + tr - r beta ea   (both from the old ones)
+ *   e = psi_j(t) (ev - beta ea);  ebar <- kap ebar + e;  dW += L_j(t) ebar
+ * The reset term r * thr(t-1) = r (thr + beta a(t-1)) keeps r detached but not a(t-1), and
+ * a(t) = rho a(t-1) + z(t-1) is differentiated through the spike, as spk's backward does. */
+static void alif_elig_step(float *ev, float *ea, float *e, float *dW, const float *tr, int tr_const, const float *psi, const float *psi_prev,
+                           const float *r, const float *L, float lam, float rho, float beta, float kap, int B, int H, int m) {
+#pragma omp parallel for schedule(static) if ((size_t)B * H * m > 65536)
+    for (int j = 0; j < H; j++) {
+        float *dw = dW ? dW + (size_t)j * m : NULL;
+        for (int b = 0; b < B; b++) {
+            const size_t o = ((size_t)b * H + j) * m, k = (size_t)b * H + j;
+            const float p = psi[k], pp = psi_prev[k], rr = r[k], l = L[k];
+            const float *t = tr_const ? tr : tr + (size_t)b * m;
+            for (int i = 0; i < m; i++) {
+                const float v0 = ev[o + i], a0 = ea[o + i];
+                const float a1 = rho * a0 + pp * (v0 - beta * a0);
+                const float v1 = lam * v0 + t[i] - rr * beta * a0;
+                ev[o + i] = v1;
+                ea[o + i] = a1;
+                const float eb = kap * e[o + i] + p * (v1 - beta * a1);
+                e[o + i] = eb;
+                if (dw) dw[i] += l * eb;
+            }
+        }
+    }
+}
+
 spk_status spk__eprop_step(spk_eprop *ep, int t, int T, int B, const float *xt, const int32_t *labels, spk_mem_reduce reduce, double *Lt) {
     const int I = ep->I, H = ep->H, C = ep->C;
     spk_net *net = ep->net;
@@ -297,10 +348,12 @@ spk_status spk__eprop_step(spk_eprop *ep, int t, int T, int B, const float *xt, 
         ep->zb[k] = lam * ep->zb[k] + gH * ep->zprev[k];
         ep->bb[k] = lam * ep->bb[k] + gH;
     }
+    const float *adapt = ep->alif ? ep->st_h + (size_t)spk_neuron_slot_offset(nh, SPK_SLOT_A) * BH : NULL; /* a(t) */
     for (int b = 0; b < B; b++)
         for (int j = 0; j < H; j++) {
             size_t k = (size_t)b * H + j;
-            ep->psi[k] = spk_surrogate_grad(hc->surrogate, hc->surrogate_scale, ep->uh[k] - thr[j]);
+            float th = thr[j] + (adapt ? ep->beta * adapt[k] : 0.0f);
+            ep->psi[k] = spk_surrogate_grad(hc->surrogate, hc->surrogate_scale, ep->uh[k] - th);
         }
     /* learning signal L [B, H] = gR * g [B, C] x B [C, H] */
     spk_sgemm(0, 0, B, H, C, gR, ep->gk, C, fbw, H, 0.0f, ep->Lj, H);
@@ -322,6 +375,26 @@ spk_status spk__eprop_step(spk_eprop *ep, int t, int T, int B, const float *xt, 
             if (gbin) gbin[j] += g;
             if (gbrec) gbrec[j] += g;
         }
+    } else if (ep->alif) {
+        for (size_t k = 0; k < (size_t)B * I; k++) ep->tr_in[k] = gH * xt[k];
+        alif_elig_step(ep->ev_in, ep->ea_in, ep->e_in, gWin, ep->tr_in, 0, ep->psi, ep->psi_prev, ep->zprev, ep->Lj, ep->lam, ep->rho, ep->beta, kap, B, H, I);
+        if (ep->drec >= 0) { /* the recurrent input z(t-1), scaled by g */
+            for (size_t k = 0; k < BH; k++) ep->zb[k] = gH * ep->zprev[k];
+            alif_elig_step(ep->ev_rec, ep->ea_rec, ep->e_rec, gWrec, ep->zb, 0, ep->psi, ep->psi_prev, ep->zprev, ep->Lj, ep->lam, ep->rho, ep->beta, kap, B, H, H);
+        }
+        /* biases: one input of value g per neuron (m = 1 per row) */
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < H; j++) {
+                size_t k = (size_t)b * H + j;
+                float v0 = ep->ev_b[k], a0 = ep->ea_b[k];
+                float a1 = ep->rho * a0 + ep->psi_prev[k] * (v0 - ep->beta * a0);
+                float v1 = ep->lam * v0 + gH - ep->zprev[k] * ep->beta * a0;
+                ep->ev_b[k] = v1, ep->ea_b[k] = a1;
+                float eb = kap * ep->e_b[k] + ep->psi[k] * (v1 - ep->beta * a1);
+                ep->e_b[k] = eb;
+                if (gbin) gbin[j] += ep->Lj[k] * eb;
+                if (gbrec) gbrec[j] += ep->Lj[k] * eb;
+            }
     } else {
         elig_step(ep->e_in, gWin, ep->xb, ep->psi, ep->Lj, kap, B, H, I);
         if (ep->drec >= 0) elig_step(ep->e_rec, gWrec, ep->zb, ep->psi, ep->Lj, kap, B, H, H);
@@ -335,6 +408,7 @@ spk_status spk__eprop_step(spk_eprop *ep, int t, int T, int B, const float *xt, 
         }
     }
     memcpy(ep->zprev, ep->zh, BH * sizeof(float));
+    memcpy(ep->psi_prev, ep->psi, BH * sizeof(float));
     return SPK_OK;
 }
 
