@@ -2,7 +2,7 @@
  *   one-step gradient  with the weights frozen (SGD, lr 0), the sum over steps of FPTT's
  *                      gradients g_t equals BPTT truncated to windows of one step
  *                      (spk_net_backward_truncated(net, 1)) on the per-step loss, with and
- *                      without recurrence
+ *                      without recurrence, LIF and ALIF hidden neurons
  *   the update         over 6 batches of one step, SGD: the weights equal a double-precision
  *                      replay of the documented update (G = g + alpha (W - W_bar) - g_prev/2,
  *                      W -= lr G, W_bar = (W_bar + W)/2 - g/(2 alpha)) with g from BPTT
@@ -16,11 +16,14 @@
 #include <string.h>
 
 enum { I = 6, H = 5, C = 3, B = 3 };
+static spk_neuron_kind hidden_kind = SPK_NEURON_LIF;
 
 static spk_net *build(int rec, int *ro) {
     spk_net *net;
     int in, d1, h, r = -1, d2, o;
     spk_neuron_config hc = spk_neuron_config_default(), oc = spk_neuron_config_default();
+    hc.kind = hidden_kind;
+    hc.adapt_beta = 0.4f;
     oc.lam = 0.8f;
     oc.fire = SPK_FIRE_NONE;
     oc.reset = SPK_RESET_NONE;
@@ -198,6 +201,10 @@ static void refusals(void) {
 int main(void) {
     one_step_gradient(0);
     one_step_gradient(1);
+    hidden_kind = SPK_NEURON_ALIF; /* the adaptive threshold enters through psi only */
+    one_step_gradient(0);
+    one_step_gradient(1);
+    hidden_kind = SPK_NEURON_LIF;
     update_rule(0.5f, 0);
     update_rule(0.1f, 0);
     update_rule(1e-6f, 1);
