@@ -751,7 +751,8 @@ void spk_trainer_free(spk_trainer *tr);
  * non-finite gradient returns SPK_ERR_NUMERIC and leaves the parameters unchanged.
  * With method EPROP the gradient comes from spk_eprop_run (one optimizer update per batch);
  * with FPTT the batch makes T updates (spk_fptt_run) at the scheduled learning rate, and
- * the regularizer is not part of *loss; both need ce_mem with per_step or last
+ * the regularizer is not part of *loss (a non-finite step keeps the batch's earlier
+ * updates); both need ce_mem with per_step or last
  * (SPK_ERR_UNSUPPORTED otherwise, and for method STDP). */
 spk_status spk_trainer_step(spk_trainer *tr, int T, int B, const float *x, const int32_t *labels, double *loss,
                             int *correct);
@@ -855,7 +856,9 @@ spk_status spk_fptt_create(spk_fptt **out, spk_net *net, int readout, float alph
 void spk_fptt_free(spk_fptt *f);
 /* Train on a batch x [T, B, input features]: T updates with learning rate lr. W_bar and
  * g_{t-1} carry over between batches (spk_fptt_reset starts them again from W and 0).
- * *loss: the sum over steps of the batch-mean CE terms; pred [B] as spk_eprop_run. */
+ * *loss: the sum over steps of the batch-mean CE terms; pred [B] as spk_eprop_run. A
+ * non-finite loss or gradient stops the batch with SPK_ERR_NUMERIC: that step changes
+ * nothing, the updates of the batch's earlier steps stay. */
 spk_status spk_fptt_run(spk_fptt *f, int T, int B, const float *x, const int32_t *labels, spk_mem_reduce reduce, float lr, double *loss,
                         int32_t *pred);
 void spk_fptt_reset(spk_fptt *f);
