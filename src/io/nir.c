@@ -1311,7 +1311,15 @@ static spk_status read_file(hid_t file, rd *r, spk_nir_graph *out) {
             int dims[SPK_MAX_DIMS], nd = spk_net_node_shape(b.net, b.pend[q].node, dims);
             (void)nd;
             st = RFAIL(r, SPK_ERR_SHAPE, "'%s' has %zu values, the node's input needs %zu", b.pend[q].which, b.pend[q].n, n);
-        } else memcpy(p, b.pend[q].v, n * sizeof(float));
+        } else {
+            /* finite in the file can still overflow float32 once discretized (found by fuzz_nir:
+             * the network then computes Inf and its export cannot be read back) */
+            for (size_t i = 0; i < n && !st; i++)
+                if (!isfinite(b.pend[q].v[i]))
+                    st = RFAIL(r, SPK_ERR_FORMAT, "'%s'[%zu] is %s in float32 after discretization", b.pend[q].which, i,
+                               isnan(b.pend[q].v[i]) ? "NaN" : "infinite");
+            if (!st) memcpy(p, b.pend[q].v, n * sizeof(float));
+        }
     }
     r->where[0] = 0;
     if (st) goto out;
