@@ -968,7 +968,7 @@ static spk_status build_prim(bld *b, hid_t g, nnode *nn, int *out_ndim, int out_
         if (nd < 1 || nd > SPK_MAX_DIMS) st = RFAIL(b->r, SPK_ERR_UNSUPPORTED, "input shape has %d dimensions (1 to %d)", nd, SPK_MAX_DIMS);
         for (int i = 0; !st && i < nd; i++) {
             if (!(S.v[i] >= 1 && S.v[i] < 1e9)) st = RFAIL(b->r, SPK_ERR_FORMAT, "input shape[%d] = %g", i, S.v[i]);
-            out_dims[i] = (int)S.v[i];
+            else out_dims[i] = (int)S.v[i];
         }
         *out_ndim = st ? 0 : nd;
         if (!st && (st = spk_net_add_input(b->net, nn->name, nd, out_dims, &id))) st = net_err(b, st);
@@ -978,9 +978,13 @@ static spk_status build_prim(bld *b, hid_t g, nnode *nn, int *out_ndim, int out_
         if ((st = read_arr(b->r, g, "shape", &S))) return st;
         int nd = (int)S.n;
         if (nd < 1 || nd > 8) st = RFAIL(b->r, SPK_ERR_FORMAT, "output shape has %d dimensions", nd);
-        for (int i = 0; !st && i < nd && i < SPK_MAX_DIMS; i++) out_dims[i] = (int)S.v[i];
         long n = 1;
-        for (int i = 0; !st && i < nd; i++) n *= (long)S.v[i];
+        for (int i = 0; !st && i < nd; i++) { /* (found by fuzz_nir: casts of huge values) */
+            if (!(S.v[i] >= 1 && S.v[i] < 1e9) || n > 0x7fffffffL / (long)S.v[i])
+                st = RFAIL(b->r, SPK_ERR_FORMAT, "output shape[%d] = %g", i, S.v[i]);
+            else n *= (long)S.v[i];
+        }
+        for (int i = 0; !st && i < nd && i < SPK_MAX_DIMS; i++) out_dims[i] = (int)S.v[i];
         out_dims[SPK_MAX_DIMS - 1] = nd > SPK_MAX_DIMS ? 0 : out_dims[SPK_MAX_DIMS - 1];
         *out_ndim = st ? 0 : (int)n; /* the element count, checked after build */
         arr_free(&S);
