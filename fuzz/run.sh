@@ -45,6 +45,7 @@ if [ "$rc" -ne 0 ]; then
     where=$(awk '/==[0-9]+== ?ERROR: (AddressSanitizer|libFuzzer)/ { on = 1; next }
                  on && /^ +#[0-9]+ / {
                      if ($0 ~ /__interceptor_|__asan|__sanitizer|__lsan|fuzzer::|libclang_rt|sysdeps|string\/|libc\.so| in (malloc|calloc|realloc|free) /) next
+                     if ($0 ~ /\(\/[^ ]*\/fuzz_[a-z0-9_]+\+0x/) next # an interceptor (strdup, memcpy...) in the harness binary
                      print ($0 ~ /libhdf5/) ? "hdf5" : "other"; exit }' "$LOG")
     if [ "$where" = "hdf5" ]; then
         unit=$(sed -n "s/.*Test unit written to //p" "$LOG" | tail -1)
