@@ -77,6 +77,8 @@ int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const sp
     const size_t P = (size_t)g->out_h * ow, yrow = (size_t)C * P, CK = (size_t)g->cin * kh * kw;
     enum { CB = 32 }; /* output channels per block: each block is one thread's own slice */
     const int ncb = (C + CB - 1) / CB;
+    /* block cb accumulates into its own contiguous [CK, nc] region of dWr (blocks side by
+     * side within one row would share cache lines between threads) */
     float *dWr = spk_malloc(CK * C * sizeof(float));
     float *dyt_all = spk_malloc((size_t)ncb * P * CB * sizeof(float));
     if (!dWr || !dyt_all) {
@@ -88,7 +90,8 @@ int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const sp
     for (int cb = 0; cb < ncb; cb++) {
         const int c0 = cb * CB, nc = C - c0 < CB ? C - c0 : CB;
         float *restrict dyt = dyt_all + (size_t)cb * P * CB;
-        for (size_t k = 0; k < CK; k++) memset(dWr + k * C + c0, 0, (size_t)nc * sizeof(float));
+        float *blk = dWr + CK * c0; /* [CK, nc] */
+        memset(blk, 0, CK * nc * sizeof(float));
         for (int m = 0; m < M; m++) {
             if (x->ptr[m] == x->ptr[m + 1]) continue;
             const float *dr = dy + (size_t)m * yrow;
@@ -103,18 +106,17 @@ int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const sp
                     for (int kx = 0; kx < kw; kx++) {
                         const int ox = out_coord(ix, kx, g->pad_w, g->dil_w, g->stride_w, ow);
                         if (ox < 0) continue;
-                        float *restrict a = dWr + ((size_t)(ci * kh + ky) * kw + kx) * C + c0;
+                        float *restrict a = blk + ((size_t)(ci * kh + ky) * kw + kx) * nc;
                         const float *restrict d = dyt + ((size_t)oy * ow + ox) * CB;
                         for (int c = 0; c < nc; c++) a[c] += v * d[c];
                     }
                 }
             }
         }
+        /* dW[c, k] += blk[k, c - c0] for this block's channels */
+        for (int c = 0; c < nc; c++)
+            for (size_t k = 0; k < CK; k++) dW[(size_t)(c0 + c) * CK + k] += blk[k * nc + c];
     }
-    /* dW[c, k] += dWr[k, c] */
-#pragma omp parallel for schedule(static) if (CK * C > CONV_SPARSE_PAR_MIN)
-    for (int c = 0; c < C; c++)
-        for (size_t k = 0; k < CK; k++) dW[(size_t)c * CK + k] += dWr[k * C + c];
     spk_free(dWr);
     spk_free(dyt_all);
     return 0;
