@@ -239,44 +239,65 @@ int spk__neuron_has_fast_path(const spk_neuron *nr) {
  * with no branch inside, so the compiler vectorizes it. Same float operations as the
  * reference step (a test compares them bit for bit). Parameters were validated with
  * |lam| <= 1, so clamping to [lo, 1] with lo = -1 is the identity when clamp_decay is off. */
-#define LIF_LOOP(MEXPR, VNEXPR, WRITE_U)                                          \
+/* One loop over a row, parameterized by where the previous state is read from (VIN, SIN:
+ * the state itself in place, or the previous step's out of place) and what else is written
+ * (WRITE_U: the potential; WRITE_M: the reported membrane). */
+#define LIF_LOOP(VIN, SIN, MEXPR, VNEXPR, WRITE_U, WRITE_M)                       \
     for (int i = 0; i < N; i++) {                                                 \
         const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0;     \
         const float thr = thrv[i];                                                \
-        const float inp = g * xb[i], r = sp[i], vv = v[i];                        \
+        const float inp = g * xb[i], r = (SIN)[i], vv = (VIN)[i];                 \
         (void)r;                                                                  \
         const float m = (MEXPR);                                                  \
         const float sv = m - thr > 0.0f ? 1.0f : 0.0f;                            \
-        v[i] = (VNEXPR);                                                          \
+        const float vn = (VNEXPR);                                                \
+        v[i] = vn;                                                                \
         sp[i] = sv;                                                               \
         so[i] = sv;                                                               \
         WRITE_U;                                                                  \
+        WRITE_M;                                                                  \
     }
-#define LIF_LOOP_U(MEXPR, VNEXPR)                                                 \
+/* The loops of every (timing, reset) pair, with and without the potential. */
+#define LIF_CASES(VIN, SIN, WRITE_M)                                                                   \
+    do {                                                                                               \
+        if (delayed) {                                                                                 \
+            switch (rk) {                                                                              \
+            case SPK_RESET_SOFT: LIF_U(VIN, SIN, (lam * vv + inp) - r * thr, m, WRITE_M); break;      \
+            case SPK_RESET_HARD: LIF_U(VIN, SIN, lam * ((1.0f - r) * vv + r * vr) + inp, m, WRITE_M); break; \
+            case SPK_RESET_HARD_ALL: LIF_U(VIN, SIN, (1.0f - r) * (lam * vv + inp) + r * vr, m, WRITE_M); break; \
+            default: LIF_U(VIN, SIN, lam * vv + inp, m, WRITE_M); break;                               \
+            }                                                                                          \
+        } else {                                                                                       \
+            switch (rk) {                                                                              \
+            case SPK_RESET_SOFT: LIF_U(VIN, SIN, lam * vv + inp, m - sv * thr, WRITE_M); break;       \
+            case SPK_RESET_HARD:                                                                       \
+            case SPK_RESET_HARD_ALL: LIF_U(VIN, SIN, lam * vv + inp, (1.0f - sv) * m + sv * vr, WRITE_M); break; \
+            default: LIF_U(VIN, SIN, lam * vv + inp, m, WRITE_M); break;                               \
+            }                                                                                          \
+        }                                                                                              \
+    } while (0)
+#define LIF_U(VIN, SIN, MEXPR, VNEXPR, WRITE_M)                                   \
     do {                                                                          \
-        if (uo) LIF_LOOP(MEXPR, VNEXPR, uo[i] = m)                                \
-        else LIF_LOOP(MEXPR, VNEXPR, (void)0)                                     \
+        if (uo) LIF_LOOP(VIN, SIN, MEXPR, VNEXPR, uo[i] = m, WRITE_M)             \
+        else LIF_LOOP(VIN, SIN, MEXPR, VNEXPR, (void)0, WRITE_M)                  \
     } while (0)
 
-/* one batch row: plain arguments (no captured struct) so the loops vectorize */
+/* one batch row in place: plain arguments (no captured struct) so the loops vectorize */
 static void lif_row(int N, int delayed, spk_reset_kind rk, float g, float vr, float lo,
                     const float *restrict lamv, const float *restrict thrv, const float *restrict xb,
                     float *restrict v, float *restrict sp, float *restrict so, float *restrict uo) {
-    if (delayed) {
-        switch (rk) {
-        case SPK_RESET_SOFT: LIF_LOOP_U((lam * vv + inp) - r * thr, m); break;
-        case SPK_RESET_HARD: LIF_LOOP_U(lam * ((1.0f - r) * vv + r * vr) + inp, m); break;
-        case SPK_RESET_HARD_ALL: LIF_LOOP_U((1.0f - r) * (lam * vv + inp) + r * vr, m); break;
-        default: LIF_LOOP_U(lam * vv + inp, m); break;
-        }
-    } else {
-        switch (rk) {
-        case SPK_RESET_SOFT: LIF_LOOP_U(lam * vv + inp, m - sv * thr); break;
-        case SPK_RESET_HARD:
-        case SPK_RESET_HARD_ALL: LIF_LOOP_U(lam * vv + inp, (1.0f - sv) * m + sv * vr); break;
-        default: LIF_LOOP_U(lam * vv + inp, m); break;
-        }
-    }
+    LIF_CASES(v, sp, (void)0);
+}
+
+/* The same step out of place: reads the state after step t-1 (vin, sin), writes the state
+ * after step t (v, sp), the spikes, the potential (uo, may be NULL) and the reported membrane
+ * (mo = the new v). Saves the network's copy of the state before each step and of the
+ * membrane after it. Same float operations as lif_row. */
+static void lif_row_oop(int N, int delayed, spk_reset_kind rk, float g, float vr, float lo, const float *restrict lamv,
+                        const float *restrict thrv, const float *restrict xb, const float *restrict vin,
+                        const float *restrict sin, float *restrict v, float *restrict sp, float *restrict so,
+                        float *restrict uo, float *restrict mo) {
+    LIF_CASES(vin, sin, mo[i] = vn);
 }
 
 static void lif_step_fast(const spk_neuron *nr, int B, float *state, float *u, float *s, const float *x) {
@@ -293,52 +314,6 @@ static void lif_step_fast(const spk_neuron *nr, int B, float *state, float *u, f
     for (int b = 0; b < B; b++) {
         size_t o = (size_t)b * N;
         lif_row(N, delayed, rk, g, vr, lo, lamv, thrv, x + o, V + o, S + o, s + o, u ? u + o : NULL);
-    }
-}
-
-/* The same step out of place: reads the state after step t-1 (vin, sin), writes the state
- * after step t (v, sp), the spikes, the potential (uo, may be NULL) and the reported membrane
- * (mo = the new v). Saves the network's copy of the state before each step and of the
- * membrane after it. Same float operations as lif_row. */
-#define LIF_LOOP_OOP(MEXPR, VNEXPR, WRITE_U)                                      \
-    for (int i = 0; i < N; i++) {                                                 \
-        const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0;     \
-        const float thr = thrv[i];                                                \
-        const float inp = g * xb[i], r = sin[i], vv = vin[i];                     \
-        (void)r;                                                                  \
-        const float m = (MEXPR);                                                  \
-        const float sv = m - thr > 0.0f ? 1.0f : 0.0f;                            \
-        const float vn = (VNEXPR);                                                \
-        v[i] = vn;                                                                \
-        mo[i] = vn;                                                               \
-        sp[i] = sv;                                                               \
-        so[i] = sv;                                                               \
-        WRITE_U;                                                                  \
-    }
-#define LIF_LOOP_OOP_U(MEXPR, VNEXPR)                                             \
-    do {                                                                          \
-        if (uo) LIF_LOOP_OOP(MEXPR, VNEXPR, uo[i] = m)                            \
-        else LIF_LOOP_OOP(MEXPR, VNEXPR, (void)0)                                 \
-    } while (0)
-
-static void lif_row_oop(int N, int delayed, spk_reset_kind rk, float g, float vr, float lo, const float *restrict lamv,
-                        const float *restrict thrv, const float *restrict xb, const float *restrict vin,
-                        const float *restrict sin, float *restrict v, float *restrict sp, float *restrict so,
-                        float *restrict uo, float *restrict mo) {
-    if (delayed) {
-        switch (rk) {
-        case SPK_RESET_SOFT: LIF_LOOP_OOP_U((lam * vv + inp) - r * thr, m); break;
-        case SPK_RESET_HARD: LIF_LOOP_OOP_U(lam * ((1.0f - r) * vv + r * vr) + inp, m); break;
-        case SPK_RESET_HARD_ALL: LIF_LOOP_OOP_U((1.0f - r) * (lam * vv + inp) + r * vr, m); break;
-        default: LIF_LOOP_OOP_U(lam * vv + inp, m); break;
-        }
-    } else {
-        switch (rk) {
-        case SPK_RESET_SOFT: LIF_LOOP_OOP_U(lam * vv + inp, m - sv * thr); break;
-        case SPK_RESET_HARD:
-        case SPK_RESET_HARD_ALL: LIF_LOOP_OOP_U(lam * vv + inp, (1.0f - sv) * m + sv * vr); break;
-        default: LIF_LOOP_OOP_U(lam * vv + inp, m); break;
-        }
     }
 }
 
