@@ -29,6 +29,19 @@ void spk__set_thread_error(const char *msg);
  * previous file is untouched and the thread's message says why. */
 spk_status spk__write_atomic(const char *path, const void *data, size_t n);
 
+/* Read a whole file into *data (spk_malloc'd, at least 1 byte even for an empty file; the
+ * caller frees it) and its size into *size. SPK_ERR_IO / SPK_ERR_NOMEM naming the file. */
+spk_status spk__read_file(const char *path, unsigned char **data, size_t *size);
+
+/* A growable NUL-terminated text buffer; start from {0}. When memory runs out `oom` is set,
+ * later appends do nothing, and the owner frees p. */
+typedef struct spk__sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} spk__sbuf;
+void spk__sb_printf(spk__sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #define SPK__ALIGN 64
 static inline size_t spk__align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 

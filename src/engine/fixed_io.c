@@ -12,7 +12,6 @@
  * Written atomically (spk__write_atomic). Deliberately not here: the arithmetic (fixed.c). */
 #include "engine/fixed_impl.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
@@ -225,23 +224,11 @@ spk_status spk_qmodel_load(const char *path, spk_qmodel **out, spk_experiment **
     if (!path || !out) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_qmodel_load: missing argument");
     *out = NULL;
     if (e) *e = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return spk__fail(NULL, SPK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (sz < 0) {
-        fclose(f);
-        return spk__fail(NULL, SPK_ERR_IO, "%s: cannot read its size", path);
-    }
-    unsigned char *data = spk_malloc(sz ? (size_t)sz : 1);
-    if (!data) {
-        fclose(f);
-        return spk__fail(NULL, SPK_ERR_NOMEM, "%s: no memory for %ld bytes", path, sz);
-    }
-    size_t got = fread(data, 1, (size_t)sz, f);
-    fclose(f);
-    spk_status st = got != (size_t)sz ? spk__fail(NULL, SPK_ERR_IO, "%s: read %zu of %ld bytes", path, got, sz) : parse(data, (size_t)sz, path, out, e);
+    unsigned char *data;
+    size_t sz;
+    spk_status st = spk__read_file(path, &data, &sz);
+    if (st) return st;
+    st = parse(data, sz, path, out, e);
     spk_free(data);
     return st;
 }

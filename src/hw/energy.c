@@ -171,50 +171,14 @@ spk_status spk_hw_counts_from_events(spk_net *net, const spk_event_stats *st, in
 
 /* ---------------------------------------------------------------- text output ------------ */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
 
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap <= b->n + (size_t)k) cap *= 2;
-        char *np = spk_malloc(cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p) memcpy(np, b->p, b->n + 1);
-        else np[0] = '\0';
-        spk_free(b->p);
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
-static char *sb_done(sbuf *b) {
+static char *sb_done(spk__sbuf *b) {
     if (b->oom) {
         spk_free(b->p);
         spk__fail(NULL, SPK_ERR_NOMEM, "out of memory formatting the energy report");
         return NULL;
     }
-    if (!b->p) sb_printf(b, "%s", "");
+    if (!b->p) spk__sb_printf(b, "%s", "");
     return b->oom ? NULL : b->p;
 }
 
@@ -236,30 +200,30 @@ static const char *num(char *buf, size_t n, const char *fmt, double v, const cha
     return buf;
 }
 
-static void csv_text(sbuf *b, const char *s) {
+static void csv_text(spk__sbuf *b, const char *s) {
     if (!strpbrk(s, ",\"\n\r")) {
-        sb_printf(b, "%s", s);
+        spk__sb_printf(b, "%s", s);
         return;
     }
-    sb_printf(b, "\"");
-    for (; *s; s++) sb_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-    sb_printf(b, "\"");
+    spk__sb_printf(b, "\"");
+    for (; *s; s++) spk__sb_printf(b, *s == '"' ? "\"\"" : "%c", *s);
+    spk__sb_printf(b, "\"");
 }
 
-static void json_text(sbuf *b, const char *s) {
-    sb_printf(b, "\"");
+static void json_text(spk__sbuf *b, const char *s) {
+    spk__sb_printf(b, "\"");
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') sb_printf(b, "\\%c", ch);
-        else if (ch < 0x20) sb_printf(b, "\\u%04x", ch);
-        else sb_printf(b, "%c", ch);
+        if (ch == '"' || ch == '\\') spk__sb_printf(b, "\\%c", ch);
+        else if (ch < 0x20) spk__sb_printf(b, "\\u%04x", ch);
+        else spk__sb_printf(b, "%c", ch);
     }
-    sb_printf(b, "\"");
+    spk__sb_printf(b, "\"");
 }
 
-static void json_num(sbuf *b, double v) {
-    if (isfinite(v)) sb_printf(b, "%.9g", v);
-    else sb_printf(b, "null");
+static void json_num(spk__sbuf *b, double v) {
+    if (isfinite(v)) spk__sb_printf(b, "%.9g", v);
+    else spk__sb_printf(b, "null");
 }
 
 static const char *fit_text(char *buf, size_t n, const spk_hw_energy_row *r) {
@@ -275,101 +239,101 @@ char *spk_hw_energy_format(const spk_hw_energy_row *rows, int n_rows, const spk_
         spk__fail(NULL, SPK_ERR_INVALID_ARG, "spk_hw_energy_format: NULL argument");
         return NULL;
     }
-    sbuf b = {0};
+    spk__sbuf b = {0};
     char a1[32], a2[32], a3[32], a4[32], a5[32], a6[32];
     if (!strcmp(format, "table")) {
-        sb_printf(&b, "per inference: %.0f steps (%.3g s per step assumed for the static share); neurons %.0f, synapses %.0f, "
+        spk__sb_printf(&b, "per inference: %.0f steps (%.3g s per step assumed for the static share); neurons %.0f, synapses %.0f, "
                       "spikes %.6g, SOPs %.6g; as a dense ANN %.6g MACs\n",
                   k->steps, k->step_s, k->neurons, k->synapses, k->spikes, k->sops, k->macs);
         if (k->sop_macs > 0)
-            sb_printf(&b, "of the SOPs, %.6g (%.1f %%) deliver real-valued input: they multiply, and a chip takes them only as spikes\n",
+            spk__sb_printf(&b, "of the SOPs, %.6g (%.1f %%) deliver real-valued input: they multiply, and a chip takes them only as spikes\n",
                       k->sop_macs, 100 * k->sop_macs / k->sops);
         if (k->layers && k->n_layers > 0) {
-            sb_printf(&b, "\n  %-20s %12s %14s %14s %14s\n", "op", "neurons", "synapses", "spikes", "SOPs");
+            spk__sb_printf(&b, "\n  %-20s %12s %14s %14s %14s\n", "op", "neurons", "synapses", "spikes", "SOPs");
             for (int i = 0; i < k->n_layers; i++) {
                 const spk_hw_layer_counts *l = &k->layers[i];
-                sb_printf(&b, "  %-20s %12.0f %14.0f %14.6g %14.6g\n", l->name, l->neurons, l->synapses, l->spikes, l->sops);
+                spk__sb_printf(&b, "  %-20s %12.0f %14.0f %14.6g %14.6g\n", l->name, l->neurons, l->synapses, l->spikes, l->sops);
             }
         }
-        sb_printf(&b, "\n  %-16s %-16s %12s %10s %11s %11s %11s %13s  %s\n", "platform", "fits one chip", "ops", "J/op", "dynamic J",
+        spk__sb_printf(&b, "\n  %-16s %-16s %12s %10s %11s %11s %11s %13s  %s\n", "platform", "fits one chip", "ops", "J/op", "dynamic J",
                   "static J", "total J", "inferences/J", "note");
         for (int i = 0; i < n_rows; i++) {
             const spk_hw_energy_row *r = &rows[i];
             char f[48];
-            sb_printf(&b, "  %-16s %-16s %12s %10s %11s %11s %11s %13s  %s\n", r->name, fit_text(f, sizeof f, r),
+            spk__sb_printf(&b, "  %-16s %-16s %12s %10s %11s %11s %11s %13s  %s\n", r->name, fit_text(f, sizeof f, r),
                       num(a1, sizeof a1, "%.4g", r->ops, "?"), num(a2, sizeof a2, "%.3g", r->j_per_op, "?"),
                       num(a3, sizeof a3, "%.4g", r->dynamic_j, "?"), num(a4, sizeof a4, "%.4g", r->static_j, "?"),
                       num(a5, sizeof a5, "%.4g", r->total_j, "?"), num(a6, sizeof a6, "%.4g", r->inferences_per_j, "?"), r->note);
         }
-        sb_printf(&b, "\n? = unknown (an empty catalog cell). GPU and 45 nm rows cost the same network as a dense ANN (one pass, "
+        spk__sb_printf(&b, "\n? = unknown (an empty catalog cell). GPU and 45 nm rows cost the same network as a dense ANN (one pass, "
                       "one MAC per synapse); chips and 45 nm AC cost the measured SOPs.\n");
     } else if (!strcmp(format, "csv")) {
-        sb_printf(&b, "platform,kind,fits,chips,ops,j_per_op,dynamic_j,static_j,total_j,inferences_per_j,note\n");
+        spk__sb_printf(&b, "platform,kind,fits,chips,ops,j_per_op,dynamic_j,static_j,total_j,inferences_per_j,note\n");
         for (int i = 0; i < n_rows; i++) {
             const spk_hw_energy_row *r = &rows[i];
             csv_text(&b, r->name);
-            sb_printf(&b, ",%s,%s,%lld,%s,%s,%s,%s,%s,%s,", platform_name(r->platform), spk_hw_verdict_name(r->fits), (long long)r->chips,
+            spk__sb_printf(&b, ",%s,%s,%lld,%s,%s,%s,%s,%s,%s,", platform_name(r->platform), spk_hw_verdict_name(r->fits), (long long)r->chips,
                       num(a1, sizeof a1, "%.6g", r->ops, ""), num(a2, sizeof a2, "%.6g", r->j_per_op, ""),
                       num(a3, sizeof a3, "%.6g", r->dynamic_j, ""), num(a4, sizeof a4, "%.6g", r->static_j, ""),
                       num(a5, sizeof a5, "%.6g", r->total_j, ""), num(a6, sizeof a6, "%.6g", r->inferences_per_j, ""));
             csv_text(&b, r->note);
-            sb_printf(&b, "\n");
+            spk__sb_printf(&b, "\n");
         }
     } else if (!strcmp(format, "json")) {
-        sb_printf(&b, "{\n  \"counts\": {\"steps\": ");
+        spk__sb_printf(&b, "{\n  \"counts\": {\"steps\": ");
         json_num(&b, k->steps);
-        sb_printf(&b, ", \"step_s\": ");
+        spk__sb_printf(&b, ", \"step_s\": ");
         json_num(&b, k->step_s);
-        sb_printf(&b, ", \"neurons\": ");
+        spk__sb_printf(&b, ", \"neurons\": ");
         json_num(&b, k->neurons);
-        sb_printf(&b, ", \"synapses\": ");
+        spk__sb_printf(&b, ", \"synapses\": ");
         json_num(&b, k->synapses);
-        sb_printf(&b, ", \"spikes\": ");
+        spk__sb_printf(&b, ", \"spikes\": ");
         json_num(&b, k->spikes);
-        sb_printf(&b, ", \"sops\": ");
+        spk__sb_printf(&b, ", \"sops\": ");
         json_num(&b, k->sops);
-        sb_printf(&b, ", \"macs\": ");
+        spk__sb_printf(&b, ", \"macs\": ");
         json_num(&b, k->macs);
-        sb_printf(&b, ", \"sop_macs\": ");
+        spk__sb_printf(&b, ", \"sop_macs\": ");
         json_num(&b, k->sop_macs);
-        sb_printf(&b, "},\n  \"layers\": [");
+        spk__sb_printf(&b, "},\n  \"layers\": [");
         for (int i = 0; k->layers && i < k->n_layers; i++) {
             const spk_hw_layer_counts *l = &k->layers[i];
-            sb_printf(&b, "%s\n    {\"name\": ", i ? "," : "");
+            spk__sb_printf(&b, "%s\n    {\"name\": ", i ? "," : "");
             json_text(&b, l->name);
-            sb_printf(&b, ", \"neurons\": ");
+            spk__sb_printf(&b, ", \"neurons\": ");
             json_num(&b, l->neurons);
-            sb_printf(&b, ", \"synapses\": ");
+            spk__sb_printf(&b, ", \"synapses\": ");
             json_num(&b, l->synapses);
-            sb_printf(&b, ", \"spikes\": ");
+            spk__sb_printf(&b, ", \"spikes\": ");
             json_num(&b, l->spikes);
-            sb_printf(&b, ", \"sops\": ");
+            spk__sb_printf(&b, ", \"sops\": ");
             json_num(&b, l->sops);
-            sb_printf(&b, "}");
+            spk__sb_printf(&b, "}");
         }
-        sb_printf(&b, "],\n  \"platforms\": [");
+        spk__sb_printf(&b, "],\n  \"platforms\": [");
         for (int i = 0; i < n_rows; i++) {
             const spk_hw_energy_row *r = &rows[i];
-            sb_printf(&b, "%s\n    {\"name\": ", i ? "," : "");
+            spk__sb_printf(&b, "%s\n    {\"name\": ", i ? "," : "");
             json_text(&b, r->name);
-            sb_printf(&b, ", \"kind\": \"%s\", \"fits\": \"%s\", \"chips\": %lld, \"ops\": ", platform_name(r->platform),
+            spk__sb_printf(&b, ", \"kind\": \"%s\", \"fits\": \"%s\", \"chips\": %lld, \"ops\": ", platform_name(r->platform),
                       spk_hw_verdict_name(r->fits), (long long)r->chips);
             json_num(&b, r->ops);
-            sb_printf(&b, ", \"j_per_op\": ");
+            spk__sb_printf(&b, ", \"j_per_op\": ");
             json_num(&b, r->j_per_op);
-            sb_printf(&b, ", \"dynamic_j\": ");
+            spk__sb_printf(&b, ", \"dynamic_j\": ");
             json_num(&b, r->dynamic_j);
-            sb_printf(&b, ", \"static_j\": ");
+            spk__sb_printf(&b, ", \"static_j\": ");
             json_num(&b, r->static_j);
-            sb_printf(&b, ", \"total_j\": ");
+            spk__sb_printf(&b, ", \"total_j\": ");
             json_num(&b, r->total_j);
-            sb_printf(&b, ", \"inferences_per_j\": ");
+            spk__sb_printf(&b, ", \"inferences_per_j\": ");
             json_num(&b, r->inferences_per_j);
-            sb_printf(&b, ", \"note\": ");
+            spk__sb_printf(&b, ", \"note\": ");
             json_text(&b, r->note);
-            sb_printf(&b, "}");
+            spk__sb_printf(&b, "}");
         }
-        sb_printf(&b, "\n  ]\n}\n");
+        spk__sb_printf(&b, "\n  ]\n}\n");
     } else {
         spk__fail(NULL, SPK_ERR_INVALID_ARG, "unknown format '%s' (table, csv or json)", format);
         return NULL;
@@ -379,13 +343,13 @@ char *spk_hw_energy_format(const spk_hw_energy_row *rows, int n_rows, const spk_
 
 /* ---------------------------------------------------------------- the chart -------------- */
 
-static void xml_text(sbuf *b, const char *s) {
+static void xml_text(spk__sbuf *b, const char *s) {
     for (; *s; s++) {
-        if (*s == '<') sb_printf(b, "&lt;");
-        else if (*s == '>') sb_printf(b, "&gt;");
-        else if (*s == '&') sb_printf(b, "&amp;");
-        else if (*s == '"') sb_printf(b, "&quot;");
-        else sb_printf(b, "%c", *s);
+        if (*s == '<') spk__sb_printf(b, "&lt;");
+        else if (*s == '>') spk__sb_printf(b, "&gt;");
+        else if (*s == '&') spk__sb_printf(b, "&amp;");
+        else if (*s == '"') spk__sb_printf(b, "&quot;");
+        else spk__sb_printf(b, "%c", *s);
     }
 }
 
@@ -438,37 +402,37 @@ char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *t
     }
     const int left = 190, plot_w = 560, right = 250, top = 70, row_h = 24, W = left + plot_w + right;
     int H = top + row_h * n_rows + 70;
-    sbuf b = {0};
-    sb_printf(&b,
+    spk__sbuf b = {0};
+    spk__sb_printf(&b,
               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
               "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n",
               W, H, W, H);
-    sb_printf(&b, "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
+    spk__sb_printf(&b, "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
                   "<rect width=\"6\" height=\"6\" fill=\"#c44e52\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#fff\" "
                   "stroke-width=\"2\"/></pattern></defs>\n");
-    sb_printf(&b, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, H);
-    sb_printf(&b, "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\">", left);
+    spk__sb_printf(&b, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, H);
+    spk__sb_printf(&b, "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\">", left);
     xml_text(&b, title ? title : "Energy per inference");
-    sb_printf(&b, "</text>\n<text x=\"%d\" y=\"44\" fill=\"#555\">energy per inference (joules, log scale; shorter is better)</text>\n", left);
+    spk__sb_printf(&b, "</text>\n<text x=\"%d\" y=\"44\" fill=\"#555\">energy per inference (joules, log scale; shorter is better)</text>\n", left);
     /* decade grid */
     for (double e = lo; e <= hi + 1e-9; e += 1) {
         double x = left + (e - lo) / (hi - lo) * plot_w;
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, top - 6, x, top + row_h * n_rows);
+        spk__sb_printf(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, top - 6, x, top + row_h * n_rows);
         char tick[32];
         si_joules(tick, sizeof tick, pow(10, e));
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%s</text>\n", x, top + row_h * n_rows + 18, tick);
+        spk__sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%s</text>\n", x, top + row_h * n_rows + 18, tick);
     }
     for (int k = 0; k < m; k++) {
         const spk_hw_energy_row *r = &rows[ord[k]];
         int y = top + k * row_h;
-        sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 8, y + 16);
+        spk__sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 8, y + 16);
         xml_text(&b, r->name);
-        sb_printf(&b, "</text>\n");
+        spk__sb_printf(&b, "</text>\n");
         char label[96];
         if (k < known) {
             double x = left + (log10(r->total_j) - lo) / (hi - lo) * plot_w;
             int hatched = r->platform == SPK_HW_CHIP && r->fits == SPK_HW_NO;
-            sb_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n", left, y + 4, x - left < 1 ? 1 : x - left,
+            spk__sb_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n", left, y + 4, x - left < 1 ? 1 : x - left,
                       row_h - 8, hatched ? "url(#hatch)" : bar_color(r));
             si_joules(label, sizeof label, r->total_j);
             int o = (int)strlen(label);
@@ -480,15 +444,15 @@ char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *t
                 snprintf(label + o, sizeof label - (size_t)o, "  fit unknown");
             else if (r->platform == SPK_HW_CHIP && isnan(r->static_j))
                 snprintf(label + o, sizeof label - (size_t)o, "  (dynamic only)");
-            sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" fill=\"#333\">", x + 6, y + 16);
+            spk__sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" fill=\"#333\">", x + 6, y + 16);
             xml_text(&b, label);
-            sb_printf(&b, "</text>\n");
+            spk__sb_printf(&b, "</text>\n");
         } else if (r->total_j == 0) { /* nothing moved (a silent network) and no static share */
-            sb_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#888\">0 J (no operation counted)</text>\n", left + 6, y + 16);
+            spk__sb_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#888\">0 J (no operation counted)</text>\n", left + 6, y + 16);
         } else {
-            sb_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#888\">energy unknown (", left + 6, y + 16);
+            spk__sb_printf(&b, "<text x=\"%d\" y=\"%d\" fill=\"#888\">energy unknown (", left + 6, y + 16);
             xml_text(&b, r->note[0] ? r->note : "no figure in the catalog");
-            sb_printf(&b, ")</text>\n");
+            spk__sb_printf(&b, ")</text>\n");
         }
     }
     int ly = top + row_h * n_rows + 44;
@@ -496,10 +460,10 @@ char *spk_hw_energy_svg(const spk_hw_energy_row *rows, int n_rows, const char *t
                              {"#4c72b0", "GPU (dense ANN)"}, {"#8172b2", "45 nm convention"}};
     for (int i = 0; i < 5; i++) {
         int x = left + i * 150;
-        sb_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>\n", x, ly, leg[i][0],
+        spk__sb_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>\n", x, ly, leg[i][0],
                   x + 20, ly + 12, leg[i][1]);
     }
-    sb_printf(&b, "</svg>\n");
+    spk__sb_printf(&b, "</svg>\n");
     spk_free(ord);
     return sb_done(&b);
 }

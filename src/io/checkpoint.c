@@ -6,7 +6,6 @@
 #include "core/core.h"
 #include "io/model_impl.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,27 +119,11 @@ spk_status spk_model_load(const char *path, spk_experiment **e_out, spk_net **ne
     *net_out = NULL;
     if (opt_state) *opt_state = NULL;
     if (opt_n) *opt_n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return spk__fail(NULL, SPK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (sz < 0) {
-        fclose(f);
-        return spk__fail(NULL, SPK_ERR_IO, "%s: cannot read its size", path);
-    }
-    unsigned char *data = spk_malloc(sz ? (size_t)sz : 1);
-    if (!data) {
-        fclose(f);
-        return spk__fail(NULL, SPK_ERR_NOMEM, "%s: no memory for %ld bytes", path, sz);
-    }
-    size_t got = fread(data, 1, (size_t)sz, f);
-    fclose(f);
-    spk_status st;
-    if (got != (size_t)sz)
-        st = spk__fail(NULL, SPK_ERR_IO, "%s: read %zu of %ld bytes", path, got, sz);
-    else
-        st = spk__model_load_mem(data, (size_t)sz, path, e_out, net_out, readout, in_ndim, in_dims, ts, opt_state, opt_n);
+    unsigned char *data;
+    size_t sz;
+    spk_status st = spk__read_file(path, &data, &sz);
+    if (st) return st;
+    st = spk__model_load_mem(data, sz, path, e_out, net_out, readout, in_ndim, in_dims, ts, opt_state, opt_n);
     spk_free(data);
     return st;
 }

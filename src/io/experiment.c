@@ -669,70 +669,41 @@ void spk_experiment_free(spk_experiment *e) {
 
 /* ---------------------------------------------------------------- writing -------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) { b->oom = 1; return; }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-        char *np = spk_malloc(cap);
-        if (!np) { b->oom = 1; return; }
-        if (b->p) memcpy(np, b->p, b->len + 1);
-        else np[0] = '\0';
-        spk_free(b->p);
-        b->p = np;
-        b->cap = cap;
-    }
-}
 
 /* a YAML double-quoted string */
-static void sb_quoted(sbuf *b, const char *s) {
-    sb_printf(b, "\"");
+static void sb_quoted(spk__sbuf *b, const char *s) {
+    spk__sb_printf(b, "\"");
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') sb_printf(b, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) sb_printf(b, "\\x%02x", (unsigned char)*s);
-        else sb_printf(b, "%c", *s);
+        if (*s == '"' || *s == '\\') spk__sb_printf(b, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) spk__sb_printf(b, "\\x%02x", (unsigned char)*s);
+        else spk__sb_printf(b, "%c", *s);
     }
-    sb_printf(b, "\"");
+    spk__sb_printf(b, "\"");
 }
 
 #define F9 "%.9g"
 
 char *spk_experiment_to_yaml(const spk_experiment *e) {
     if (!e) return NULL;
-    sbuf b = {0};
-    sb_printf(&b, "# resolved experiment (every default written out)\ndata:\n  dataset: %s\n  dir: ", e->dataset);
+    spk__sbuf b = {0};
+    spk__sb_printf(&b, "# resolved experiment (every default written out)\ndata:\n  dataset: %s\n  dir: ", e->dataset);
     sb_quoted(&b, e->data_dir);
-    sb_printf(&b, "\n  x_train: ");
+    spk__sb_printf(&b, "\n  x_train: ");
     sb_quoted(&b, e->x_train);
-    sb_printf(&b, "\n  y_train: ");
+    spk__sb_printf(&b, "\n  y_train: ");
     sb_quoted(&b, e->y_train);
-    sb_printf(&b, "\n  x_test: ");
+    spk__sb_printf(&b, "\n  x_test: ");
     sb_quoted(&b, e->x_test);
-    sb_printf(&b, "\n  y_test: ");
+    spk__sb_printf(&b, "\n  y_test: ");
     sb_quoted(&b, e->y_test);
     const spk_randman_params *r = &e->randman;
-    sb_printf(&b, "\n  has_time: %s\n  train_samples: %d\n  test_samples: %d\n  seed: %llu\n", e->has_time ? "true" : "false",
+    spk__sb_printf(&b, "\n  has_time: %s\n  train_samples: %d\n  test_samples: %d\n  seed: %llu\n", e->has_time ? "true" : "false",
               e->train_samples, e->test_samples, (unsigned long long)e->data_seed);
-    sb_printf(&b, "  randman: {classes: %d, units: %d, steps: %d, samples_per_class: %d, dim: %d, alpha: " F9 ", freqs: %d, test_fraction: " F9 ", seed: %llu}\n",
+    spk__sb_printf(&b, "  randman: {classes: %d, units: %d, steps: %d, samples_per_class: %d, dim: %d, alpha: " F9 ", freqs: %d, test_fraction: " F9 ", seed: %llu}\n",
               r->classes, r->units, r->steps, r->samples_per_class, r->dim, (double)r->alpha, r->freqs, (double)r->test_fraction,
               (unsigned long long)r->seed);
     const spk_encoder_config *x = &e->encoder;
-    sb_printf(&b, "encoding:\n  kind: %s\n  steps: %d\n  gain: " F9 "\n  threshold: " F9 "\n  tau: " F9 "\n  bits: %d\n  burst_max: %d\n"
+    spk__sb_printf(&b, "encoding:\n  kind: %s\n  steps: %d\n  gain: " F9 "\n  threshold: " F9 "\n  tau: " F9 "\n  bits: %d\n  burst_max: %d\n"
                   "  pop_size: %d\n  pop_min: " F9 "\n  pop_max: " F9 "\n  pop_sigma: " F9 "\n  seed: %llu\n%s",
               spk_encoding_name(x->kind), e->steps, (double)x->gain, (double)x->threshold, (double)x->tau, x->bits, x->burst_max, x->pop_size,
               (double)x->pop_min, (double)x->pop_max, (double)x->pop_sigma, (unsigned long long)x->rng.seed, e->n_layers ? "network:\n" : "");
@@ -740,21 +711,21 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
         const spk_layer_spec *L = &e->layers[i];
         const spk_neuron_config *n = &L->neuron;
         switch (L->kind) {
-        case SPK_LAYER_DENSE: sb_printf(&b, "  - dense: {name: %s, units: %d, bias: %s}\n", L->name, L->units, L->bias ? "true" : "false"); break;
+        case SPK_LAYER_DENSE: spk__sb_printf(&b, "  - dense: {name: %s, units: %d, bias: %s}\n", L->name, L->units, L->bias ? "true" : "false"); break;
         case SPK_LAYER_CONV:
-            sb_printf(&b, "  - conv: {name: %s, dims: %d, channels: %d, kernel: [%d, %d], stride: [%d, %d], padding: [%d, %d], dilation: [%d, %d], groups: %d, bias: %s}\n",
+            spk__sb_printf(&b, "  - conv: {name: %s, dims: %d, channels: %d, kernel: [%d, %d], stride: [%d, %d], padding: [%d, %d], dilation: [%d, %d], groups: %d, bias: %s}\n",
                       L->name, L->dims, L->channels, L->kernel[0], L->kernel[1], L->stride[0], L->stride[1], L->padding[0], L->padding[1],
                       L->dilation[0], L->dilation[1], L->groups, L->bias ? "true" : "false");
             break;
         case SPK_LAYER_POOL:
-            sb_printf(&b, "  - %s: {name: %s, dims: %d, kernel: [%d, %d], stride: [%d, %d], padding: [%d, %d]}\n", pool_names[L->pool], L->name,
+            spk__sb_printf(&b, "  - %s: {name: %s, dims: %d, kernel: [%d, %d], stride: [%d, %d], padding: [%d, %d]}\n", pool_names[L->pool], L->name,
                       L->dims, L->kernel[0], L->kernel[1], L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
             break;
-        case SPK_LAYER_DROPOUT: sb_printf(&b, "  - dropout: {name: %s, p: " F9 "}\n", L->name, (double)L->p); break;
-        case SPK_LAYER_DELAY: sb_printf(&b, "  - delay: {name: %s, steps: %d}\n", L->name, L->delay); break;
+        case SPK_LAYER_DROPOUT: spk__sb_printf(&b, "  - dropout: {name: %s, p: " F9 "}\n", L->name, (double)L->p); break;
+        case SPK_LAYER_DELAY: spk__sb_printf(&b, "  - delay: {name: %s, steps: %d}\n", L->name, L->delay); break;
         case SPK_LAYER_NEURON: {
             const char *gn = n->graded_noise == SPK_FIRE_GAUSS ? "gauss" : n->graded_noise == SPK_FIRE_CAUCHY ? "cauchy" : "none";
-            sb_printf(&b, "  - %s: {name: %s, beta: " F9 ", threshold: " F9 ", alpha: " F9 ", gain: " F9 ", reset: %s, timing: %s, v_reset: " F9
+            spk__sb_printf(&b, "  - %s: {name: %s, beta: " F9 ", threshold: " F9 ", alpha: " F9 ", gain: " F9 ", reset: %s, timing: %s, v_reset: " F9
                           ", refractory: %d, fire: %s, sigma: " F9 ", n_max: %d, graded_noise: %s, replicas: %d, adapt_rho: " F9 ", adapt_beta: " F9
                           ", surrogate: %s, surrogate_scale: " F9 ", detach_reset: %s, recurrent: %s, recurrent_bias: %s, learn_beta: %s, learn_threshold: %s}\n",
                       spk_neuron_kind_name(n->kind), L->name, (double)n->lam, (double)n->thr, (double)n->alpha, (double)n->gain,
@@ -765,11 +736,11 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
                       learn_names[L->learn_threshold]);
             break;
         }
-        default: sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
+        default: spk__sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
         }
     }
     const spk_train_config *t = &e->train;
-    sb_printf(&b, "training:\n  epochs: %d\n  batch_size: %d\n  seed: %llu\n  checkpoint_every: %d\n  loss: %s\n  mem_reduce: %s\n"
+    spk__sb_printf(&b, "training:\n  epochs: %d\n  batch_size: %d\n  seed: %llu\n  checkpoint_every: %d\n  loss: %s\n  mem_reduce: %s\n"
                   "  correct_rate: " F9 "\n  incorrect_rate: " F9 "\n  rate_target: " F9 "\n  rate_lambda: " F9 "\n  rate_l2: %s\n  tbptt: %d\n"
                   "  optimizer: %s\n  lr: " F9 "\n  momentum: " F9 "\n  nesterov: %s\n  weight_decay: " F9 "\n  beta1: " F9 "\n  beta2: " F9
                   "\n  eps: " F9 "\n  clip_norm: " F9 "\n  schedule: %s\n  warmup_steps: %d\n  step_size: %d\n  gamma: " F9
@@ -780,13 +751,13 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
               (double)t->optim.momentum, t->optim.nesterov ? "true" : "false", (double)t->optim.weight_decay, (double)t->optim.beta1,
               (double)t->optim.beta2, (double)t->optim.eps, (double)t->optim.clip_norm, sched_names[t->sched.kind], t->sched.warmup_steps,
               t->sched.step_size, (double)t->sched.gamma, t->sched.total_steps, (double)t->sched.min_lr);
-    sb_printf(&b, "  method: %s\n  fptt_alpha: " F9 "\n  eprop_feedback: %s\n", spk_train_method_name(t->method), (double)t->fptt_alpha,
+    spk__sb_printf(&b, "  method: %s\n  fptt_alpha: " F9 "\n  eprop_feedback: %s\n", spk_train_method_name(t->method), (double)t->fptt_alpha,
               feedback_names[t->eprop_feedback]);
     if (e->nir_data) { /* an imported NIR file, base64 in lines of 76 */
         char *b64 = spk__base64_encode(e->nir_data, e->nir_len);
         if (!b64) b.oom = 1;
-        sb_printf(&b, "graph:\n  format: nir\n  dt: %.17g\n  method: %s\n  data: |\n", e->nir_dt, spk_nir_method_name((spk_nir_method)e->nir_method));
-        for (size_t i = 0, L = b64 ? strlen(b64) : 0; i < L; i += 76) sb_printf(&b, "    %.76s\n", b64 + i);
+        spk__sb_printf(&b, "graph:\n  format: nir\n  dt: %.17g\n  method: %s\n  data: |\n", e->nir_dt, spk_nir_method_name((spk_nir_method)e->nir_method));
+        for (size_t i = 0, L = b64 ? strlen(b64) : 0; i < L; i += 76) spk__sb_printf(&b, "    %.76s\n", b64 + i);
         spk_free(b64);
     }
     if (b.oom) {

@@ -215,25 +215,6 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Peer: the same workload in snnTorch, as a child process. 0 when it ran. */
-static int peer_run(const char *name, int batches, double *ms, double *loss) {
-    const char *peers = getenv("SPK_PEERS");
-    const char *dir = getenv("SNNTORCH_DIR");
-    const char *py = getenv("SPK_PYTHON");
-    char cmd[2048], line[4096];
-    snprintf(cmd, sizeof cmd, "SNNTORCH_DIR='%s' '%s' '%s/snntorch_bench.py' %s %d 1 2>/dev/null", dir ? dir : "/tmp/peers/snntorch",
-             py ? py : "/usr/bin/python3", peers ? peers : "../shared/peers", name, batches);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    int got = 0;
-    while (fgets(line, sizeof line, p)) {
-        char *k = strstr(line, "\"ms_per_batch_median\":");
-        if (k && sscanf(k + strlen("\"ms_per_batch_median\":"), "%lf", ms) == 1) got = 1;
-        k = strstr(line, "\"last_loss\":");
-        if (k) sscanf(k + strlen("\"last_loss\":"), "%lf", loss);
-    }
-    return pclose(p) == 0 && got ? 0 : -1;
-}
 
 static double sgemm_gflops(void) {
     /* the dense ceiling on this machine, same run: 8000 x 1024 x 1024 */
@@ -298,7 +279,7 @@ static int bench_one(wkind kind, int batches, int peer, int check, int profile) 
         rel0 = fabs(loss0 - ref_loss0) / fmax(fabs(ref_loss0), 1e-30);
     }
     double peer_ms = 0, peer_loss = NAN, sg = 0;
-    int have_peer = peer && peer_run(w.name, batches, &peer_ms, &peer_loss) == 0;
+    int have_peer = peer && cli_run_snntorch(w.name, batches, 0, &peer_ms, &peer_loss) == 0;
     if (kind == W_OBENCH) sg = sgemm_gflops();
 
     double la[1] = {0};

@@ -9,6 +9,11 @@ int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 /* `spk bench mlp|rec|conv|obench|train` (bench_train.c); argv[1] is the workload. */
 int bench_train(int argc, char **argv);
+/* Run shared/peers/snntorch_bench.py for `workload` as a child process (SPK_PEERS,
+ * SNNTORCH_DIR, SPK_PYTHON) with `batches` timed batches; T > 0 other than 100 runs the
+ * script with its rec T changed. Fills *ms (median ms per batch) and, when not NULL, *loss
+ * (its last loss). Returns 0 when the peer ran. */
+int cli_run_snntorch(const char *workload, int batches, int T, double *ms, double *loss);
 /* `spk bench infer MODEL` (bench_train.c). */
 int bench_infer(int argc, char **argv);
 int cmd_train(int argc, char **argv);

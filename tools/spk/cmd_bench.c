@@ -134,14 +134,12 @@ static double max_rss_mb(int who) {
     return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
 }
 
-/* Run the peer script for `workload`; fills *ms (median ms per batch) and *rss (peak MB of
- * the child). Returns 0 when the peer ran. */
-static int run_peer(const char *workload, int batches, int T, double *ms, double *rss) {
+int cli_run_snntorch(const char *workload, int batches, int T, double *ms, double *loss) {
     const char *peers = getenv("SPK_PEERS");
     const char *dir = getenv("SNNTORCH_DIR");
     const char *py = getenv("SPK_PYTHON"); /* Debian's python3 has python3-torch */
     char cmd[3072], line[4096];
-    if (T == 100)
+    if (T <= 0 || T == 100)
         snprintf(cmd, sizeof cmd, "SNNTORCH_DIR='%s' '%s' '%s/snntorch_bench.py' %s %d 1 2>/dev/null", dir ? dir : "/tmp/peers/snntorch",
                  py ? py : "/usr/bin/python3", peers ? peers : "../shared/peers", workload, batches);
     else /* the peer script fixes T = 100: run its text with that one assignment changed */
@@ -158,10 +156,10 @@ static int run_peer(const char *workload, int batches, int T, double *ms, double
     while (fgets(line, sizeof line, p)) {
         char *k = strstr(line, "\"ms_per_batch_median\":");
         if (k && sscanf(k + strlen("\"ms_per_batch_median\":"), "%lf", ms) == 1) got = 1;
+        k = strstr(line, "\"last_loss\":");
+        if (k && loss) sscanf(k + strlen("\"last_loss\":"), "%lf", loss);
     }
-    int rc = pclose(p);
-    *rss = max_rss_mb(RUSAGE_CHILDREN);
-    return got && rc == 0 ? 0 : -1;
+    return pclose(p) == 0 && got ? 0 : -1;
 }
 
 static int bench_memory(int argc, char **argv) {
@@ -247,7 +245,8 @@ static int bench_memory(int argc, char **argv) {
     size_t np;
     spk_net_params(net, &np);
     double peer_ms = 0, peer_rss = 0;
-    int have_peer = !no_peer && run_peer("rec", 2, T, &peer_ms, &peer_rss) == 0;
+    int have_peer = !no_peer && cli_run_snntorch("rec", 2, T, &peer_ms, NULL) == 0;
+    if (have_peer) peer_rss = max_rss_mb(RUSAGE_CHILDREN);
     printf("memory (rec: 700-256 recurrent-20, T=%d, B=%d): BPTT activations %.1f MiB in all, %.1f KiB per time step "
            "(%.0f bytes per sample and step); %zu parameters; peak RSS after training steps %.1f MB "
            "(%.1f MB before building); %s step %.0f ms",
