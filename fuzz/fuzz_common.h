@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define FUZZ_ALLOC_CAP ((size_t)64 << 20) /* 64 MiB: larger spk allocations fail */
 
@@ -66,6 +67,20 @@ static inline void fuzz_write(const char *path, const void *data, size_t n) {
         fprintf(stderr, "fuzz: cannot write %s\n", path);
         abort();
     }
+}
+
+/* A malloc'd copy of the input whose last 4 bytes are replaced by the CRC-32 of the rest, so
+ * that files ending in a checksum (model.spk, .spkq) reach the parser instead of stopping at
+ * the checksum test. Free with free(). */
+static inline unsigned char *fuzz_copy_with_crc(const uint8_t *data, size_t size) {
+    unsigned char *buf = malloc(size ? size : 1);
+    if (!buf) abort();
+    memcpy(buf, data, size);
+    if (size >= 4) {
+        uint32_t crc = (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), buf, size - 4);
+        memcpy(buf + size - 4, &crc, 4);
+    }
+    return buf;
 }
 
 #endif

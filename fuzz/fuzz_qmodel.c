@@ -7,17 +7,10 @@
 #include "fuzz_common.h"
 #include "engine/fixed_impl.h"
 
-#include <zlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_init();
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) abort();
-    memcpy(buf, data, size);
-    if (size >= 4) {
-        uint32_t crc = (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), buf, size - 4);
-        memcpy(buf + size - 4, &crc, 4);
-    }
+    unsigned char *buf = fuzz_copy_with_crc(data, size);
     spk_qmodel *q = NULL;
     spk_experiment *e = NULL;
     spk_status st = spk__qmodel_load_mem(buf, size, "fuzz.spkq", &q, &e);
