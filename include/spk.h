@@ -1076,6 +1076,10 @@ typedef struct spk_experiment {
     int train_samples, test_samples; /* 0 = all                                             */
     uint64_t data_seed;
     spk_randman_params randman;
+    /* augmentation of training batches (data.augment; images [C, H, W] or [H, W] only):
+     * a random translation by up to aug_shift pixels in each direction (zero fill) and, with
+     * aug_flip, a left-right mirror with probability 1/2; 0 = off                          */
+    int aug_shift, aug_flip;
     /* encoding */
     spk_encoder_config encoder;
     int steps;                   /* T                                                       */
@@ -1110,9 +1114,17 @@ spk_status spk_experiment_load_data(const spk_experiment *e, spk_dataset *train,
  * message when the encoding cannot apply to the data). */
 int spk_experiment_input_shape(const spk_experiment *e, const spk_dataset *d, int dims[SPK_MAX_DIMS], int *T);
 /* Encode samples idx[0..B) of d into x [T, B, input dims]. `draw` numbers the batch for the
- * random encoders (use the global step: reproducible, thread-independent). */
+ * random encoders (use the global step: reproducible, thread-independent). No augmentation:
+ * this is the evaluation path. */
 spk_status spk_experiment_encode_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x,
                                        uint64_t draw);
+/* The same for a training batch: each sample first gets the experiment's augmentation
+ * (aug_shift, aug_flip), drawn from (experiment seed, sample position b, draw), so a resumed
+ * run draws the same as an uninterrupted one. Without augmentation it equals
+ * spk_experiment_encode_batch. SPK_ERR_INVALID_ARG when augmentation is asked of samples that
+ * are not images. */
+spk_status spk_experiment_encode_train_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B,
+                                             float *x, uint64_t draw);
 /* Build the network for samples of the given shape (after encoding: e.g. [784], [1, 28, 28]
  * or [channels] for sequences). *readout is the last layer (a neuron population). */
 spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int *dims, spk_net **net, int *readout);

@@ -53,6 +53,8 @@ static void test_errors(void) {
     expect_error("data:\n  dataset: yinyang\n  dataset: randman\nnetwork:\n  - lif\n", "x.yaml:3:3:", "appears twice");
     expect_error("encoding:\n  kind: morse\nnetwork:\n  - lif\n", "x.yaml:2:9:", "'kind' must be one of direct");
     expect_error("data:\n  dataset: yinyang\n", "x.yaml:1:1:", "no 'network' section");
+    expect_error("data:\n  augment: {shift: 99}\nnetwork:\n  - lif\n", "x.yaml:2:20:", "'shift' = 99 is out of range");
+    expect_error("data:\n  augment: {turn: 1}\nnetwork:\n  - lif\n", "x.yaml:2:13:", "unknown key 'turn' in 'data.augment'");
     spk_experiment *e;
     CHECK(spk_experiment_load(&e, "/nonexistent/exp.yaml") == SPK_ERR_IO);
     CHECK(strstr(spk_errmsg(NULL), "/nonexistent/exp.yaml") != NULL);
@@ -78,6 +80,63 @@ static void test_roundtrip(void) {
         spk_experiment_free(e2);
     }
     spk_free(y);
+    spk_experiment_free(e);
+}
+
+/* data.augment: every augmented sample is its image translated by (dy, dx) within the shift
+ * and, with flip, possibly mirrored; every allowed shift and both orientations occur; the draw
+ * is reproducible; the evaluation path and samples that are not images are left alone /
+ * refused. */
+static void test_augment(void) {
+    const char *text = "data:\n  dataset: fashion_mnist\n  augment: {shift: 2, flip: true}\nencoding:\n  steps: 1\n"
+                       "network:\n  - flatten\n  - dense: {units: 3}\n  - lif\n";
+    spk_experiment *e;
+    CHECK_OK(spk_experiment_parse(&e, text, strlen(text), "aug.yaml"));
+    if (!e) return;
+    CHECK(e->aug_shift == 2 && e->aug_flip == 1);
+    char *y = spk_experiment_to_yaml(e);
+    CHECK(y && strstr(y, "augment: {shift: 2, flip: true}") != NULL);
+    spk_free(y);
+    enum { H = 6, W = 7, C = 2, B = 64 };
+    float img[C * H * W];
+    for (int i = 0; i < C * H * W; i++) img[i] = (float)(i + 1); /* every pixel distinct and nonzero */
+    int32_t label = 0, idx[B];
+    spk_dataset d = {.n = 1, .ndim = 3, .dims = {C, H, W}, .n_classes = 1, .x = img, .y = &label};
+    for (int b = 0; b < B; b++) idx[b] = 0;
+    float x[B * C * H * W], x2[B * C * H * W];
+    int seen[5][5][2] = {{{0}}};
+    for (int draw = 0; draw < 8; draw++) {
+        CHECK_OK(spk_experiment_encode_train_batch(e, &d, idx, B, x, (uint64_t)draw));
+        CHECK_OK(spk_experiment_encode_train_batch(e, &d, idx, B, x2, (uint64_t)draw));
+        CHECK(memcmp(x, x2, sizeof x) == 0);
+        for (int b = 0; b < B; b++) {
+            const float *o = x + (size_t)b * C * H * W;
+            int found = 0;
+            for (int dy = -2; dy <= 2 && !found; dy++)
+                for (int dx = -2; dx <= 2 && !found; dx++)
+                    for (int f = 0; f < 2 && !found; f++) {
+                        int ok = 1;
+                        for (int c = 0; c < C && ok; c++)
+                            for (int i = 0; i < H && ok; i++)
+                                for (int j = 0; j < W && ok; j++) {
+                                    int si = i - dy, sj = f ? W - 1 - (j - dx) : j - dx;
+                                    float want = si >= 0 && si < H && sj >= 0 && sj < W ? img[(c * H + si) * W + sj] : 0.0f;
+                                    ok = o[(c * H + i) * W + j] == want;
+                                }
+                        if (ok) found = 1, seen[dy + 2][dx + 2][f]++;
+                    }
+            CHECK_MSG(found, "augmented sample %d of draw %d is not a shifted (flipped) image", b, draw);
+        }
+    }
+    int all = 1;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) all &= seen[i][j][0] > 0 && seen[i][j][1] > 0;
+    CHECK_MSG(all, "512 draws should reach every shift in [-2, 2]^2 in both orientations");
+    CHECK_OK(spk_experiment_encode_batch(e, &d, idx, 1, x, 0));
+    CHECK(memcmp(x, img, sizeof img) == 0); /* evaluation: no augmentation */
+    spk_dataset seq = {.n = 1, .ndim = 1, .dims = {C * H * W}, .n_classes = 1, .x = img, .y = &label};
+    CHECK(spk_experiment_encode_train_batch(e, &seq, idx, 1, x, 0) == SPK_ERR_INVALID_ARG);
+    CHECK(strstr(spk_errmsg(NULL), "not images") != NULL);
     spk_experiment_free(e);
 }
 
@@ -175,6 +234,7 @@ static void test_model_files(void) {
 int main(void) {
     test_errors();
     test_roundtrip();
+    test_augment();
     test_model_files();
     return tu_finish("test_experiment");
 }

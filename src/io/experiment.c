@@ -168,8 +168,18 @@ static spk_status randman_key(ctx *c, void *t, const char *key, yaml_node_t *v) 
     return get_u64(c, v, key, &r->seed); /* seed */
 }
 
+static spk_status augment_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
+    spk_experiment *e = t;
+    if (IS("shift")) return get_int(c, v, key, 0, 64, &e->aug_shift);
+    return get_bool(c, v, key, &e->aug_flip); /* flip */
+}
+
 static spk_status data_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     spk_experiment *e = t;
+    if (IS("augment")) {
+        static const char *const ak[] = {"shift", "flip", NULL};
+        return walk_map(c, v, "data.augment", ak, augment_key, e);
+    }
     if (IS("dataset")) {
         int k;
         spk_status st = get_choice(c, v, key, dataset_from_name, "fashion_mnist, yinyang, randman, files", &k);
@@ -525,7 +535,7 @@ static spk_status top_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     }
     if (IS("data")) {
         static const char *const k[] = {"dataset", "dir", "x_train", "y_train", "x_test", "y_test", "has_time",
-                                        "train_samples", "test_samples", "seed", "randman", NULL};
+                                        "train_samples", "test_samples", "seed", "randman", "augment", NULL};
         return walk_map(c, v, "data", k, data_key, e);
     }
     if (IS("encoding")) {
@@ -699,6 +709,7 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
     const spk_randman_params *r = &e->randman;
     spk__sb_printf(&b, "\n  has_time: %s\n  train_samples: %d\n  test_samples: %d\n  seed: %llu\n", e->has_time ? "true" : "false",
               e->train_samples, e->test_samples, (unsigned long long)e->data_seed);
+    spk__sb_printf(&b, "  augment: {shift: %d, flip: %s}\n", e->aug_shift, e->aug_flip ? "true" : "false");
     spk__sb_printf(&b, "  randman: {classes: %d, units: %d, steps: %d, samples_per_class: %d, dim: %d, alpha: " F9 ", freqs: %d, test_fraction: " F9 ", seed: %llu}\n",
               r->classes, r->units, r->steps, r->samples_per_class, r->dim, (double)r->alpha, r->freqs, (double)r->test_fraction,
               (unsigned long long)r->seed);

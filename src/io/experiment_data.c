@@ -6,6 +6,9 @@
 
 #include <string.h>
 
+/* Samples an augmentation applies to: images [C, H, W] or [H, W] without a time axis. */
+static int is_image(const spk_dataset *d) { return !d->has_time && (d->ndim == 2 || d->ndim == 3); }
+
 spk_status spk_experiment_load_data(const spk_experiment *e, spk_dataset *train, spk_dataset *test) {
     if (!e || !train || !test) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "load_data: NULL argument");
     memset(train, 0, sizeof *train);
@@ -35,6 +38,12 @@ spk_status spk_experiment_load_data(const spk_experiment *e, spk_dataset *train,
         spk_dataset_free(test);
         return st;
     }
+    if ((e->aug_shift > 0 || e->aug_flip) && !is_image(train)) {
+        spk_dataset_free(train);
+        spk_dataset_free(test);
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "%s: data.augment applies to images [C, H, W] or [H, W]; %s samples are not images",
+                         e->source, e->dataset);
+    }
     /* limits apply to every kind of data */
     if (e->train_samples > 0 && train->n > e->train_samples) train->n = e->train_samples;
     if (e->test_samples > 0 && test->n > e->test_samples) test->n = e->test_samples;
@@ -62,13 +71,34 @@ int spk_experiment_input_shape(const spk_experiment *e, const spk_dataset *d, in
     return 1;
 }
 
-spk_status spk_experiment_encode_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x, uint64_t draw) {
+/* Rewrite the image [C, H, W] in place as out[i][j] = in[i - dy][j - dx] (zero outside), and
+ * with flip as out[i][j] = in[i - dy][W - 1 - (j - dx)]; tmp holds C*H*W floats. */
+static void augment_image(float *img, float *tmp, int C, int H, int W, int dy, int dx, int flip) {
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < H; i++) {
+            float *row = tmp + ((size_t)c * H + i) * W;
+            int si = i - dy;
+            for (int j = 0; j < W; j++) {
+                int sj = j - dx;
+                if (flip) sj = W - 1 - sj;
+                row[j] = si >= 0 && si < H && sj >= 0 && sj < W ? img[((size_t)c * H + si) * W + sj] : 0.0f;
+            }
+        }
+    memcpy(img, tmp, sizeof(float) * (size_t)C * H * W);
+}
+
+static spk_status encode(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x, uint64_t draw,
+                         int train) {
+    int aug = train && (e->aug_shift > 0 || e->aug_flip);
+    if (aug && !is_image(d))
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "%s: data.augment applies to images [C, H, W] or [H, W]; these samples are not images",
+                         e->source);
     size_t S = spk_dataset_sample_size(d);
     int dims[SPK_MAX_DIMS], T;
     if (!spk_experiment_input_shape(e, d, dims, &T)) return SPK_ERR_INVALID_ARG;
     int steps_in = d->has_time ? T : 1;
     int F = d->has_time ? d->dims[1] : (int)S;
-    float *buf = spk_malloc((size_t)steps_in * B * F * sizeof(float));
+    float *buf = spk_malloc(((size_t)steps_in * B * F + (aug ? (size_t)F : 0)) * sizeof(float));
     if (!buf) return spk__fail(NULL, SPK_ERR_NOMEM, "encode: no memory for a batch of %d", B);
     for (int b = 0; b < B; b++) {
         const float *src = d->x + (size_t)idx[b] * S;
@@ -76,7 +106,28 @@ spk_status spk_experiment_encode_batch(const spk_experiment *e, const spk_datase
         else
             for (int t = 0; t < T; t++) memcpy(buf + ((size_t)t * B + b) * F, src + (size_t)t * F, (size_t)F * sizeof(float));
     }
+    if (aug) {
+        int C = d->ndim == 3 ? d->dims[0] : 1, H = d->dims[d->ndim - 2], W = d->dims[d->ndim - 1];
+        spk_rng r = {e->seed, 0xa06e};
+        for (int b = 0; b < B; b++) {
+            uint32_t u[4];
+            spk_rng_bits4(r, draw, (uint64_t)b, u);
+            int n = 2 * e->aug_shift + 1;
+            int dy = e->aug_shift ? (int)(u[0] % (uint32_t)n) - e->aug_shift : 0;
+            int dx = e->aug_shift ? (int)(u[1] % (uint32_t)n) - e->aug_shift : 0;
+            augment_image(buf + (size_t)b * F, buf + (size_t)B * F, C, H, W, dy, dx, e->aug_flip && (u[2] & 1));
+        }
+    }
     spk_status st = spk_encode(&e->encoder, T, B, F, buf, steps_in, x, draw);
     spk_free(buf);
     return st;
+}
+
+spk_status spk_experiment_encode_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x, uint64_t draw) {
+    return encode(e, d, idx, B, x, draw, 0);
+}
+
+spk_status spk_experiment_encode_train_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x,
+                                             uint64_t draw) {
+    return encode(e, d, idx, B, x, draw, 1);
 }

@@ -105,7 +105,7 @@ static int finetune_qat(const spk_experiment *e, spk_trainer *tr, spk_net *net, 
         for (int bi = 0; bi < nb; bi++) {
             int Bc = train->n - bi * B < B ? train->n - bi * B : B;
             for (int b = 0; b < Bc; b++) lab[b] = train->y[perm[bi * B + b]];
-            if (spk_experiment_encode_batch(e, train, perm + (size_t)bi * B, Bc, x, QAT_DRAW_BASE + (uint64_t)ep * nb + bi)) {
+            if (spk_experiment_encode_train_batch(e, train, perm + (size_t)bi * B, Bc, x, QAT_DRAW_BASE + (uint64_t)ep * nb + bi)) {
                 cli_error("%s", spk_errmsg(NULL));
                 goto done;
             }

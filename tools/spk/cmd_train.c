@@ -326,7 +326,7 @@ int cmd_train(int argc, char **argv) {
             int Bc = train.n - bi * B < B ? train.n - bi * B : B;
             for (int b = 0; b < Bc; b++) lab[b] = train.y[perm[bi * B + b]];
             long step = spk_trainer_steps(tr);
-            if (spk_experiment_encode_batch(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step)) {
+            if (spk_experiment_encode_train_batch(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step)) {
                 cli_error("%s", spk_errmsg(NULL));
                 goto out;
             }
