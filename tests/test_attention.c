@@ -462,7 +462,73 @@ static void test_yaml_errors(void) {
     }
 }
 
+/* the whole life of a stochastic block: parse, build, forward, backward, free */
+static spk_status life(void) {
+    char text[2048];
+    snprintf(text, sizeof text, yaml_block, "stochastic");
+    spk_experiment *e;
+    spk_status st = spk_experiment_parse(&e, text, strlen(text), "oom.yaml");
+    if (st) return st;
+    spk_net *net = NULL;
+    int r, dims[3] = {1, 3, 4};
+    float x[2 * 2 * 12], R[2 * 2 * 3];
+    for (int i = 0; i < 48; i++) x[i] = urand(12, (uint64_t)i);
+    for (int i = 0; i < 12; i++) R[i] = 1.0f;
+    st = spk_experiment_build_net(e, 3, dims, &net, &r);
+    if (!st) st = spk_net_forward(net, 2, 2, x);
+    if (!st) spk_net_zero_grad(net), st = spk_net_seed_grad(net, r, SPK_SIGNAL_MEM, R);
+    if (!st) st = spk_net_backward(net);
+    spk_net_free(net);
+    spk_experiment_free(e);
+    return st;
+}
+
+static void test_threads_and_memory(void) {
+    /* the same outputs and gradients at 1 and 2 threads */
+    const int D = 8, N = 10, M = 6;
+    spk_attn_geom g = {D, N, 2, 0.125f, 0};
+    const size_t nx = (size_t)M * 3 * D * N, ny = (size_t)M * D * N;
+    float *x = malloc(nx * sizeof(float)), *y[2], *dx[2];
+    for (size_t i = 0; i < nx; i++) x[i] = urand(13, i) < 0.3f;
+    for (int s = 0; s < 2; s++) {
+        g.stochastic = s;
+        for (int th = 0; th < 2; th++) {
+            spk_set_threads(th + 1);
+            y[th] = malloc(ny * sizeof(float));
+            dx[th] = calloc(nx, sizeof(float));
+            spk_op_attention_forward(y[th], x, &g, M, (spk_rng){3, 4}, 9, 0, 2);
+            spk_op_attention_backward(dx[th], y[th], x, &g, M);
+        }
+        CHECK_MSG(!memcmp(y[0], y[1], ny * sizeof(float)) && !memcmp(dx[0], dx[1], nx * sizeof(float)),
+                  "attention (%s) must give identical results at 1 and 2 threads", s ? "stochastic" : "spikformer");
+        for (int th = 0; th < 2; th++) free(y[th]), free(dx[th]);
+    }
+    spk_set_threads(2);
+    free(x);
+    /* every allocation failing in turn: SPK_ERR_NOMEM, nothing leaked */
+    static spk_allocator counting = {tu_count_malloc, NULL, tu_count_free, NULL};
+    int k, bad = 0;
+    for (k = 0; k < 100000 && bad < 5; k++) {
+        tu_n_alloc = tu_n_free = 0;
+        tu_fail_after = k;
+        spk_set_allocator(&counting);
+        spk_status st = life();
+        spk_set_allocator(NULL);
+        tu_fail_after = -1;
+        if (tu_n_alloc != tu_n_free || (st && st != SPK_ERR_NOMEM)) {
+            CHECK_MSG(0, "failing allocation %d: %zu allocations, %zu frees, status %s: %s", k, tu_n_alloc, tu_n_free, spk_status_str(st),
+                      spk_errmsg(NULL));
+            bad++;
+        }
+        if (!st) break;
+    }
+    CHECK(k > 10 && k < 100000);
+    printf("threads: identical at 1 and 2; out of memory: each of %d allocations of parse + build + forward + backward failed in turn: %s\n", k,
+           bad ? "FAILED" : "SPK_ERR_NOMEM, no leak");
+}
+
 int main(void) {
+    test_threads_and_memory();
     test_op_spikformer();
     test_op_stochastic();
     test_graph();
