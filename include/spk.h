@@ -451,7 +451,8 @@ double spk_neuron_p_spike(const spk_neuron *nr, int i, double u, int n);
  * Networks: a graph of synaptic ops and neuron populations (like NIR's)
  * ======================================================================================
  * A network is a graph of nodes and directed edges. A node's input is the SUM of what its
- * incoming edges deliver. Edges that close a cycle (found by a depth-first walk from the
+ * incoming edges deliver (except an attention node's: its three edges are q, k and v, kept
+ * apart; see spk_net_add_attention). Edges that close a cycle (found by a depth-first walk from the
  * input nodes, in the order nodes were added) deliver the source's output of the PREVIOUS
  * step; all other edges deliver within the step. Before t = 0 a node's output is its
  * response to an all-zero input: the bias of a dense or conv node, zero for every other kind
