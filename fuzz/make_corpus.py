@@ -167,6 +167,19 @@ network:
   - dense: {units: 2}
   - lif: {surrogate: triangle}
 """,
+    "attention.yaml": """data: {dataset: fashion_mnist, train_samples: 10}
+encoding: {kind: direct, steps: 2}
+network:
+  - conv: {channels: 4, kernel: 3, stride: 2}
+  - lif
+  - attention: {name: blk, heads: 2, kind: stochastic, attn_threshold: 0.3, neuron: alif, learn_beta: shared}
+  - conv: {dims: 1, channels: 2, kernel: 1}
+  - attention: {heads: 1, kind: spikformer, scale: 0.5}
+  - flatten
+  - dense: {units: 10}
+  - lif: {fire: none, reset: none}
+""",
+    "bad_attention_heads.yaml": "network:\n  - conv: {channels: 4, kernel: 1}\n  - attention: {heads: 0}\n  - lif\n",
     "bad_unknown_key.yaml": "data:\n  dataset: yinyang\n  colour: blue\nnetwork:\n  - lif\n",
     "bad_type.yaml": "network:\n  - dense: {units: ten}\n  - lif\n",
     "bad_range.yaml": "network:\n  - dense: {units: 10}\n  - lif: {beta: 1.5}\n",
@@ -205,6 +218,17 @@ network:
   - dense: {units: 3}
   - cuba: {fire: none, reset: none, learn_beta: per_neuron}
 training: {epochs: 1, batch_size: 8, optimizer: sgd, momentum: 0.9, lr: 0.01}
+""",
+    "attention": """data: {dataset: files, x_train: X, y_train: Y, x_test: X, y_test: Y}
+encoding: {kind: direct, steps: 2}
+network:
+  - conv: {channels: 4, kernel: 3}
+  - lif
+  - attention: {heads: 2, kind: stochastic}
+  - flatten
+  - dense: {units: 2}
+  - lif: {fire: none, reset: none}
+training: {epochs: 1, batch_size: 4}
 """,
     "conv": """data: {dataset: files, x_train: X, y_train: Y, x_test: X, y_test: Y}
 encoding: {kind: direct, steps: 2}

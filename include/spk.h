@@ -451,7 +451,8 @@ double spk_neuron_p_spike(const spk_neuron *nr, int i, double u, int n);
  * Networks: a graph of synaptic ops and neuron populations (like NIR's)
  * ======================================================================================
  * A network is a graph of nodes and directed edges. A node's input is the SUM of what its
- * incoming edges deliver. Edges that close a cycle (found by a depth-first walk from the
+ * incoming edges deliver (except an attention node's: its three edges are q, k and v, kept
+ * apart; see spk_net_add_attention). Edges that close a cycle (found by a depth-first walk from the
  * input nodes, in the order nodes were added) deliver the source's output of the PREVIOUS
  * step; all other edges deliver within the step. Before t = 0 a node's output is its
  * response to an all-zero input: the bias of a dense or conv node, zero for every other kind
@@ -495,6 +496,7 @@ typedef enum spk_node_kind {
     SPK_NODE_DROPOUT,   /* one mask per sample held over all T steps (training only)       */
     SPK_NODE_DELAY,     /* integer axonal delay per feature                                */
     SPK_NODE_NEURON,    /* a population of the generalized neuron                         */
+    SPK_NODE_ATTENTION, /* spiking self-attention (no softmax) of three inputs q, k, v       */
     SPK_NODE_KIND_COUNT
 } spk_node_kind;
 const char *spk_node_kind_name(spk_node_kind k);
@@ -541,6 +543,29 @@ spk_status spk_net_add_neuron(spk_net *net, const char *name, const spk_neuron_c
                               const int *dims, int *id);
 /* Connect node `from` to node `to`. */
 spk_status spk_net_connect(spk_net *net, int from, int to);
+/* Spiking self-attention without softmax (docs/attention.md). Its three inputs q, k, v
+ * each have shape [D, N] (D channels, N tokens: a conv output [C, H, W] flattened over H, W
+ * with spk_net_add_flatten_dims(.., 1, -1)); the output is [D, N]. `heads` must divide D
+ * (checked when the shape is known). Roles follow connection order: the node's first
+ * incoming edge is q, the second k, the third v (spk_net_connect_attention makes all three
+ * at once); spk_net_build refuses an attention node without exactly three.
+ *   SPK_ATTENTION_SPIKFORMER: per head, y = scale * (Q K^T) V (Q = q^T, [N, d], d = D/heads),
+ *     computed as scale * (v k^T) q. scale > 0 (Spikformer uses 0.125).
+ *   SPK_ATTENTION_STOCHASTIC: per step and head, scores S[i,j] ~ Bernoulli(#(q_i AND k_j)/d)
+ *     and outputs y[c,i] ~ Bernoulli(#(S_i AND v_c)/N): spikes only, `scale` is not used.
+ *     Draws come from (build seed, stream = node index, the draw number of
+ *     spk_net_set_training, step, position): deterministic for a seed. Backward uses the
+ *     gradient of the expectation (straight-through).
+ * No parameters. SPK_ERR_INVALID_ARG for heads < 1, an unknown kind or scale <= 0. */
+typedef enum spk_attention_kind { SPK_ATTENTION_SPIKFORMER = 0, SPK_ATTENTION_STOCHASTIC, SPK_ATTENTION_KIND_COUNT } spk_attention_kind;
+const char *spk_attention_kind_name(spk_attention_kind k);
+int spk_attention_kind_from_name(const char *s); /* -1 if unknown */
+spk_status spk_net_add_attention(spk_net *net, const char *name, spk_attention_kind kind, int heads, float scale, int *id);
+/* Connect q, k and v (in that order) into attention node `att`, which must have no input
+ * edge yet. They are three distinct nodes (an edge joins two nodes once). */
+spk_status spk_net_connect_attention(spk_net *net, int q, int k, int v, int att);
+/* An attention node's settings (kind, heads, scale); SPK_ERR_INVALID_ARG if `node` is not one. */
+spk_status spk_net_attention_info(const spk_net *net, int node, spk_attention_kind *kind, int *heads, float *scale);
 /* Make a neuron population's parameter learnable (trained by the optimizer), before build:
  * SPK_LEARN_OFF (the default: a fixed buffer, as in snnTorch), SPK_LEARN_PER_NEURON (N values)
  * or SPK_LEARN_SHARED (one value for the whole population; it starts from neuron 0's). */
@@ -1048,7 +1073,9 @@ void spk_argmax_rows(const float *scores, int B, int C, int32_t *pred);
 /* One layer of the sequential network description. */
 typedef enum spk_layer_kind {
     SPK_LAYER_DENSE = 0, SPK_LAYER_CONV, SPK_LAYER_POOL, SPK_LAYER_FLATTEN, SPK_LAYER_DROPOUT,
-    SPK_LAYER_NEURON, SPK_LAYER_SCALE, SPK_LAYER_DELAY, SPK_LAYER_KIND_COUNT
+    SPK_LAYER_NEURON, SPK_LAYER_SCALE, SPK_LAYER_DELAY,
+    SPK_LAYER_ATTENTION, /* a Spikformer block around an attention node (docs/attention.md) */
+    SPK_LAYER_KIND_COUNT
 } spk_layer_kind;
 
 typedef struct spk_layer_spec {
@@ -1064,6 +1091,9 @@ typedef struct spk_layer_spec {
     int recurrent;               /* neuron: add an all-to-all recurrent dense layer        */
     int recurrent_bias;          /* ... with a bias (default 1, as snnTorch's RLeaky)       */
     int learn_beta, learn_threshold; /* SPK_LEARN_*                                         */
+    int heads, attn_kind;        /* attention: heads (default 1), spk_attention_kind        */
+    float attn_scale;            /* ... scale (default 0.125)                               */
+    float attn_threshold;        /* ... threshold of the population after it (default 0.5) */
 } spk_layer_spec;
 
 typedef struct spk_experiment {

@@ -49,6 +49,8 @@ static void test_errors(void) {
     expect_error("network:\n  - dense: {units: 10}\n", "x.yaml:2:5:", "the last layer must be a neuron layer");
     expect_error("network:\n  - dense: {units: 10}\n  - lif: {fire: gauss, sigma: 0}\n", "x.yaml:3:", "sigma");
     expect_error("network:\n  - densely: {units: 10}\n  - lif\n", "x.yaml:2:5:", "unknown layer type 'densely'");
+    expect_error("network:\n  - conv: {channels: 4, kernel: 1}\n  - attention: {heads: 2, scale: -1}\n  - lif\n", "x.yaml:3:34:",
+                 "'scale' = -1 is out of range");
     expect_error("network: [\n", "x.yaml:", "");
     expect_error("data:\n  dataset: yinyang\n  dataset: randman\nnetwork:\n  - lif\n", "x.yaml:3:3:", "appears twice");
     expect_error("encoding:\n  kind: morse\nnetwork:\n  - lif\n", "x.yaml:2:9:", "'kind' must be one of direct");

@@ -326,6 +326,11 @@ static spk_status build_node(spk_event *ev, int v) {
     spk_net *net = ev->net;
     enode *e = &ev->nodes[v];
     spk__node *nd = &net->nodes[v];
+    if (nd->kind == SPK_NODE_ATTENTION)
+        return spk__fail(&ev->obj, SPK_ERR_UNSUPPORTED,
+                         "event engine: node '%s' (attention) multiplies two spike-derived signals (q k^T v): it is not event-driven "
+                         "synaptic accumulation; run the model with the clock-driven engine",
+                         nd->name);
     e->nd = nd;
     e->F_in = nd->in_numel;
     e->F_out = nd->out_numel;

@@ -39,6 +39,12 @@ int spk__chain_walk(spk_net *net, int readout, int *dense, int *pops, int max, s
         *st = spk__fail(err, SPK_ERR_STATE, "quantize: the network is not built");
         return 0;
     }
+    for (int a = 0; a < net->n_nodes; a++)
+        if (net->nodes[a].kind == SPK_NODE_ATTENTION) {
+            *st = spk__fail(err, SPK_ERR_UNSUPPORTED, "node '%s' (attention): fixed-point export has no attention (a product of two spike signals)",
+                            net->nodes[a].name);
+            return 0;
+        }
     int v = net->input, n = 0, want = 0; /* want 0: a dense next; 1: a population next */
     for (int guard = 0; guard <= net->n_nodes; guard++) {
         int nx = next_node(net, v);

@@ -68,6 +68,21 @@ static void back_op(spk_net *net, const spk__node *n, const uint8_t *out, uint8_
                 }
         break;
     }
+    case SPK_NODE_ATTENTION: { /* y[c, i] of head h reads q[h's channels, i], all of k[h's channels], v[c, :] */
+        const int D = n->out_dims[0], N = n->out_dims[1], d = D / n->attn_heads;
+        const size_t DN = (size_t)D * N;
+        for (int c = 0; c < D; c++)
+            for (int i = 0; i < N; i++) {
+                if (!out[(size_t)c * N + i]) continue;
+                const int h0 = c / d * d;
+                for (int cc = h0; cc < h0 + d; cc++) {
+                    in[(size_t)cc * N + i] = 1;
+                    memset(in + DN + (size_t)cc * N, 1, (size_t)N);
+                }
+                memset(in + 2 * DN + (size_t)c * N, 1, (size_t)N);
+            }
+        break;
+    }
     default: /* shape-only ops (flatten, scale, merge, dropout, delay) read the same index */
         if (n->in_numel == n->out_numel) {
             for (int i = 0; i < n->out_numel; i++)
@@ -121,10 +136,13 @@ static spk_status fan_in_of(spk_net *net, int p, int idx, int64_t *out) {
             memset(inbuf, 0, (size_t)n->in_numel);
             back_op(net, n, mask[u], inbuf);
             ne = spk__net_in_edges(net, u, edges, net->n_edges);
+            /* an attention node's input holds its three sources side by side (q, k, v) */
+            const int part = n->kind == SPK_NODE_ATTENTION ? n->out_numel : 0;
             for (int k = 0; k < ne; k++) {
                 int s = net->edges[edges[k]].from;
-                for (int i = 0; i < n->in_numel; i++)
-                    if (inbuf[i] && !mask[s][i]) {
+                const uint8_t *src = part ? inbuf + (size_t)(k < 3 ? k : 2) * part : inbuf;
+                for (int i = 0; i < (part ? part : n->in_numel); i++)
+                    if (src[i] && !mask[s][i]) {
                         mask[s][i] = 1;
                         dirty[s] = 1;
                         changed = 1;
@@ -266,6 +284,13 @@ spk_status spk_hw_model_needs(spk_net *net, int input_real, spk_hw_needs *out) {
         case SPK_NODE_MERGE:
         case SPK_NODE_DROPOUT:
         case SPK_NODE_DELAY: break;
+        case SPK_NODE_ATTENTION:
+            if (!out->nonlocal[0])
+                snprintf(out->nonlocal, sizeof out->nonlocal,
+                         "attention '%s' multiplies two spike-derived signals (q k^T v: %lld multiply-accumulates per step and sample): "
+                         "not event-driven synaptic accumulation; run it off-chip",
+                         n->name, 2LL * n->out_numel * (n->out_dims[0] / n->attn_heads));
+            break;
         default:
             if (!out->nonlocal[0])
                 snprintf(out->nonlocal, sizeof out->nonlocal, "op '%s' (%s) is not known to be local and event-driven", n->name,

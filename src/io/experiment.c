@@ -5,6 +5,7 @@
  * the network it describes. It does not load data or train. */
 #include "core/core.h"
 #include "io/nir_impl.h"
+#include "net/net_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -228,12 +229,12 @@ static spk_status enc_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
 /* ---------------------------------------------------------------- layers --------------- */
 
 static int layer_from_name(const char *s) {
-    static const char *const n[] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay"};
+    static const char *const n[] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention"};
     for (int i = 0; i < SPK_LAYER_KIND_COUNT; i++)
         if (!strcmp(n[i], s)) return i;
     return -1;
 }
-static const char *const layer_names[SPK_LAYER_KIND_COUNT] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay"};
+static const char *const layer_names[SPK_LAYER_KIND_COUNT] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention"};
 static const char *const pool_names[3] = {"sumpool", "avgpool", "maxpool"};
 
 static int learn_from_name(const char *s) {
@@ -273,6 +274,18 @@ static spk_status layer_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         return get_int(c, v, key, 1, 2, &L->dims); /* pool: dims */
     case SPK_LAYER_DROPOUT: return get_float(c, v, key, 0, 0.999, &L->p);
     case SPK_LAYER_DELAY: return get_int(c, v, key, 0, 100000, &L->delay);
+    case SPK_LAYER_ATTENTION: /* its own keys, then the neuron settings of its populations */
+        if (IS("heads")) return get_int(c, v, key, 1, 100000, &L->heads);
+        if (IS("scale")) return get_float(c, v, key, 1e-9, 1e9, &L->attn_scale);
+        if (IS("attn_threshold")) return get_float(c, v, key, 1e-9, 1e9, &L->attn_threshold);
+        if (IS("kind")) return get_choice(c, v, key, spk_attention_kind_from_name, "spikformer, stochastic", &L->attn_kind);
+        if (IS("neuron")) {
+            if ((st = get_choice(c, v, key, spk_neuron_kind_from_name, "lif, cuba, alif", &k))) return st;
+            if (k == SPK_NEURON_COMPLEX) FAIL_AT(c, v, "complex neurons cannot be used in a network yet");
+            n->kind = (spk_neuron_kind)k;
+            return SPK_OK;
+        }
+        __attribute__((fallthrough));
     case SPK_LAYER_NEURON:
         if (IS("kind")) {
             if ((st = get_choice(c, v, key, spk_neuron_kind_from_name, "lif, cuba, alif", &k))) return st;
@@ -346,6 +359,11 @@ static const char *const neuron_keys[] = {"name", "kind", "beta", "threshold", "
                                           "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "recurrent", "recurrent_bias",
                                           "learn_beta", "learn_threshold", NULL};
 
+static const char *const attention_keys[] = {"name", "kind", "heads", "scale", "attn_threshold", "neuron", "beta", "threshold", "alpha",
+                                             "gain", "reset", "timing", "v_reset", "refractory", "fire", "sigma", "n_max", "graded_noise",
+                                             "replicas", "adapt_rho", "adapt_beta", "surrogate", "surrogate_scale", "detach_reset",
+                                             "learn_beta", "learn_threshold", NULL};
+
 static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int index) {
     const char *type;
     yaml_node_t *body = NULL, *tnode = item;
@@ -368,6 +386,9 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
     L->stride[0] = L->stride[1] = 0;
     L->dilation[0] = L->dilation[1] = 1;
     L->neuron = spk_neuron_config_default();
+    L->heads = 1;
+    L->attn_scale = 0.125f;
+    L->attn_threshold = 0.5f;
     const char *const *keys;
     int pool = -1;
     for (int i = 0; i < 3 && type; i++)
@@ -380,7 +401,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
         L->pool = pool;
     } else if (!type || layer_from_name(type) < 0 || !strcmp(type, "pool") || !strcmp(type, "neuron")) {
         FAIL_AT(c, tnode, "unknown layer type '%s' (allowed: dense, conv, maxpool, avgpool, sumpool, flatten, dropout, "
-                          "scale, delay, lif, cuba, alif)", type ? type : "");
+                          "scale, delay, lif, cuba, alif, attention)", type ? type : "");
     } else {
         L->kind = (spk_layer_kind)layer_from_name(type);
     }
@@ -391,6 +412,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
     case SPK_LAYER_DROPOUT: keys = dropout_keys; break;
     case SPK_LAYER_DELAY: keys = delay_keys; break;
     case SPK_LAYER_NEURON: keys = neuron_keys; break;
+    case SPK_LAYER_ATTENTION: keys = attention_keys; break;
     default: keys = plain_keys; break;
     }
     char section[64];
@@ -407,7 +429,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
         L->stride[0] = L->kind == SPK_LAYER_POOL ? L->kernel[0] : 1;
         L->stride[1] = L->kind == SPK_LAYER_POOL ? L->kernel[1] : 1;
     }
-    if (L->kind == SPK_LAYER_NEURON && spk_neuron_config_check(&L->neuron) != SPK_OK) {
+    if ((L->kind == SPK_LAYER_NEURON || L->kind == SPK_LAYER_ATTENTION) && spk_neuron_config_check(&L->neuron) != SPK_OK) {
         char m[SPK__ERRMSG_LEN - 64];
         snprintf(m, sizeof m, "%s", spk_errmsg(NULL));
         FAIL_AT(c, tnode, "%s", m);
@@ -747,6 +769,20 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
                       learn_names[L->learn_threshold]);
             break;
         }
+        case SPK_LAYER_ATTENTION: {
+            const char *gn = n->graded_noise == SPK_FIRE_GAUSS ? "gauss" : n->graded_noise == SPK_FIRE_CAUCHY ? "cauchy" : "none";
+            spk__sb_printf(&b, "  - attention: {name: %s, kind: %s, heads: %d, scale: " F9 ", attn_threshold: " F9 ", neuron: %s, beta: " F9
+                          ", threshold: " F9 ", alpha: " F9 ", gain: " F9 ", reset: %s, timing: %s, v_reset: " F9 ", refractory: %d, fire: %s, sigma: " F9
+                          ", n_max: %d, graded_noise: %s, replicas: %d, adapt_rho: " F9 ", adapt_beta: " F9 ", surrogate: %s, surrogate_scale: " F9
+                          ", detach_reset: %s, learn_beta: %s, learn_threshold: %s}\n",
+                      L->name, spk_attention_kind_name((spk_attention_kind)L->attn_kind), L->heads, (double)L->attn_scale,
+                      (double)L->attn_threshold, spk_neuron_kind_name(n->kind), (double)n->lam, (double)n->thr, (double)n->alpha,
+                      (double)n->gain, spk_reset_kind_name(n->reset), spk_reset_timing_name(n->timing), (double)n->v_reset, n->ref_steps,
+                      spk_fire_kind_name(n->fire), (double)n->sigma, n->n_max, gn, n->replicas, (double)n->adapt_rho, (double)n->adapt_beta,
+                      spk_surrogate_name(n->surrogate), (double)n->surrogate_scale, n->detach_reset ? "true" : "false",
+                      learn_names[L->learn_beta], learn_names[L->learn_threshold]);
+            break;
+        }
         default: spk__sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
         }
     }
@@ -839,6 +875,10 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
             if (L->learn_beta) TRY(spk_net_set_learnable(net, id, SPK_NP_LAM, L->learn_beta), L);
             if (L->learn_threshold) TRY(spk_net_set_learnable(net, id, SPK_NP_THR, L->learn_threshold), L);
             break;
+        case SPK_LAYER_ATTENTION: /* a whole block, connected inside */
+            TRY(spk__attention_block(net, L, prev, &id), L);
+            prev = id;
+            continue;
         default: break;
         }
         TRY(spk_net_connect(net, prev, id), L);

@@ -1734,6 +1734,10 @@ spk_status spk_nir_write(const char *path, spk_net *net, int output, const spk_n
     spk_nir_options o = opt ? *opt : spk_nir_options_default();
     spk_status st = check_opts(&o);
     if (st) return st;
+    for (int v = 0; v < net->n_nodes; v++)
+        if (net->nodes[v].kind == SPK_NODE_ATTENTION)
+            return spk__fail(NULL, SPK_ERR_UNSUPPORTED, "%s: node '%s' (attention) has no NIR primitive (NIR has no product of two signals); nothing written",
+                             path, net->nodes[v].name);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     char tmp[SPK_PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());

@@ -167,6 +167,10 @@ static float *scratch_of(spk__node *n) {
 static void gather(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
     if (n->in_alias || v == net->input) return;
+    if (n->kind == SPK_NODE_ATTENTION) {
+        spk__attention_gather(net, v, t0, nt);
+        return;
+    }
     size_t row = (size_t)net->B * n->in_numel;
     float *dst = n->in + (size_t)t0 * row;
     memset(dst, 0, (size_t)nt * row * sizeof(float));
@@ -252,6 +256,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         }
         break;
     }
+    case SPK_NODE_ATTENTION: return spk__attention_forward(net, v, t0, nt);
     default: break;
     }
     return SPK_OK;
@@ -471,6 +476,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         }
         break;
     }
+    case SPK_NODE_ATTENTION: return spk__attention_backward(net, v, t0, nt);
     default: break;
     }
     return SPK_OK;
@@ -492,6 +498,10 @@ static void dense_param_grads(spk_net *net, spk__node *n) {
 static void scatter(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
     if (n->in_alias || v == net->input) return;
+    if (n->kind == SPK_NODE_ATTENTION) {
+        spk__attention_scatter(net, v, t0, nt);
+        return;
+    }
     size_t row = (size_t)net->B * n->in_numel;
     for (int e = 0; e < net->n_edges; e++) {
         const spk__edge *ed = &net->edges[e];

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char *const node_kind_names[SPK_NODE_KIND_COUNT] = {
-    "input", "dense", "conv", "pool", "flatten", "scale", "merge", "dropout", "delay", "neuron"};
+    "input", "dense", "conv", "pool", "flatten", "scale", "merge", "dropout", "delay", "neuron", "attention"};
 
 const char *spk_node_kind_name(spk_node_kind k) {
     return (int)k >= 0 && k < SPK_NODE_KIND_COUNT ? node_kind_names[k] : NULL;
@@ -143,6 +143,7 @@ static spk_status infer_out(spk_net *net, spk__node *n) {
         set_out(n, k, od);
         return SPK_OK;
     }
+    case SPK_NODE_ATTENTION: return spk__attention_infer(net, n);
     case SPK_NODE_DELAY:
         if (n->ndelays != 1 && n->ndelays != n->in_numel) {
             shape_str(s, sizeof s, n->in_ndim, n->in_dims);
@@ -365,6 +366,19 @@ spk_status spk_net_add_delay(spk_net *net, const char *name, const int32_t *dela
     n->delays = d;
     n->ndelays = count;
     for (int i = 0; i < count; i++) n->max_delay = d[i] > n->max_delay ? d[i] : n->max_delay;
+    return SPK_OK;
+}
+
+spk_status spk_net_add_attention(spk_net *net, const char *name, spk_attention_kind kind, int heads, float scale, int *id) {
+    if (net && ((int)kind < 0 || kind >= SPK_ATTENTION_KIND_COUNT || heads < 1 || !(scale > 0.0f) || !isfinite(scale)))
+        return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "node '%s' (attention): kind %d, heads = %d, scale = %g: need a known kind, heads >= 1, a finite scale > 0",
+                         name ? name : "", (int)kind, heads, (double)scale);
+    spk__node *n = NULL;
+    spk_status st = add_node(net, name, SPK_NODE_ATTENTION, id, &n);
+    if (st) return st;
+    n->attn_kind = (int)kind;
+    n->attn_heads = heads;
+    n->attn_scale = scale;
     return SPK_OK;
 }
 
@@ -665,6 +679,7 @@ spk_status spk_net_build(spk_net *net, spk_rng init) {
         }
     }
     spk_free(state);
+    if (spk__attention_check(net)) return SPK_ERR_INVALID_ARG;
     /* every incoming edge of a node must carry its input shape (checked at connect), and a
      * delay node's delays expand to one per feature */
     for (int v = 0; v < n; v++) {

@@ -66,6 +66,9 @@ typedef struct spk__node {
     float *dmem_buf; /* owned storage of dmem: only populations a loss seeds on their
                         membrane get one (spk_net_seed_grad), not part of the arena */
     size_t dmem_cap; /* floats in dmem_buf */
+    /* attention (net/attention.c): in is [T, B, 3, D, N] (q, k, v by edge order) */
+    int attn_heads, attn_kind;
+    float attn_scale;
 } spk__node;
 
 typedef struct spk__edge {
@@ -110,5 +113,18 @@ struct spk_net {
 
 /* Edges delivering into node v: indices into net->edges. */
 int spk__net_in_edges(const spk_net *net, int v, int *idx, int max);
+
+/* Attention nodes (net/attention.c): shape inference (D, N from the first edge, input
+ * 3*D*N), the build check (exactly three input edges), and the edge-wise gather / scatter
+ * of the q, k, v parts for steps [t0, t0+nt). */
+spk_status spk__attention_infer(spk_net *net, spk__node *n);
+spk_status spk__attention_check(spk_net *net);
+void spk__attention_gather(spk_net *net, int v, int t0, int nt);
+void spk__attention_scatter(spk_net *net, int v, int t0, int nt);
+spk_status spk__attention_forward(spk_net *net, int v, int t0, int nt);
+spk_status spk__attention_backward(spk_net *net, int v, int t0, int nt);
+/* The experiment file's `attention` layer: add and connect the whole Spikformer block after
+ * node `prev` (docs/attention.md); *out is its last node (the residual merge). */
+spk_status spk__attention_block(spk_net *net, const spk_layer_spec *L, int prev, int *out);
 
 #endif

@@ -121,4 +121,30 @@ void spk_op_delay_backward(float *dx, const float *dy, const int32_t *d, int T, 
  * delay of 0 reads step t itself, so it must already be computed). */
 void spk_op_delay_step(float *y_t, const float *x, const int32_t *d, int t, int B, int F);
 
+/* ---- spiking self-attention without softmax (attention.c) ------------------------------
+ * Per row, x holds q, k and v one after the other, each [D, N] (D channels, N tokens):
+ * x [M, 3, D, N] -> y [M, D, N]. Heads split D into `heads` blocks of d = D / heads
+ * channels; head h uses channels [h*d, (h+1)*d) of q, k, v and writes the same of y.
+ *   SPIKFORMER: y_h = scale * (Q K^T) V in token-major notation (Q = q_h^T [N, d]), computed
+ *     as y_h = scale * (v_h k_h^T) q_h: a [d, d] product first, cheaper than the [N, N]
+ *     scores when N > d; with no softmax both orders are the same function.
+ *   STOCHASTIC: per (row, head), scores S[i, j] ~ Bernoulli(clamp(sum_c q[c,i] k[c,j] / d))
+ *     and y[c, i] ~ Bernoulli(clamp(sum_j S[i,j] v[c,j] / N)): 0/1 outputs, `scale` unused.
+ *     Uniforms from (rng, step = draw << 34 | stage << 32 | t, index = (b*heads + h) << 32
+ *     | element / 4, lane element % 4), row m = t*B + b of rows [t0*B, ...).
+ * Backward (ACCUMULATES into dx [M, 3, D, N]): the exact gradient of the SPIKFORMER
+ * function; for STOCHASTIC the gradient of its expectation given q, k, v, which for inputs
+ * in [0, 1] is the SPIKFORMER function with scale 1 / (N d) (straight-through estimate).
+ * Forward and backward return 0, or -1 (nothing written) when out of memory for scratch. */
+typedef struct spk_attn_geom {
+    int D, N, heads;
+    float scale;
+    int stochastic;   /* 0 SPIKFORMER, 1 STOCHASTIC */
+} spk_attn_geom;
+int spk_op_attention_forward(float *y, const float *x, const spk_attn_geom *g, int M, spk_rng rng, uint64_t draw, int t0, int B);
+int spk_op_attention_backward(float *dx, const float *dy, const float *x, const spk_attn_geom *g, int M);
+/* The plain loop references: scores [N, N] first ((Q K^T) V), one element at a time. */
+int spk_op_attention_forward_ref(float *y, const float *x, const spk_attn_geom *g, int M, spk_rng rng, uint64_t draw, int t0, int B);
+void spk_op_attention_backward_ref(float *dx, const float *dy, const float *x, const spk_attn_geom *g, int M);
+
 #endif

@@ -76,6 +76,14 @@ int cmd_info(int argc, char **argv) {
             snprintf(s, sizeof s, "%s %s/%s", spk_neuron_kind_name(c->kind), spk_reset_kind_name(c->reset), spk_reset_timing_name(c->timing));
             note = s;
         }
+        if (kind == SPK_NODE_ATTENTION) { /* no synapses: products of two signals */
+            spk_attention_kind ak;
+            int heads;
+            float sc;
+            spk_net_attention_info(net, v, &ak, &heads, &sc);
+            snprintf(s, sizeof s, "%s, %d heads, scale %g (q k^T v: not synaptic)", spk_attention_kind_name(ak), heads, (double)sc);
+            note = s;
+        }
         synapses += syn;
         params += pw + pb + ps;
         char sh[64];
