@@ -345,6 +345,11 @@ static spk_status build_node(spk_event *ev, int v) {
     size_t nw = 0, nb = 0;
     const float *W = spk_net_param(net, v, "weight", &nw), *b = spk_net_param(net, v, "bias", &nb);
     spk_status st = SPK_OK;
+    if (nd->kind == SPK_NODE_NORM)
+        return spk__fail(&ev->obj, SPK_ERR_UNSUPPORTED, "event engine: node '%s' (norm) is not event-driven: fold it into the dense or conv node before it (spk fold)", nd->name);
+    if (nd->kind == SPK_NODE_MERGE && nd->merge_op != SPK_MERGE_ADD)
+        return spk__fail(&ev->obj, SPK_ERR_UNSUPPORTED, "event engine: node '%s' (merge %s) is not supported (only add merges)", nd->name,
+                         spk_merge_op_name(nd->merge_op));
     switch (nd->kind) {
     case SPK_NODE_DENSE:
     case SPK_NODE_CONV:
