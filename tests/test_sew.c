@@ -366,6 +366,13 @@ static spk_experiment *parse_sew(const char *connect, const char *extra) {
     return e;
 }
 
+static spk_experiment *parse_sew_quiet(const char *connect) { /* no CHECK: used under failing allocations */
+    char text[2048];
+    snprintf(text, sizeof text, sew_yaml, connect, "");
+    spk_experiment *e = NULL;
+    return spk_experiment_parse(&e, text, strlen(text), "sew.yaml") ? NULL : e;
+}
+
 static void dyadic(float *p, size_t n, int scale) { /* multiples of 2^-scale in [-1, 1) */
     for (size_t i = 0; i < n; i++) p[i] = (float)((int)(urand() * 2 * (1 << scale)) - (1 << scale)) / (float)(1 << scale);
 }
@@ -552,10 +559,65 @@ static void test_yaml_model_fold(void) {
     }
 }
 
+/* ---- out of memory: every allocation of parse, build, forward, backward and fold fails in
+ * turn; each failure is SPK_ERR_NOMEM with nothing leaked ---------------------------------- */
+
+static spk_status oom_run(void) {
+    spk_experiment *e = parse_sew_quiet("and");
+    if (!e) return SPK_ERR_NOMEM;
+    int dims[3] = {2, 4, 4}, ro;
+    spk_net *net = NULL, *nf = NULL;
+    spk_experiment *ef = NULL;
+    static float x[4 * 2 * 32], g[4 * 2 * 3];
+    for (int i = 0; i < (int)(sizeof x / sizeof *x); i++) x[i] = (float)(i % 3 == 0);
+    for (int i = 0; i < (int)(sizeof g / sizeof *g); i++) g[i] = 0.125f;
+    spk_status st = spk_experiment_build_net(e, 3, dims, &net, &ro);
+    if (!st) {
+        spk_net_set_training(net, 1, 0);
+        st = spk_net_forward(net, 4, 2, x);
+    }
+    if (!st) {
+        spk_net_zero_grad(net);
+        st = spk_net_seed_grad(net, ro, SPK_SIGNAL_MEM, g);
+    }
+    if (!st) st = spk_net_backward(net);
+    if (!st) st = spk_model_fold_norm(e, net, 3, dims, &ef, &nf, &ro, NULL);
+    spk_net_free(nf);
+    spk_experiment_free(ef);
+    spk_net_free(net);
+    spk_experiment_free(e);
+    return st;
+}
+
+static void test_oom(void) {
+    static spk_allocator counting = {tu_count_malloc, NULL, tu_count_free, NULL};
+    int k, bad = 0;
+    for (k = 0; k < 100000 && bad < 3; k++) {
+        tu_n_alloc = tu_n_free = 0;
+        tu_fail_after = k;
+        spk_set_allocator(&counting);
+        spk_status st = oom_run();
+        spk_set_allocator(NULL);
+        tu_fail_after = -1;
+        if (tu_n_alloc != tu_n_free) {
+            CHECK_MSG(0, "failing allocation %d: %zu allocations, %zu frees", k, tu_n_alloc, tu_n_free);
+            bad++;
+        }
+        if (st == SPK_OK) break;
+        if (st != SPK_ERR_NOMEM) {
+            CHECK_MSG(0, "failing allocation %d returned %s: %s", k, spk_status_str(st), spk_errmsg(NULL));
+            bad++;
+        }
+    }
+    CHECK_MSG(k > 10 && k < 100000, "the sweep ended at k = %d", k);
+    printf("out of memory: each of %d allocations failed in turn: %s\n", k, bad ? "FAILED" : "SPK_ERR_NOMEM, no leak");
+}
+
 int main(void) {
     test_norm_kernels();
     test_merges();
     test_norm_net();
     test_yaml_model_fold();
+    test_oom();
     return tu_finish("test_sew");
 }
