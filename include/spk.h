@@ -568,6 +568,7 @@ typedef struct spk_norm_config {
     float v_th;     /* > 0, the threshold of the neurons it feeds; default 1                */
     float eps;      /* >= 0, default 1e-5                                                   */
     float momentum; /* in [0, 1], default 0.1                                               */
+    float gamma;    /* gamma's initial value, default 1 (0 makes a residual branch start silent) */
 } spk_norm_config;
 spk_norm_config spk_norm_config_default(void);
 spk_status spk_net_add_norm(spk_net *net, const char *name, const spk_norm_config *cfg, int *id);

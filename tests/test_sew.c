@@ -120,6 +120,14 @@ static void test_norm_kernels(void) {
     }
 }
 
+/* a batch with an infinite value leaves the running statistics as they were */
+static void test_norm_nonfinite(void) {
+    float x[8] = {1, 2, 3, INFINITY, 5, 6, 7, 8}, y[8], g[2] = {1, 1}, b[2] = {0, 0}, rm[2] = {0.5f, -0.5f}, rv[2] = {2, 3}, mean[2], istd[2];
+    spk_op_norm_forward_train(y, mean, istd, rm, rv, x, g, b, 1, 1e-5f, 0.1f, 4, 2, 1);
+    CHECK(rm[1] == -0.5f && rv[1] == 3.0f);         /* channel 1 saw the infinity */
+    CHECK(rm[0] != 0.5f && isfinite(rv[0]));         /* channel 0 moved */
+}
+
 /* ---- SEW merges ------------------------------------------------------------------------- */
 
 /* in [F] -> dense a, dense s -> merge(op) (a connected first); returns the net */
@@ -544,6 +552,23 @@ static void test_yaml_model_fold(void) {
         for (int k = 0; k < SPK_NODE_KIND_COUNT; k++)
             if (k != SPK_NODE_NORM) CHECK(spk_node_kind_nonlocal((spk_node_kind)k, 1) == NULL);
     }
+    /* gamma's initial value */
+    {
+        const char *t = "data: {dataset: yinyang}\nnetwork:\n  - dense: {name: d, units: 4}\n  - batchnorm: {name: bz, gamma: 0}\n  - lif: {name: out}\n";
+        spk_experiment *e = NULL;
+        spk_net *net = NULL;
+        int ro, d4[1] = {4};
+        CHECK_OK(spk_experiment_parse(&e, t, strlen(t), "g.yaml"));
+        if (e) CHECK_OK(spk_experiment_build_net(e, 1, d4, &net, &ro));
+        if (net) {
+            size_t n;
+            const float *g = spk_net_param(net, spk_net_find(net, "bz"), "weight", &n);
+            const float *b = spk_net_param(net, spk_net_find(net, "bz"), "bias", NULL);
+            CHECK(n == 4 && g[0] == 0.0f && g[3] == 0.0f && b[0] == 0.0f && spk_net_norm_config(net, spk_net_find(net, "bz"))->gamma == 0.0f);
+        }
+        spk_net_free(net);
+        spk_experiment_free(e);
+    }
     /* YAML refusals */
     const char *bad[] = {
         "network:\n  - residual: {name: r, layers: []}\n  - lif\n",
@@ -615,6 +640,7 @@ static void test_oom(void) {
 
 int main(void) {
     test_norm_kernels();
+    test_norm_nonfinite();
     test_merges();
     test_norm_net();
     test_yaml_model_fold();

@@ -268,6 +268,7 @@ static spk_status layer_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         if (IS("alpha")) return get_float(c, v, key, 1e-9, 1e9, &L->norm.alpha);
         if (IS("v_th")) return get_float(c, v, key, 1e-9, 1e9, &L->norm.v_th);
         if (IS("eps")) return get_float(c, v, key, 0, 1, &L->norm.eps);
+        if (IS("gamma")) return get_float(c, v, key, -1e9, 1e9, &L->norm.gamma);
         return get_float(c, v, key, 0, 1, &L->norm.momentum); /* momentum */
     case SPK_LAYER_RESIDUAL:
         if (IS("connect")) {
@@ -345,7 +346,7 @@ static const char *const pool_keys[] = {"name", "kernel", "stride", "padding", "
 static const char *const plain_keys[] = {"name", NULL};
 static const char *const dropout_keys[] = {"name", "p", NULL};
 static const char *const delay_keys[] = {"name", "steps", NULL};
-static const char *const norm_keys[] = {"name", "alpha", "v_th", "eps", "momentum", NULL};
+static const char *const norm_keys[] = {"name", "alpha", "v_th", "eps", "momentum", "gamma", NULL};
 static const char *const residual_keys[] = {"name", "connect", "layers", NULL};
 static const char *const neuron_keys[] = {"name", "kind", "beta", "threshold", "alpha", "gain", "reset", "timing", "v_reset",
                                           "refractory", "fire", "sigma", "n_max", "graded_noise", "replicas", "adapt_rho",
@@ -797,8 +798,8 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
             break;
         }
         case SPK_LAYER_NORM:
-            spk__sb_printf(&b, "  - batchnorm: {name: %s, alpha: " F9 ", v_th: " F9 ", eps: " F9 ", momentum: " F9 "}\n", L->name,
-                           (double)L->norm.alpha, (double)L->norm.v_th, (double)L->norm.eps, (double)L->norm.momentum);
+            spk__sb_printf(&b, "  - batchnorm: {name: %s, alpha: " F9 ", v_th: " F9 ", eps: " F9 ", momentum: " F9 ", gamma: " F9 "}\n", L->name,
+                           (double)L->norm.alpha, (double)L->norm.v_th, (double)L->norm.eps, (double)L->norm.momentum, (double)L->norm.gamma);
             break;
         default: spk__sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
         }

@@ -353,7 +353,7 @@ spk_status spk_net_add_merge_op(spk_net *net, const char *name, spk_merge_op op,
 spk_status spk_net_add_norm(spk_net *net, const char *name, const spk_norm_config *cfg, int *id) {
     spk_norm_config c = cfg ? *cfg : spk_norm_config_default();
     if (net && !(c.alpha > 0 && c.v_th > 0 && c.eps >= 0 && c.momentum >= 0 && c.momentum <= 1 && isfinite(c.alpha) &&
-                 isfinite(c.v_th) && isfinite(c.eps)))
+                 isfinite(c.v_th) && isfinite(c.eps) && isfinite(c.gamma)))
         return spk__fail(&net->obj, SPK_ERR_INVALID_ARG,
                          "node '%s' (norm): alpha = %g and v_th = %g must be > 0, eps = %g >= 0, momentum = %g in [0, 1]", name ? name : "",
                          (double)c.alpha, (double)c.v_th, (double)c.eps, (double)c.momentum);
@@ -655,7 +655,8 @@ static spk_status layout_params(spk_net *net) {
             int fan_in = n->kind == SPK_NODE_DENSE ? n->d_in : (n->conv.cin / n->conv.groups) * n->conv.k_h * n->conv.k_w;
             spk_init_uniform(w, t->numel, spk_init_bound(fan_in), net->rng, (uint64_t)i);
         } else if ((n->kind == SPK_NODE_SCALE && i == n->t_s) || (n->kind == SPK_NODE_NORM && (i == n->t_w || i == n->t_rv))) {
-            for (size_t j = 0; j < t->numel; j++) w[j] = 1.0f; /* scale 1, bias 0; norm gamma 1, running var 1 */
+            float v = n->kind == SPK_NODE_NORM && i == n->t_w ? n->norm.gamma : 1.0f;
+            for (size_t j = 0; j < t->numel; j++) w[j] = v; /* scale 1, bias 0; norm gamma as set, running var 1 */
         }
     }
     /* neuron parameters learnable per neuron move into the arena; a shared one is a scalar

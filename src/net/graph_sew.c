@@ -22,7 +22,7 @@ spk_merge_op spk_net_merge_op(const spk_net *net, int node) {
     return net->nodes[node].merge_op;
 }
 
-spk_norm_config spk_norm_config_default(void) { return (spk_norm_config){1.0f, 1.0f, 1e-5f, 0.1f}; }
+spk_norm_config spk_norm_config_default(void) { return (spk_norm_config){1.0f, 1.0f, 1e-5f, 0.1f, 1.0f}; }
 
 const spk_norm_config *spk_net_norm_config(const spk_net *net, int node) {
     if (!net || node < 0 || node >= net->n_nodes || net->nodes[node].kind != SPK_NODE_NORM) return NULL;

@@ -6,6 +6,7 @@
  * depend on the number of threads. Not here: where the node sits in a graph (net/). */
 #include "ops/ops.h"
 
+#include <float.h>
 #include <math.h>
 
 void spk_op_norm_forward_train(float *y, float *mean, float *istd, float *rm, float *rv, const float *x, const float *gamma,
@@ -27,8 +28,14 @@ void spk_op_norm_forward_train(float *y, float *mean, float *istd, float *rm, fl
         float is = (float)(1.0 / sqrt(var + (double)eps));
         mean[c] = (float)mu;
         istd[c] = is;
-        rm[c] = (float)((1.0 - momentum) * rm[c] + momentum * mu);
-        rv[c] = (float)((1.0 - momentum) * rv[c] + momentum * (n > 1 ? var * n / (n - 1) : var));
+        /* a batch whose statistics are not finite (or would overflow a float) leaves the running
+         * ones as they were: they stay usable and savable, as the optimizer skips such steps */
+        double nrm = (1.0 - momentum) * rm[c] + momentum * mu;
+        double nrv = (1.0 - momentum) * rv[c] + momentum * (n > 1 ? var * n / (n - 1) : var);
+        if (fabs(nrm) <= FLT_MAX && nrv <= FLT_MAX) { /* false for NaN too */
+            rm[c] = (float)nrm;
+            rv[c] = (float)nrv;
+        }
         float a = gamma[c] * k * is, mf = (float)mu;
         for (int m = 0; m < M; m++) {
             const float *xc = x + ((size_t)m * C + c) * S;

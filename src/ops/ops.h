@@ -126,7 +126,8 @@ void spk_op_delay_step(float *y_t, const float *x, const int32_t *d, int t, int 
  * k = alpha * v_th scales the normalized value: y = gamma * k * (x - mean) * istd + beta.
  * Training: mean and istd = 1/sqrt(var + eps) of the batch (biased variance, sums in double)
  * are written to mean[C], istd[C] for backward, and the running statistics rm, rv move by
- * `momentum` (the variance unbiased, n/(n-1)). Inference: the running ones are used.    */
+ * `momentum` (the variance unbiased, n/(n-1)); not when the result would not be a finite
+ * float (a non-finite batch leaves them as they were). Inference: the running ones are used. */
 void spk_op_norm_forward_train(float *y, float *mean, float *istd, float *rm, float *rv, const float *x, const float *gamma,
                                const float *beta, float k, float eps, float momentum, int M, int C, int S);
 void spk_op_norm_forward_eval(float *y, const float *x, const float *gamma, const float *beta, const float *rm, const float *rv,
