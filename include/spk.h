@@ -1102,9 +1102,10 @@ typedef enum spk_layer_kind {
     SPK_LAYER_DENSE = 0, SPK_LAYER_CONV, SPK_LAYER_POOL, SPK_LAYER_FLATTEN, SPK_LAYER_DROPOUT,
     SPK_LAYER_NEURON, SPK_LAYER_SCALE, SPK_LAYER_DELAY,
     SPK_LAYER_NORM,     /* `batchnorm`: a tdBN node (norm settings)                         */
-    SPK_LAYER_RESIDUAL, /* `residual`: the next `count` layers are its branch; a merge node
-                           named after it joins the branch output (a) and the block input
-                           (s, the identity shortcut) with `connect`                         */
+    SPK_LAYER_RESIDUAL, /* `residual`: the next `count` layers are its branch, the `shortcut`
+                           after them its shortcut (0: the identity); a merge node named
+                           after it joins the branch output (a) and the shortcut's (s, the
+                           block input for the identity) with `connect`                      */
     SPK_LAYER_KIND_COUNT
 } spk_layer_kind;
 
@@ -1123,6 +1124,8 @@ typedef struct spk_layer_spec {
     int learn_beta, learn_threshold; /* SPK_LEARN_*                                         */
     spk_norm_config norm;        /* batchnorm                                               */
     int count;                   /* residual: layers in its branch (the ones that follow)   */
+    int shortcut;                /* residual: layers of its shortcut, after the branch's
+                                    (0: the identity)                                       */
     spk_merge_op connect;        /* residual: the merge                                     */
 } spk_layer_spec;
 

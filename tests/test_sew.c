@@ -361,6 +361,17 @@ static const char *sew_yaml =
     "        - conv: {name: c2, channels: 4, kernel: 3, padding: 1}\n"
     "        - batchnorm: {name: bn2, eps: 0}\n"
     "        - lif: {name: l2, beta: 0.5}\n"
+    "  - residual:\n"
+    "      name: r2\n"
+    "      connect: %s\n"
+    "      layers:\n"
+    "        - conv: {name: c3, channels: 6, kernel: 3, padding: 1, stride: 2}\n"
+    "        - batchnorm: {name: bn3, eps: 0}\n"
+    "        - lif: {name: l3, beta: 0.5}\n"
+    "      shortcut:\n"
+    "        - conv: {name: c4, channels: 6, kernel: 1, stride: 2}\n"
+    "        - batchnorm: {name: bn4, eps: 0}\n"
+    "        - lif: {name: l4, beta: 0.5}\n"
     "  - flatten\n"
     "  - dense: {name: fc, units: 3}\n"
     "  - lif: {name: out, beta: 0.5}\n"
@@ -368,7 +379,7 @@ static const char *sew_yaml =
 
 static spk_experiment *parse_sew(const char *connect, const char *extra) {
     char text[2048];
-    snprintf(text, sizeof text, sew_yaml, connect, extra);
+    snprintf(text, sizeof text, sew_yaml, connect, connect, extra);
     spk_experiment *e = NULL;
     CHECK_OK(spk_experiment_parse(&e, text, strlen(text), "sew.yaml"));
     return e;
@@ -376,7 +387,7 @@ static spk_experiment *parse_sew(const char *connect, const char *extra) {
 
 static spk_experiment *parse_sew_quiet(const char *connect) { /* no CHECK: used under failing allocations */
     char text[2048];
-    snprintf(text, sizeof text, sew_yaml, connect, "");
+    snprintf(text, sizeof text, sew_yaml, connect, connect, "");
     spk_experiment *e = NULL;
     return spk_experiment_parse(&e, text, strlen(text), "sew.yaml") ? NULL : e;
 }
@@ -394,7 +405,9 @@ static void test_yaml_model_fold(void) {
     for (int o = 0; o < 3; o++) {
         spk_experiment *e = parse_sew(ops[o], "");
         if (!e) return;
-        CHECK(e->n_layers == 10 && e->layers[3].kind == SPK_LAYER_RESIDUAL && e->layers[3].count == 3 && e->layers[3].connect == (spk_merge_op)o);
+        CHECK(e->n_layers == 17 && e->layers[3].kind == SPK_LAYER_RESIDUAL && e->layers[3].count == 3 && e->layers[3].shortcut == 0 &&
+              e->layers[3].connect == (spk_merge_op)o);
+        CHECK(e->layers[7].kind == SPK_LAYER_RESIDUAL && e->layers[7].count == 3 && e->layers[7].shortcut == 3 && !strcmp(e->layers[11].name, "c4"));
         char *y1 = spk_experiment_to_yaml(e);
         spk_experiment *e2 = NULL;
         CHECK_OK(spk_experiment_parse(&e2, y1, strlen(y1), "resolved.yaml"));
@@ -409,6 +422,8 @@ static void test_yaml_model_fold(void) {
         if (!net) { spk_experiment_free(e); return; }
         int r1 = spk_net_find(net, "r1");
         CHECK(spk_net_node_kind(net, r1) == SPK_NODE_MERGE && spk_net_merge_op(net, r1) == (spk_merge_op)o);
+        int sd[SPK_MAX_DIMS];
+        CHECK(spk_net_node_shape(net, spk_net_find(net, "r2"), sd) == 3 && sd[0] == 6 && sd[1] == 2 && sd[2] == 2);
         /* dyadic weights and statistics: the folded model computes exactly the same */
         size_t np;
         float *p = spk_net_params(net, &np);
@@ -422,10 +437,10 @@ static void test_yaml_model_fold(void) {
         }
         spk_net_params_changed(net);
         /* training updates the running statistics; inference uses them */
-        float *bufs, keep[16];
+        float *bufs, keep[40];
         size_t nb;
         bufs = spk_net_buffers(net, &nb);
-        CHECK(nb == 16);
+        CHECK(nb == 40);
         /* model file round trip keeps the buffers */
         char dir[] = "/tmp/spk_sew_XXXXXX", path[256], fpath[256];
         CHECK(mkdtemp(dir) != NULL);
@@ -473,24 +488,26 @@ static void test_yaml_model_fold(void) {
         spk_net *nf;
         int rf, nfold = 0;
         CHECK_OK(spk_model_fold_norm(e, net, 3, dims, &ef, &nf, &rf, &nfold));
-        CHECK(nfold == 2);
+        CHECK(nfold == 4);
         if (nf) {
-            CHECK(spk_net_node_count(nf) == spk_net_node_count(net) - 2 && spk_net_find(nf, "bn1") < 0 && spk_net_find(nf, "c1") >= 0);
+            CHECK(spk_net_node_count(nf) == spk_net_node_count(net) - 4 && spk_net_find(nf, "bn1") < 0 && spk_net_find(nf, "bn4") < 0 &&
+                  spk_net_find(nf, "c1") >= 0);
             CHECK(spk_net_param(nf, spk_net_find(nf, "c1"), "bias", NULL) != NULL); /* c1 had none */
             spk_net_set_training(net, 0, 0);
             CHECK_OK(spk_net_forward(net, T, B, x));
             CHECK_OK(spk_net_forward(nf, T, B, x));
-            const char *pops[3] = {"l1", "l2", "out"};
-            for (int q = 0; q < 3; q++) {
+            const char *pops[5] = {"l1", "l2", "l3", "l4", "out"};
+            const int sizes[5] = {64, 64, 24, 24, 3};
+            for (int q = 0; q < 5; q++) {
                 const float *s1 = spk_net_signal(net, spk_net_find(net, pops[q]), SPK_SIGNAL_OUT);
                 const float *s2 = spk_net_signal(nf, spk_net_find(nf, pops[q]), SPK_SIGNAL_OUT);
                 const float *m1 = spk_net_signal(net, spk_net_find(net, pops[q]), SPK_SIGNAL_MEM);
                 const float *m2 = spk_net_signal(nf, spk_net_find(nf, pops[q]), SPK_SIGNAL_MEM);
-                int n = T * B * (q == 2 ? 3 : 64), nsp = 0;
+                int n = T * B * sizes[q], nsp = 0;
                 for (int i = 0; i < n; i++) nsp += s1[i] != 0;
                 CHECK_MSG(!memcmp(s1, s2, (size_t)n * sizeof(float)), "%s: folded spikes differ (%s)", pops[q], ops[o]);
                 CHECK_MSG(tu_max_abs_diff(m1, m2, (size_t)n) == 0.0, "%s: folded membranes differ by %g (%s)", pops[q], tu_max_abs_diff(m1, m2, (size_t)n), ops[o]);
-                if (q == 0) CHECK(nsp > 0 && nsp < n); /* a test that sees spikes */
+                if (q < 4) CHECK_MSG(nsp > 0 && nsp < n, "%s: %d spikes of %d (%s)", pops[q], nsp, n, ops[o]); /* a test that sees spikes */
             }
             spk_net_free(nf);
             spk_experiment_free(ef);

@@ -18,6 +18,7 @@ typedef struct ctx {
     const char *name;
     spk_status st;
     yaml_node_t *branch; /* the 'layers' of the residual layer being parsed */
+    yaml_node_t *shortcut; /* ... and its 'shortcut' */
 } ctx;
 
 #define FAIL_AT(c, node, ...)                                                                    \
@@ -276,7 +277,8 @@ static spk_status layer_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
             L->connect = (spk_merge_op)k;
             return SPK_OK;
         }
-        c->branch = v; /* layers: parsed by the network section */
+        if (IS("shortcut")) c->shortcut = v;
+        else c->branch = v; /* layers (and shortcut): parsed by the network section */
         return SPK_OK;
     case SPK_LAYER_NEURON:
         if (IS("kind")) {
@@ -347,7 +349,7 @@ static const char *const plain_keys[] = {"name", NULL};
 static const char *const dropout_keys[] = {"name", "p", NULL};
 static const char *const delay_keys[] = {"name", "steps", NULL};
 static const char *const norm_keys[] = {"name", "alpha", "v_th", "eps", "momentum", "gamma", NULL};
-static const char *const residual_keys[] = {"name", "connect", "layers", NULL};
+static const char *const residual_keys[] = {"name", "connect", "layers", "shortcut", NULL};
 static const char *const neuron_keys[] = {"name", "kind", "beta", "threshold", "alpha", "gain", "reset", "timing", "v_reset",
                                           "refractory", "fire", "sigma", "n_max", "graded_noise", "replicas", "adapt_rho",
                                           "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "recurrent", "recurrent_bias",
@@ -405,7 +407,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
     }
     char section[64];
     snprintf(section, sizeof section, "network[%d] (%s)", index, type);
-    c->branch = NULL;
+    c->branch = c->shortcut = NULL;
     if (body) {
         spk_status st = walk_map(c, body, section, keys, layer_key, L);
         if (st) return st;
@@ -536,18 +538,21 @@ static spk_status graph_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     return SPK_OK;
 }
 
-/* the number of branch layers of a `- residual: {layers: [...]}` item (0 for other items) */
+/* the number of branch and shortcut layers of a `- residual: {layers: [...], shortcut:
+ * [...]}` item (0 for other items) */
 static int residual_branch_len(ctx *c, yaml_node_t *item) {
     if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1) return 0;
     const char *type = scalar(node_at(c, item->data.mapping.pairs.start->key));
     yaml_node_t *body = node_at(c, item->data.mapping.pairs.start->value);
     if (!type || strcmp(type, "residual") || !body || body->type != YAML_MAPPING_NODE) return 0;
+    int n = 0;
     for (yaml_node_pair_t *p = body->data.mapping.pairs.start; p < body->data.mapping.pairs.top; p++) {
         const char *k = scalar(node_at(c, p->key));
         yaml_node_t *val = node_at(c, p->value);
-        if (k && !strcmp(k, "layers") && val->type == YAML_SEQUENCE_NODE) return (int)(val->data.sequence.items.top - val->data.sequence.items.start);
+        if (k && (!strcmp(k, "layers") || !strcmp(k, "shortcut")) && val->type == YAML_SEQUENCE_NODE)
+            n += (int)(val->data.sequence.items.top - val->data.sequence.items.start);
     }
-    return 0;
+    return n;
 }
 
 static spk_status top_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
@@ -579,7 +584,8 @@ static spk_status top_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         e->layers = spk_calloc((size_t)n, sizeof *e->layers);
         if (!e->layers) return spk__fail(NULL, SPK_ERR_NOMEM, "no memory for %d layers", n);
         e->n_layers = n;
-        /* flat: a residual layer is followed by the `count` layers of its branch */
+        /* flat: a residual layer is followed by the `count` layers of its branch, then the
+         * `shortcut` layers of its shortcut */
         for (int i = 0, pos = 0; i < top; i++) {
             yaml_node_t *item = node_at(c, v->data.sequence.items.start[i]);
             spk_status st = parse_layer(c, item, &e->layers[pos], pos);
@@ -587,16 +593,19 @@ static spk_status top_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
             last = pos;
             int len = 1;
             if (e->layers[pos].kind == SPK_LAYER_RESIDUAL) {
-                yaml_node_t *br = c->branch;
+                yaml_node_t *br = c->branch, *sc = c->shortcut;
                 int k = br && br->type == YAML_SEQUENCE_NODE ? (int)(br->data.sequence.items.top - br->data.sequence.items.start) : 0;
+                int m = sc && sc->type == YAML_SEQUENCE_NODE ? (int)(sc->data.sequence.items.top - sc->data.sequence.items.start) : 0;
                 if (k < 1) FAIL_AT(c, br ? br : item, "residual '%s' needs 'layers': a list of the layers of its branch", e->layers[pos].name);
+                if (sc && m < 1) FAIL_AT(c, sc, "residual '%s': 'shortcut' must be a list of layers (leave it out for the identity)", e->layers[pos].name);
                 e->layers[pos].count = k;
-                for (int j = 0; j < k; j++) {
-                    yaml_node_t *bi = node_at(c, br->data.sequence.items.start[j]);
+                e->layers[pos].shortcut = m;
+                for (int j = 0; j < k + m; j++) {
+                    yaml_node_t *bi = node_at(c, j < k ? br->data.sequence.items.start[j] : sc->data.sequence.items.start[j - k]);
                     if ((st = parse_layer(c, bi, &e->layers[pos + 1 + j], pos + 1 + j))) return st;
                     if (e->layers[pos + 1 + j].kind == SPK_LAYER_RESIDUAL) FAIL_AT(c, bi, "residual blocks cannot be nested");
                 }
-                len += k;
+                len += k + m;
             }
             for (int q = pos; q < pos + len; q++)
                 for (int j = 0; j < q; j++)
@@ -762,14 +771,19 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
                   "  pop_size: %d\n  pop_min: " F9 "\n  pop_max: " F9 "\n  pop_sigma: " F9 "\n  seed: %llu\n%s",
               spk_encoding_name(x->kind), e->steps, (double)x->gain, (double)x->threshold, (double)x->tau, x->bits, x->burst_max, x->pop_size,
               (double)x->pop_min, (double)x->pop_max, (double)x->pop_sigma, (unsigned long long)x->rng.seed, e->n_layers ? "network:\n" : "");
-    for (int i = 0, branch_end = -1; i < e->n_layers; i++) {
+    for (int i = 0, branch_end = -1, sc_start = -1; i < e->n_layers; i++) {
         const spk_layer_spec *L = &e->layers[i];
         const spk_neuron_config *n = &L->neuron;
         size_t at = b.len; /* a branch layer's line is indented under its residual */
         if (L->kind == SPK_LAYER_RESIDUAL) {
             spk__sb_printf(&b, "  - residual:\n      name: %s\n      connect: %s\n      layers:\n", L->name, spk_merge_op_name(L->connect));
-            branch_end = i + L->count;
+            branch_end = i + L->count + L->shortcut;
+            sc_start = L->shortcut ? i + L->count + 1 : -1;
             continue;
+        }
+        if (i == sc_start) {
+            spk__sb_printf(&b, "      shortcut:\n");
+            at = b.len;
         }
         switch (L->kind) {
         case SPK_LAYER_DENSE: spk__sb_printf(&b, "  - dense: {name: %s, units: %d, bias: %s}\n", L->name, L->units, L->bias ? "true" : "false"); break;
@@ -863,14 +877,14 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
     TRY(spk_net_add_input(net, "input", ndim, dims, &prev), (const spk_layer_spec *)NULL);
     spk_net_set_hardware_safe(net, e->hardware_safe);
     const spk_layer_spec *res = NULL; /* the residual whose branch is being built */
-    int block_in = -1, res_end = -1;
+    int block_in = -1, res_end = -1, branch_out = -1;
     for (int i = 0; i < e->n_layers; i++) {
         const spk_layer_spec *L = &e->layers[i];
         int id = -1, shape[SPK_MAX_DIMS], nd = spk_net_node_shape(net, prev, shape);
         if (L->kind == SPK_LAYER_RESIDUAL) {
             res = L;
             block_in = prev;
-            res_end = i + L->count;
+            res_end = i + L->count + L->shortcut;
             continue;
         }
         switch (L->kind) {
@@ -929,10 +943,15 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
             TRY(spk_net_connect(net, rec, id), L);
         }
         prev = id;
-        if (res && i == res_end) { /* the branch is complete: merge(a = its output, s = the block input) */
+        if (res && i == res_end - res->shortcut) { /* the branch is complete; a shortcut starts from the block input */
+            branch_out = prev;
+            if (res->shortcut) prev = block_in;
+        }
+        if (res && i == res_end) { /* merge(a = the branch output, s = the shortcut's: the block input or its layers') */
+            int s_out = res->shortcut ? prev : block_in;
             TRY(spk_net_add_merge_op(net, res->name, res->connect, &id), res);
-            TRY(spk_net_connect(net, prev, id), res);
-            TRY(spk_net_connect(net, block_in, id), res);
+            TRY(spk_net_connect(net, branch_out, id), res);
+            TRY(spk_net_connect(net, s_out, id), res);
             prev = id;
             res = NULL;
         }

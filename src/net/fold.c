@@ -72,6 +72,7 @@ spk_status spk_model_fold_norm(const spk_experiment *e, spk_net *net, int in_ndi
         e2->layers[u].bias = 1;
         for (int r = 0; r < j; r++)
             if (e2->layers[r].kind == SPK_LAYER_RESIDUAL && j <= r + e2->layers[r].count) e2->layers[r].count--;
+            else if (e2->layers[r].kind == SPK_LAYER_RESIDUAL && j <= r + e2->layers[r].count + e2->layers[r].shortcut) e2->layers[r].shortcut--;
         memmove(&e2->layers[j], &e2->layers[j + 1], (size_t)(e2->n_layers - j - 1) * sizeof *e2->layers);
         e2->n_layers--;
         folded++;
