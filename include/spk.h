@@ -562,7 +562,8 @@ spk_merge_op spk_net_merge_op(const spk_net *net, int node);
  * as torch); in inference the running ones are used (an affine map per channel). gamma
  * ("weight", starts at 1) and beta ("bias", starts at 0) are learnable; "running_mean"
  * (starts at 0) and "running_var" (starts at 1) are buffers (spk_net_buffers). A norm node
- * must not lie on a cycle (batch statistics need the whole sequence). */
+ * must not lie on a cycle (batch statistics need the whole sequence); truncated BPTT does
+ * not cut the gradient through the batch statistics. */
 typedef struct spk_norm_config {
     float alpha;    /* > 0, default 1                                                       */
     float v_th;     /* > 0, the threshold of the neurons it feeds; default 1                */

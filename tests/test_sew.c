@@ -496,8 +496,8 @@ static void test_yaml_model_fold(void) {
             spk_net_set_training(net, 0, 0);
             CHECK_OK(spk_net_forward(net, T, B, x));
             CHECK_OK(spk_net_forward(nf, T, B, x));
-            const char *pops[5] = {"l1", "l2", "l3", "l4", "out"};
-            const int sizes[5] = {64, 64, 24, 24, 3};
+            static const char *const pops[5] = {"l1", "l2", "l3", "l4", "out"};
+            static const int sizes[5] = {64, 64, 24, 24, 3};
             for (int q = 0; q < 5; q++) {
                 const float *s1 = spk_net_signal(net, spk_net_find(net, pops[q]), SPK_SIGNAL_OUT);
                 const float *s2 = spk_net_signal(nf, spk_net_find(nf, pops[q]), SPK_SIGNAL_OUT);
@@ -509,6 +509,22 @@ static void test_yaml_model_fold(void) {
                 CHECK_MSG(tu_max_abs_diff(m1, m2, (size_t)n) == 0.0, "%s: folded membranes differ by %g (%s)", pops[q], tu_max_abs_diff(m1, m2, (size_t)n), ops[o]);
                 if (q < 4) CHECK_MSG(nsp > 0 && nsp < n, "%s: %d spikes of %d (%s)", pops[q], nsp, n, ops[o]); /* a test that sees spikes */
             }
+            /* without its norm nodes the model runs event-driven, with the same spikes */
+            spk_event *evf = NULL;
+            CHECK_OK(spk_event_create(&evf, nf));
+            for (int b = 0; evf && b < B; b++) {
+                float xs[T * 32];
+                for (int t = 0; t < T; t++) memcpy(xs + t * 32, x + ((size_t)t * B + b) * 32, 32 * sizeof(float));
+                CHECK_OK(spk_event_run(evf, T, xs));
+                for (int q = 0; q < 5; q++) {
+                    int node = spk_net_find(nf, pops[q]), same = 1;
+                    const float *se = spk_event_signal(evf, node, SPK_SIGNAL_OUT), *sc = spk_net_signal(nf, node, SPK_SIGNAL_OUT);
+                    for (int t = 0; t < T && se; t++)
+                        same &= !memcmp(se + (size_t)t * sizes[q], sc + ((size_t)t * B + b) * sizes[q], (size_t)sizes[q] * sizeof(float));
+                    CHECK_MSG(se && same, "%s: event-driven spikes differ from the clock engine's (sample %d, %s)", pops[q], b, ops[o]);
+                }
+            }
+            spk_event_free(evf);
             spk_net_free(nf);
             spk_experiment_free(ef);
         }
