@@ -44,6 +44,19 @@ check "folded model has no norm node" "! grep -q ' norm ' '$W/info2.txt'"
 "$SPK" --threads 1 eval "$W/folded.spk" | grep -o 'accuracy [0-9.]*' > "$W/acc2.txt"
 check "folded model evaluates the same" "[ -s '$W/acc1.txt' ] && cmp -s '$W/acc1.txt' '$W/acc2.txt'"
 
+# the folded model (an iand block) event-driven: --check compares every population's spikes
+hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (6, 3, 4), }"
+{
+    printf '\x93NUMPY\x01\x00\x76\x00%s%*s\n' "$hdr" $((128 - 10 - ${#hdr} - 1)) ''
+    for k in $(seq 0 71); do
+        if [ $(( (k * 7919 + 13) % 5 )) -lt 2 ]; then printf '\x00\x00\x80\x3f'; else printf '\x00\x00\x00\x00'; fi
+    done
+} > "$W/x.npy"
+"$SPK" run "$W/folded.spk" --input "$W/x.npy" --output "$W/ev.npy" --engine event --check > "$W/ev.txt" 2>&1
+check "folded model runs event-driven with the clock engine's spikes" "[ $? -eq 0 ] && [ -s '$W/ev.npy' ]"
+"$SPK" run "$W/run/model.spk" --input "$W/x.npy" --output "$W/ev2.npy" --engine event > /dev/null 2> "$W/err.txt"
+check "the unfolded model is refused event-driven, naming the norm" "[ $? -ne 0 ] && grep -q \"'bn1' (norm)\" '$W/err.txt' && [ ! -e '$W/ev2.npy' ]"
+
 cat > "$W/bad.yaml" <<'YAML'
 data: {dataset: yinyang, train_samples: 64, test_samples: 32, seed: 3}
 encoding: {kind: direct, steps: 4}
