@@ -32,6 +32,11 @@ YAML
 check "train with batchnorm and a SEW block" "[ $? -eq 0 ] && [ -f '$W/run/model.spk' ]"
 grep -q "connect: iand" "$W/run/experiment.yaml" && grep -q "  - batchnorm: {name: bn2, alpha: 0.7071" "$W/run/experiment.yaml"
 check "the resolved experiment keeps the block" "[ $? -eq 0 ]"
+# the running statistics travel in checkpoints: 1 epoch then --resume to 2 equals 2 straight
+"$SPK" --threads 1 train "$W/yy.yaml" -o "$W/two" --epochs 2 --quiet > /dev/null 2>&1
+"$SPK" --threads 1 train "$W/yy.yaml" -o "$W/res" --epochs 1 --quiet > /dev/null 2>&1
+"$SPK" --threads 1 train "$W/yy.yaml" -o "$W/res" --epochs 2 --resume --quiet > /dev/null 2>&1
+check "resume with batch norm is byte-identical" "[ -s '$W/two/model.spk' ] && cmp -s '$W/two/model.spk' '$W/res/model.spk'"
 "$SPK" info "$W/run/model.spk" > "$W/info.txt" 2>&1
 check "info flags the norm nodes" "grep -q '^  bn1  *norm .*NON-LOCAL' '$W/info.txt' && grep -q 'non-local nodes: 2' '$W/info.txt' && grep -q '^  sew  *merge .*iand' '$W/info.txt'"
 "$SPK" hw fit "$W/run/model.spk" > "$W/fit.txt" 2>&1
