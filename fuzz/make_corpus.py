@@ -117,6 +117,24 @@ training: {epochs: 2, batch_size: 4, loss: ce_mem, mem_reduce: sum, optimizer: a
   clip_norm: 1.0, schedule: cosine, warmup_steps: 2, total_steps: 20, min_lr: 0.0001, checkpoint_every: 3, seed: 9,
   rate_lambda: 0.1, rate_target: 0.1, rate_l2: false, tbptt: 2}
 """,
+    "sew.yaml": """data: {dataset: yinyang, train_samples: 16, test_samples: 8, seed: 2}
+encoding: {kind: direct, steps: 3}
+network:
+  - dense: {units: 6, name: fc1}
+  - batchnorm: {name: bn1, alpha: 0.5, v_th: 2, eps: 0.001, momentum: 0.2}
+  - lif: {threshold: 2}
+  - residual:
+      name: sew
+      connect: iand
+      layers:
+        - dense: {units: 6}
+        - batchnorm: {}
+        - lif
+  - residual: {name: sew2, connect: and, layers: [lif]}
+  - dense: {units: 3}
+  - lif: {fire: none, reset: none}
+training: {epochs: 1, batch_size: 8, hardware_safe: false}
+""",
     "cnn.yaml": """data: {dataset: fashion_mnist, train_samples: 10}
 encoding: {kind: latency, steps: 4}
 network:
@@ -229,6 +247,22 @@ network:
   - dense: {units: 2}
   - lif: {fire: none, reset: none}
 training: {epochs: 1, batch_size: 4}
+    "sew": """data: {dataset: yinyang, train_samples: 16, test_samples: 8, seed: 2}
+encoding: {kind: direct, steps: 3}
+network:
+  - dense: {units: 4, name: fc1}
+  - batchnorm: {name: bn1}
+  - lif
+  - residual:
+      name: sew
+      connect: add
+      layers:
+        - dense: {units: 4}
+        - batchnorm: {alpha: 0.70710678}
+        - lif
+  - dense: {units: 3}
+  - lif: {fire: none, reset: none}
+training: {epochs: 1, batch_size: 8, lr: 0.01}
 """,
     "conv": """data: {dataset: files, x_train: X, y_train: Y, x_test: X, y_test: Y}
 encoding: {kind: direct, steps: 2}

@@ -497,6 +497,7 @@ typedef enum spk_node_kind {
     SPK_NODE_DELAY,     /* integer axonal delay per feature                                */
     SPK_NODE_NEURON,    /* a population of the generalized neuron                         */
     SPK_NODE_ATTENTION, /* spiking self-attention (no softmax) of three inputs q, k, v       */
+    SPK_NODE_NORM,      /* batch norm per channel over (T, B, spatial): tdBN (spk_net_add_norm) */
     SPK_NODE_KIND_COUNT
 } spk_node_kind;
 const char *spk_node_kind_name(spk_node_kind k);
@@ -541,6 +542,57 @@ spk_status spk_net_add_delay(spk_net *net, const char *name, const int32_t *dela
  * population is owned by the network; change its parameters through spk_net_neuron. */
 spk_status spk_net_add_neuron(spk_net *net, const char *name, const spk_neuron_config *cfg, int ndim,
                               const int *dims, int *id);
+/* ---- residual merges, normalization, hardware-safe mode (docs/architectures.md) ---------
+ * A merge node made by spk_net_add_merge sums its inputs (SPK_MERGE_ADD). The spike-element-
+ * wise merges of SEW-ResNet take exactly two inputs, in the order they were connected: the
+ * FIRST edge connected into the node is the block (residual branch) output a, the SECOND the
+ * shortcut s:  ADD a + s,  AND a * s,  IAND (1 - a) * s. For AND and IAND both edges must
+ * deliver within the step (spk_net_build refuses a delayed one, naming the node). */
+typedef enum spk_merge_op { SPK_MERGE_ADD = 0, SPK_MERGE_AND, SPK_MERGE_IAND, SPK_MERGE_OP_COUNT } spk_merge_op;
+/* "add", "and", "iand"; NULL / -1 outside the enum. */
+const char *spk_merge_op_name(spk_merge_op op);
+int spk_merge_op_from_name(const char *s);
+spk_status spk_net_add_merge_op(spk_net *net, const char *name, spk_merge_op op, int *id);
+/* The op of a merge node (SPK_MERGE_OP_COUNT when `node` is not a merge). */
+spk_merge_op spk_net_merge_op(const spk_net *net, int node);
+
+/* Threshold-dependent batch norm (tdBN): per channel c (dimension 0 of the node's shape; the
+ * feature for a flat input), over all T steps, the batch and the spatial positions:
+ *     x_hat = alpha * v_th * (x - mean_c) / sqrt(var_c + eps),   y = gamma_c * x_hat + beta_c
+ * In training (spk_net_set_training) mean/var are the biased statistics of the batch and the
+ * running statistics move: r <- (1 - momentum) r + momentum * batch (the variance unbiased,
+ * as torch); in inference the running ones are used (an affine map per channel). gamma
+ * ("weight", starts at 1) and beta ("bias", starts at 0) are learnable; "running_mean"
+ * (starts at 0) and "running_var" (starts at 1) are buffers (spk_net_buffers). A norm node
+ * must not lie on a cycle (batch statistics need the whole sequence); truncated BPTT does
+ * not cut the gradient through the batch statistics. */
+typedef struct spk_norm_config {
+    float alpha;    /* > 0, default 1                                                       */
+    float v_th;     /* > 0, the threshold of the neurons it feeds; default 1                */
+    float eps;      /* >= 0, default 1e-5                                                   */
+    float momentum; /* in [0, 1], default 0.1                                               */
+    float gamma;    /* gamma's initial value, default 1 (0 makes a residual branch start silent) */
+} spk_norm_config;
+spk_norm_config spk_norm_config_default(void);
+spk_status spk_net_add_norm(spk_net *net, const char *name, const spk_norm_config *cfg, int *id);
+/* The settings of a norm node (NULL when `node` is not one). */
+const spk_norm_config *spk_net_norm_config(const spk_net *net, int node);
+/* The non-learnable state saved with a model (the norm nodes' running statistics), as one
+ * flat array after build; NULL and *n = 0 when the network has none. */
+float *spk_net_buffers(spk_net *net, size_t *n);
+
+/* Hardware-safe mode: the model is meant to run on a neuromorphic chip, so no node may need
+ * a non-local computation. Which kinds do is a per-kind property: spk_node_kind_nonlocal
+ * returns why a node of kind k is not local (NULL when it is), in training (training = 1:
+ * e.g. a norm node's batch statistics) or in inference (training = 0). With the mode on,
+ * spk_net_build refuses a node non-local in inference and spk_net_forward in training mode
+ * refuses one non-local in training, naming the node and the reason (SPK_ERR_UNSUPPORTED).
+ * Set it before build. spk_net_check_hardware_safe runs the same check on demand. */
+const char *spk_node_kind_nonlocal(spk_node_kind k, int training);
+void spk_net_set_hardware_safe(spk_net *net, int on);
+int spk_net_hardware_safe(const spk_net *net);
+spk_status spk_net_check_hardware_safe(spk_net *net, int training);
+
 /* Connect node `from` to node `to`. */
 spk_status spk_net_connect(spk_net *net, int from, int to);
 /* Spiking self-attention without softmax (docs/attention.md). Its three inputs q, k, v
@@ -589,7 +641,8 @@ int spk_net_node_shape(const spk_net *net, int node, int dims[SPK_MAX_DIMS]);
 int spk_net_node_is_recurrent(const spk_net *net, int node);
 spk_neuron *spk_net_neuron(spk_net *net, int node);
 
-/* Parameters after build. `which` is "weight", "bias" or "scale". Returns the tensor and its
+/* Parameters after build. `which` is "weight", "bias" or "scale" (a norm node also has the
+ * buffers "running_mean" and "running_var", without gradients). Returns the tensor and its
  * element count, or NULL. Gradients have the same layout. */
 float *spk_net_param(spk_net *net, int node, const char *which, size_t *numel);
 float *spk_net_param_grad(spk_net *net, int node, const char *which, size_t *numel);
@@ -1075,6 +1128,11 @@ typedef enum spk_layer_kind {
     SPK_LAYER_DENSE = 0, SPK_LAYER_CONV, SPK_LAYER_POOL, SPK_LAYER_FLATTEN, SPK_LAYER_DROPOUT,
     SPK_LAYER_NEURON, SPK_LAYER_SCALE, SPK_LAYER_DELAY,
     SPK_LAYER_ATTENTION, /* a Spikformer block around an attention node (docs/attention.md) */
+    SPK_LAYER_NORM,     /* `batchnorm`: a tdBN node (norm settings)                         */
+    SPK_LAYER_RESIDUAL, /* `residual`: the next `count` layers are its branch, the `shortcut`
+                           after them its shortcut (0: the identity); a merge node named
+                           after it joins the branch output (a) and the shortcut's (s, the
+                           block input for the identity) with `connect`                      */
     SPK_LAYER_KIND_COUNT
 } spk_layer_kind;
 
@@ -1094,6 +1152,11 @@ typedef struct spk_layer_spec {
     int heads, attn_kind;        /* attention: heads (default 1), spk_attention_kind        */
     float attn_scale;            /* ... scale (default 0.125)                               */
     float attn_threshold;        /* ... threshold of the population after it (default 0.5) */
+    spk_norm_config norm;        /* batchnorm                                               */
+    int count;                   /* residual: layers in its branch (the ones that follow)   */
+    int shortcut;                /* residual: layers of its shortcut, after the branch's
+                                    (0: the identity)                                       */
+    spk_merge_op connect;        /* residual: the merge                                     */
 } spk_layer_spec;
 
 typedef struct spk_experiment {
@@ -1127,6 +1190,7 @@ typedef struct spk_experiment {
     size_t nir_len;
     double nir_dt;               /* the discretization it is read with (spk_nir_options)     */
     int nir_method;
+    int hardware_safe;           /* training.hardware_safe: spk_net_set_hardware_safe      */
 } spk_experiment;
 
 /* Parse a YAML experiment file / text (`name` is used in messages). On failure *out is NULL,
@@ -1183,6 +1247,16 @@ spk_status spk_model_save(const char *path, const spk_experiment *e, int in_ndim
  * to *opt_state (spk_malloc'd, n floats; NULL when absent); pass NULL to ignore them. */
 spk_status spk_model_load(const char *path, spk_experiment **e, spk_net **net, int *readout, int *in_ndim, int in_dims[SPK_MAX_DIMS],
                           spk_train_state *ts, float **opt_state, size_t *opt_n);
+/* Fold every norm node into the dense or conv node that feeds it (docs/architectures.md):
+ * with the inference affine y = a x + c per channel (a = gamma alpha v_th / sqrt(running_var
+ * + eps), c = beta - a running_mean), W' = a W and b' = a b + c per output channel (a bias is
+ * added when the op had none), and the norm node removed. The result is a new experiment
+ * and network (*e_out, *net_out, *readout) computing the inference-mode function of the
+ * old one up to float rounding. Refused (SPK_ERR_UNSUPPORTED, naming the norm node) when a
+ * norm node's only input is not a dense or conv node, or that node feeds anything else.
+ * *n_folded (may be NULL) is the count of norm nodes folded; with none the result is a copy. */
+spk_status spk_model_fold_norm(const spk_experiment *e, spk_net *net, int in_ndim, const int *in_dims, spk_experiment **e_out,
+                               spk_net **net_out, int *readout, int *n_folded);
 /* Set the trainer's step count (when resuming from a checkpoint). */
 void spk_trainer_set_steps(spk_trainer *tr, long steps);
 

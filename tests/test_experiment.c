@@ -142,6 +142,39 @@ static void test_augment(void) {
     spk_experiment_free(e);
 }
 
+/* batchnorm and residual layers (docs/architectures.md), and training.hardware_safe, read
+ * back identically from the resolved YAML; the branch and shortcut land in the flat list */
+static void test_roundtrip_sew(void) {
+    static const char *t = "network:\n  - dense: {name: d, units: 8}\n  - batchnorm: {name: bn, alpha: 0.5, v_th: 2, eps: 0.001, momentum: 0.2, gamma: 0.25}\n"
+                           "  - lif: {name: l}\n  - residual:\n      name: r\n      connect: iand\n      layers:\n        - dense: {name: b1, units: 8}\n"
+                           "        - lif: {name: b2}\n      shortcut: [{dense: {name: s1, units: 8}}, {lif: {name: s2}}]\n"
+                           "  - dense: {name: o, units: 3}\n  - lif: {name: out}\ntraining: {hardware_safe: true}\n";
+    spk_experiment *e = NULL, *e2 = NULL;
+    CHECK_OK(spk_experiment_parse(&e, t, strlen(t), "sew.yaml"));
+    if (!e) return;
+    CHECK(e->n_layers == 10 && e->hardware_safe == 1);
+    CHECK(e->layers[1].kind == SPK_LAYER_NORM && e->layers[1].norm.alpha == 0.5f && e->layers[1].norm.v_th == 2.0f &&
+          e->layers[1].norm.momentum == 0.2f && e->layers[1].norm.gamma == 0.25f);
+    CHECK(e->layers[3].kind == SPK_LAYER_RESIDUAL && e->layers[3].count == 2 && e->layers[3].shortcut == 2 &&
+          e->layers[3].connect == SPK_MERGE_IAND && !strcmp(e->layers[7].name, "s2"));
+    char *y = spk_experiment_to_yaml(e);
+    CHECK_OK(spk_experiment_parse(&e2, y, strlen(y), "resolved.yaml"));
+    char *y2 = e2 ? spk_experiment_to_yaml(e2) : NULL;
+    CHECK_MSG(y && y2 && !strcmp(y, y2), "the resolved YAML must read back to the same experiment");
+    CHECK(e2 && e2->n_layers == 10 && e2->hardware_safe == 1);
+    for (int i = 0; e2 && i < 10; i++) {
+        spk_layer_spec a, b;
+        memcpy(&a, &e->layers[i], sizeof a); /* bytes, padding included (both were zeroed) */
+        memcpy(&b, &e2->layers[i], sizeof b);
+        a.line = b.line = 0; /* where each was written differs */
+        CHECK_MSG(!memcmp(&a, &b, sizeof a), "layer %d differs after the round trip", i);
+    }
+    spk_free(y);
+    spk_free(y2);
+    spk_experiment_free(e2);
+    spk_experiment_free(e);
+}
+
 static void test_model_files(void) {
     spk_experiment *e;
     CHECK_OK(spk_experiment_parse(&e, good, strlen(good), "good.yaml"));
@@ -237,6 +270,7 @@ int main(void) {
     test_errors();
     test_roundtrip();
     test_augment();
+    test_roundtrip_sew();
     test_model_files();
     return tu_finish("test_experiment");
 }

@@ -350,6 +350,8 @@ static spk_status build_node(spk_event *ev, int v) {
     size_t nw = 0, nb = 0;
     const float *W = spk_net_param(net, v, "weight", &nw), *b = spk_net_param(net, v, "bias", &nb);
     spk_status st = SPK_OK;
+    if (nd->kind == SPK_NODE_NORM)
+        return spk__fail(&ev->obj, SPK_ERR_UNSUPPORTED, "event engine: node '%s' (norm) is not event-driven: fold it into the dense or conv node before it (spk fold)", nd->name);
     switch (nd->kind) {
     case SPK_NODE_DENSE:
     case SPK_NODE_CONV:
@@ -653,6 +655,28 @@ static void step_neuron(spk_event *ev, int v, const evec *in, int t) {
         for (int k = 0; k < out->n; k++) rs[out->idx[k]] = out->val[out->idx[k]];
 }
 
+/* A SEW merge AND / IAND (graph_sew.c): y = a s or (1 - a) s from its two sources' outputs
+ * of this step (the first edge connected is a; neither edge is delayed: build refuses it).
+ * Only the shortcut's events can give a nonzero output, so only they are visited. */
+static void step_merge_op(spk_event *ev, int v) {
+    enode *e = &ev->nodes[v];
+    int idx[2];
+    spk__net_in_edges(ev->net, v, idx, 2);
+    const evec *a = &ev->nodes[ev->net->edges[idx[0]].from].out, *s = &ev->nodes[ev->net->edges[idx[1]].from].out;
+    evec *out = &e->out;
+    int iand = e->nd->merge_op == SPK_MERGE_IAND, n = s->all ? s->F : s->n;
+    evec_clear(out);
+    for (int q = 0; q < n; q++) {
+        int i = s->all ? q : s->idx[q];
+        float y = iand ? (1.0f - a->val[i]) * s->val[i] : a->val[i] * s->val[i];
+        if (y == 0.0f) continue;
+        out->val[i] = y;
+        out->idx[out->n++] = i;
+    }
+    out->sorted = s->all || s->sorted;
+    ev->st[v].spikes += out->n;
+}
+
 static void step_node(spk_event *ev, int v, int t, const float *xt) {
     enode *e = &ev->nodes[v];
     spk__node *nd = e->nd;
@@ -662,6 +686,10 @@ static void step_node(spk_event *ev, int v, int t, const float *xt) {
         memcpy(out->val, xt, (size_t)out->F * sizeof(float));
         evec_scan(out);
         ev->st[v].spikes += out->n;
+        return;
+    }
+    if (nd->kind == SPK_NODE_MERGE && nd->merge_op != SPK_MERGE_ADD) {
+        step_merge_op(ev, v);
         return;
     }
     const evec *in = input_of(ev, v);

@@ -292,6 +292,9 @@ spk_status spk_hw_model_needs(spk_net *net, int input_real, spk_hw_needs *out) {
                          n->name, 2LL * n->out_numel * (n->out_dims[0] / n->attn_heads));
             break;
         default:
+            if (!out->nonlocal[0] && spk_node_kind_nonlocal(n->kind, 1)) /* the per-kind property (graph_sew.c) */
+                snprintf(out->nonlocal, sizeof out->nonlocal, "op '%s' (%s): %s%s", n->name, spk_node_kind_name(n->kind),
+                         spk_node_kind_nonlocal(n->kind, 1), n->kind == SPK_NODE_NORM ? "; fold it into the op before it (spk fold)" : "");
             if (!out->nonlocal[0])
                 snprintf(out->nonlocal, sizeof out->nonlocal, "op '%s' (%s) is not known to be local and event-driven", n->name,
                          spk_node_kind_name(n->kind));

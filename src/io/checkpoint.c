@@ -14,6 +14,10 @@
 
 #define MAGIC "SPKMODEL"
 #define VERSION 1u
+/* version 2 = version 1 plus, after the parameters, the buffers (spk_net_buffers: the norm
+ * nodes' running statistics) as a u64 count and the floats; written only by models that
+ * have buffers, so a model without them is byte-identical to version 1 */
+#define VERSION_BUFFERS 2u
 
 typedef struct wbuf {
     unsigned char *p;
@@ -49,8 +53,10 @@ spk_status spk_model_save(const char *path, const spk_experiment *e, int in_ndim
     char *yaml = spk_experiment_to_yaml(e);
     if (!yaml) return spk__fail(NULL, SPK_ERR_NOMEM, "spk_model_save: no memory");
     wbuf b = {0};
+    size_t nbuf = 0;
+    float *bufs = spk_net_buffers(net, &nbuf);
     put(&b, MAGIC, 8);
-    put_u32(&b, VERSION);
+    put_u32(&b, nbuf ? VERSION_BUFFERS : VERSION);
     put_u32(&b, (uint32_t)in_ndim);
     for (int i = 0; i < SPK_MAX_DIMS; i++) put_u32(&b, i < in_ndim ? (uint32_t)in_dims[i] : 0);
     size_t ylen = strlen(yaml);
@@ -59,6 +65,10 @@ spk_status spk_model_save(const char *path, const spk_experiment *e, int in_ndim
     spk_free(yaml);
     put_u64(&b, np);
     put(&b, params, np * sizeof(float));
+    if (nbuf) {
+        put_u64(&b, nbuf);
+        put(&b, bufs, nbuf * sizeof(float));
+    }
     uint32_t npop = 0;
     for (int v = 0; v < spk_net_node_count(net); v++) npop += spk_net_neuron(net, v) != NULL;
     put_u32(&b, npop);
@@ -156,8 +166,8 @@ spk_status spk__model_load_mem(const unsigned char *data, size_t sz, const char 
     uint32_t version = 0, nd = 0, dims[SPK_MAX_DIMS] = {0};
     uint64_t ylen = 0;
     take(&r, &version, 4);
-    if (version != VERSION) {
-        st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: format version %u, this spk reads version %u", path, version, VERSION);
+    if (version != VERSION && version != VERSION_BUFFERS) {
+        st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: format version %u, this spk reads versions %u and %u", path, version, VERSION, VERSION_BUFFERS);
         goto done;
     }
     take(&r, &nd, 4);
@@ -192,6 +202,22 @@ spk_status spk__model_load_mem(const unsigned char *data, size_t sz, const char 
         if (!isfinite(params[i])) {
             st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: parameter %zu of %zu is %s: the model is damaged", path, i, np,
                            isnan(params[i]) ? "NaN" : "infinite");
+            goto done;
+        }
+    }
+    size_t nbuf = 0;
+    float *bufs = spk_net_buffers(net, &nbuf);
+    uint64_t fnb = 0;
+    if (version == VERSION_BUFFERS) take(&r, &fnb, 8);
+    if (r.bad || fnb != nbuf) {
+        st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: %llu buffer values (running statistics) stored, the network has %zu", path,
+                       (unsigned long long)fnb, nbuf);
+        goto done;
+    }
+    if (nbuf) take(&r, bufs, nbuf * sizeof(float));
+    for (size_t i = 0; i < nbuf && !r.bad; i++) {
+        if (!isfinite(bufs[i])) {
+            st = spk__fail(NULL, SPK_ERR_FORMAT, "%s: buffer value %zu of %zu is not finite: the model is damaged", path, i, nbuf);
             goto done;
         }
     }

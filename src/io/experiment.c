@@ -18,6 +18,8 @@ typedef struct ctx {
     yaml_document_t doc;
     const char *name;
     spk_status st;
+    yaml_node_t *branch; /* the 'layers' of the residual layer being parsed */
+    yaml_node_t *shortcut; /* ... and its 'shortcut' */
 } ctx;
 
 #define FAIL_AT(c, node, ...)                                                                    \
@@ -229,12 +231,12 @@ static spk_status enc_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
 /* ---------------------------------------------------------------- layers --------------- */
 
 static int layer_from_name(const char *s) {
-    static const char *const n[] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention"};
+    static const char *const n[] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention", "batchnorm", "residual"};
     for (int i = 0; i < SPK_LAYER_KIND_COUNT; i++)
         if (!strcmp(n[i], s)) return i;
     return -1;
 }
-static const char *const layer_names[SPK_LAYER_KIND_COUNT] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention"};
+static const char *const layer_names[SPK_LAYER_KIND_COUNT] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention", "batchnorm", "residual"};
 static const char *const pool_names[3] = {"sumpool", "avgpool", "maxpool"};
 
 static int learn_from_name(const char *s) {
@@ -274,6 +276,21 @@ static spk_status layer_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         return get_int(c, v, key, 1, 2, &L->dims); /* pool: dims */
     case SPK_LAYER_DROPOUT: return get_float(c, v, key, 0, 0.999, &L->p);
     case SPK_LAYER_DELAY: return get_int(c, v, key, 0, 100000, &L->delay);
+    case SPK_LAYER_NORM:
+        if (IS("alpha")) return get_float(c, v, key, 1e-9, 1e9, &L->norm.alpha);
+        if (IS("v_th")) return get_float(c, v, key, 1e-9, 1e9, &L->norm.v_th);
+        if (IS("eps")) return get_float(c, v, key, 0, 1, &L->norm.eps);
+        if (IS("gamma")) return get_float(c, v, key, -1e9, 1e9, &L->norm.gamma);
+        return get_float(c, v, key, 0, 1, &L->norm.momentum); /* momentum */
+    case SPK_LAYER_RESIDUAL:
+        if (IS("connect")) {
+            if ((st = get_choice(c, v, key, spk_merge_op_from_name, "add, and, iand", &k))) return st;
+            L->connect = (spk_merge_op)k;
+            return SPK_OK;
+        }
+        if (IS("shortcut")) c->shortcut = v;
+        else c->branch = v; /* layers (and shortcut): parsed by the network section */
+        return SPK_OK;
     case SPK_LAYER_ATTENTION: /* its own keys, then the neuron settings of its populations */
         if (IS("heads")) return get_int(c, v, key, 1, 100000, &L->heads);
         if (IS("scale")) return get_float(c, v, key, 1e-9, 1e9, &L->attn_scale);
@@ -354,6 +371,8 @@ static const char *const pool_keys[] = {"name", "kernel", "stride", "padding", "
 static const char *const plain_keys[] = {"name", NULL};
 static const char *const dropout_keys[] = {"name", "p", NULL};
 static const char *const delay_keys[] = {"name", "steps", NULL};
+static const char *const norm_keys[] = {"name", "alpha", "v_th", "eps", "momentum", "gamma", NULL};
+static const char *const residual_keys[] = {"name", "connect", "layers", "shortcut", NULL};
 static const char *const neuron_keys[] = {"name", "kind", "beta", "threshold", "alpha", "gain", "reset", "timing", "v_reset",
                                           "refractory", "fire", "sigma", "n_max", "graded_noise", "replicas", "adapt_rho",
                                           "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "recurrent", "recurrent_bias",
@@ -389,6 +408,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
     L->heads = 1;
     L->attn_scale = 0.125f;
     L->attn_threshold = 0.5f;
+    L->norm = spk_norm_config_default();
     const char *const *keys;
     int pool = -1;
     for (int i = 0; i < 3 && type; i++)
@@ -401,7 +421,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
         L->pool = pool;
     } else if (!type || layer_from_name(type) < 0 || !strcmp(type, "pool") || !strcmp(type, "neuron")) {
         FAIL_AT(c, tnode, "unknown layer type '%s' (allowed: dense, conv, maxpool, avgpool, sumpool, flatten, dropout, "
-                          "scale, delay, lif, cuba, alif, attention)", type ? type : "");
+                          "scale, delay, batchnorm, residual, lif, cuba, alif, attention)", type ? type : "");
     } else {
         L->kind = (spk_layer_kind)layer_from_name(type);
     }
@@ -413,10 +433,13 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
     case SPK_LAYER_DELAY: keys = delay_keys; break;
     case SPK_LAYER_NEURON: keys = neuron_keys; break;
     case SPK_LAYER_ATTENTION: keys = attention_keys; break;
+    case SPK_LAYER_NORM: keys = norm_keys; break;
+    case SPK_LAYER_RESIDUAL: keys = residual_keys; break;
     default: keys = plain_keys; break;
     }
     char section[64];
     snprintf(section, sizeof section, "network[%d] (%s)", index, type);
+    c->branch = c->shortcut = NULL;
     if (body) {
         spk_status st = walk_map(c, body, section, keys, layer_key, L);
         if (st) return st;
@@ -514,6 +537,7 @@ static spk_status train_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         return SPK_OK;
     }
     if (IS("warmup_steps")) return get_int(c, v, key, 0, 100000000, &tc->sched.warmup_steps);
+    if (IS("hardware_safe")) return get_bool(c, v, key, &e->hardware_safe);
     if (IS("step_size")) return get_int(c, v, key, 1, 100000000, &tc->sched.step_size);
     if (IS("gamma")) return get_float(c, v, key, 0, 10, &tc->sched.gamma);
     if (IS("total_steps")) return get_int(c, v, key, 0, 100000000, &tc->sched.total_steps);
@@ -546,6 +570,23 @@ static spk_status graph_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     return SPK_OK;
 }
 
+/* the number of branch and shortcut layers of a `- residual: {layers: [...], shortcut:
+ * [...]}` item (0 for other items) */
+static int residual_branch_len(ctx *c, yaml_node_t *item) {
+    if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1) return 0;
+    const char *type = scalar(node_at(c, item->data.mapping.pairs.start->key));
+    yaml_node_t *body = node_at(c, item->data.mapping.pairs.start->value);
+    if (!type || strcmp(type, "residual") || !body || body->type != YAML_MAPPING_NODE) return 0;
+    int n = 0;
+    for (yaml_node_pair_t *p = body->data.mapping.pairs.start; p < body->data.mapping.pairs.top; p++) {
+        const char *k = scalar(node_at(c, p->key));
+        yaml_node_t *val = node_at(c, p->value);
+        if (k && (!strcmp(k, "layers") || !strcmp(k, "shortcut")) && val->type == YAML_SEQUENCE_NODE)
+            n += (int)(val->data.sequence.items.top - val->data.sequence.items.start);
+    }
+    return n;
+}
+
 static spk_status top_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     spk_experiment *e = t;
     if (IS("graph")) {
@@ -567,27 +608,50 @@ static spk_status top_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
     }
     if (IS("network")) {
         if (v->type != YAML_SEQUENCE_NODE) FAIL_AT(c, v, "'network' must be a list of layers");
-        int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
-        if (n < 1) FAIL_AT(c, v, "'network' lists no layers");
+        int top = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (top < 1) FAIL_AT(c, v, "'network' lists no layers");
+        int n = 0, last = 0;
+        for (int i = 0; i < top; i++) n += 1 + residual_branch_len(c, node_at(c, v->data.sequence.items.start[i]));
         spk_free(e->layers);
         e->layers = spk_calloc((size_t)n, sizeof *e->layers);
         if (!e->layers) return spk__fail(NULL, SPK_ERR_NOMEM, "no memory for %d layers", n);
         e->n_layers = n;
-        for (int i = 0; i < n; i++) {
-            spk_status st = parse_layer(c, node_at(c, v->data.sequence.items.start[i]), &e->layers[i], i);
+        /* flat: a residual layer is followed by the `count` layers of its branch, then the
+         * `shortcut` layers of its shortcut */
+        for (int i = 0, pos = 0; i < top; i++) {
+            yaml_node_t *item = node_at(c, v->data.sequence.items.start[i]);
+            spk_status st = parse_layer(c, item, &e->layers[pos], pos);
             if (st) return st;
-            for (int j = 0; j < i; j++)
-                if (!strcmp(e->layers[j].name, e->layers[i].name))
-                    FAIL_AT(c, node_at(c, v->data.sequence.items.start[i]), "layer name '%s' is used twice", e->layers[i].name);
+            last = pos;
+            int len = 1;
+            if (e->layers[pos].kind == SPK_LAYER_RESIDUAL) {
+                yaml_node_t *br = c->branch, *sc = c->shortcut;
+                int k = br && br->type == YAML_SEQUENCE_NODE ? (int)(br->data.sequence.items.top - br->data.sequence.items.start) : 0;
+                int m = sc && sc->type == YAML_SEQUENCE_NODE ? (int)(sc->data.sequence.items.top - sc->data.sequence.items.start) : 0;
+                if (k < 1) FAIL_AT(c, br ? br : item, "residual '%s' needs 'layers': a list of the layers of its branch", e->layers[pos].name);
+                if (sc && m < 1) FAIL_AT(c, sc, "residual '%s': 'shortcut' must be a list of layers (leave it out for the identity)", e->layers[pos].name);
+                e->layers[pos].count = k;
+                e->layers[pos].shortcut = m;
+                for (int j = 0; j < k + m; j++) {
+                    yaml_node_t *bi = node_at(c, j < k ? br->data.sequence.items.start[j] : sc->data.sequence.items.start[j - k]);
+                    if ((st = parse_layer(c, bi, &e->layers[pos + 1 + j], pos + 1 + j))) return st;
+                    if (e->layers[pos + 1 + j].kind == SPK_LAYER_RESIDUAL) FAIL_AT(c, bi, "residual blocks cannot be nested");
+                }
+                len += k + m;
+            }
+            for (int q = pos; q < pos + len; q++)
+                for (int j = 0; j < q; j++)
+                    if (!strcmp(e->layers[j].name, e->layers[q].name)) FAIL_AT(c, item, "layer name '%s' is used twice", e->layers[q].name);
+            pos += len;
         }
-        if (e->layers[n - 1].kind != SPK_LAYER_NEURON)
-            FAIL_AT(c, node_at(c, v->data.sequence.items.start[n - 1]), "the last layer must be a neuron layer (lif, cuba or alif): it is the readout");
+        if (e->layers[last].kind != SPK_LAYER_NEURON)
+            FAIL_AT(c, node_at(c, v->data.sequence.items.start[top - 1]), "the last layer must be a neuron layer (lif, cuba or alif): it is the readout");
         return SPK_OK;
     }
     static const char *const k[] = {"epochs", "batch_size", "seed", "checkpoint_every", "loss", "mem_reduce", "correct_rate",
                                     "incorrect_rate", "rate_target", "rate_lambda", "rate_l2", "tbptt", "method", "fptt_alpha", "eprop_feedback", "optimizer", "lr",
                                     "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", "clip_norm", "schedule",
-                                    "warmup_steps", "step_size", "gamma", "total_steps", "min_lr", NULL};
+                                    "warmup_steps", "step_size", "gamma", "total_steps", "min_lr", "hardware_safe", NULL};
     return walk_map(c, v, "training", k, train_key, e); /* training */
 }
 
@@ -740,9 +804,20 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
                   "  pop_size: %d\n  pop_min: " F9 "\n  pop_max: " F9 "\n  pop_sigma: " F9 "\n  seed: %llu\n%s",
               spk_encoding_name(x->kind), e->steps, (double)x->gain, (double)x->threshold, (double)x->tau, x->bits, x->burst_max, x->pop_size,
               (double)x->pop_min, (double)x->pop_max, (double)x->pop_sigma, (unsigned long long)x->rng.seed, e->n_layers ? "network:\n" : "");
-    for (int i = 0; i < e->n_layers; i++) {
+    for (int i = 0, branch_end = -1, sc_start = -1; i < e->n_layers; i++) {
         const spk_layer_spec *L = &e->layers[i];
         const spk_neuron_config *n = &L->neuron;
+        size_t at = b.len; /* a branch layer's line is indented under its residual */
+        if (L->kind == SPK_LAYER_RESIDUAL) {
+            spk__sb_printf(&b, "  - residual:\n      name: %s\n      connect: %s\n      layers:\n", L->name, spk_merge_op_name(L->connect));
+            branch_end = i + L->count + L->shortcut;
+            sc_start = L->shortcut ? i + L->count + 1 : -1;
+            continue;
+        }
+        if (i == sc_start) {
+            spk__sb_printf(&b, "      shortcut:\n");
+            at = b.len;
+        }
         switch (L->kind) {
         case SPK_LAYER_DENSE: spk__sb_printf(&b, "  - dense: {name: %s, units: %d, bias: %s}\n", L->name, L->units, L->bias ? "true" : "false"); break;
         case SPK_LAYER_CONV:
@@ -783,7 +858,18 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
                       learn_names[L->learn_beta], learn_names[L->learn_threshold]);
             break;
         }
+        case SPK_LAYER_NORM:
+            spk__sb_printf(&b, "  - batchnorm: {name: %s, alpha: " F9 ", v_th: " F9 ", eps: " F9 ", momentum: " F9 ", gamma: " F9 "}\n", L->name,
+                           (double)L->norm.alpha, (double)L->norm.v_th, (double)L->norm.eps, (double)L->norm.momentum, (double)L->norm.gamma);
+            break;
         default: spk__sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
+        }
+        if (i <= branch_end && !b.oom) {
+            spk__sb_printf(&b, "%6s", "");
+            if (!b.oom) {
+                memmove(b.p + at + 6, b.p + at, b.len - 6 - at);
+                memset(b.p + at, ' ', 6);
+            }
         }
     }
     const spk_train_config *t = &e->train;
@@ -800,6 +886,7 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
               t->sched.step_size, (double)t->sched.gamma, t->sched.total_steps, (double)t->sched.min_lr);
     spk__sb_printf(&b, "  method: %s\n  fptt_alpha: " F9 "\n  eprop_feedback: %s\n", spk_train_method_name(t->method), (double)t->fptt_alpha,
               feedback_names[t->eprop_feedback]);
+    if (e->hardware_safe) spk__sb_printf(&b, "  hardware_safe: true\n"); /* written only when set: older files stay as they were */
     if (e->nir_data) { /* an imported NIR file, base64 in lines of 76 */
         char *b64 = spk__base64_encode(e->nir_data, e->nir_len);
         if (!b64) b.oom = 1;
@@ -835,9 +922,18 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
         }                                                                                             \
     } while (0)
     TRY(spk_net_add_input(net, "input", ndim, dims, &prev), (const spk_layer_spec *)NULL);
+    spk_net_set_hardware_safe(net, e->hardware_safe);
+    const spk_layer_spec *res = NULL; /* the residual whose branch is being built */
+    int block_in = -1, res_end = -1, branch_out = -1;
     for (int i = 0; i < e->n_layers; i++) {
         const spk_layer_spec *L = &e->layers[i];
         int id = -1, shape[SPK_MAX_DIMS], nd = spk_net_node_shape(net, prev, shape);
+        if (L->kind == SPK_LAYER_RESIDUAL) {
+            res = L;
+            block_in = prev;
+            res_end = i + L->count + L->shortcut;
+            continue;
+        }
         switch (L->kind) {
         case SPK_LAYER_DENSE:
             if (nd != 1) {
@@ -870,6 +966,7 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
             TRY(spk_net_add_delay(net, L->name, &d, 1, &id), L);
             break;
         }
+        case SPK_LAYER_NORM: TRY(spk_net_add_norm(net, L->name, &L->norm, &id), L); break;
         case SPK_LAYER_NEURON:
             TRY(spk_net_add_neuron(net, L->name, &L->neuron, nd, shape, &id), L);
             if (L->learn_beta) TRY(spk_net_set_learnable(net, id, SPK_NP_LAM, L->learn_beta), L);
@@ -897,6 +994,18 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
             TRY(spk_net_connect(net, rec, id), L);
         }
         prev = id;
+        if (res && i == res_end - res->shortcut) { /* the branch is complete; a shortcut starts from the block input */
+            branch_out = prev;
+            if (res->shortcut) prev = block_in;
+        }
+        if (res && i == res_end) { /* merge(a = the branch output, s = the shortcut's: the block input or its layers') */
+            int s_out = res->shortcut ? prev : block_in;
+            TRY(spk_net_add_merge_op(net, res->name, res->connect, &id), res);
+            TRY(spk_net_connect(net, branch_out, id), res);
+            TRY(spk_net_connect(net, s_out, id), res);
+            prev = id;
+            res = NULL;
+        }
     }
     TRY(spk_net_build(net, (spk_rng){e->seed, 0}), (const spk_layer_spec *)NULL);
 #undef TRY

@@ -1672,6 +1672,11 @@ static spk_status write_node(wr *w, hid_t nodes, spk_net *net, int v, const spk_
         break;
     case SPK_NODE_MERGE:
     case SPK_NODE_DROPOUT: { /* identity when running: a Scale of ones */
+        if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) {
+            st = spk__fail(NULL, SPK_ERR_UNSUPPORTED, "%s: node '%s' (merge %s) has no NIR primitive (NIR sums a node's inputs)", w->path, n->name,
+                           spk_merge_op_name(n->merge_op));
+            break;
+        }
         shape_sz(n, &nd, d);
         float *one = spk_malloc((size_t)n->out_numel * sizeof(float));
         if (!one) {

@@ -171,6 +171,7 @@ static void gather(spk_net *net, int v, int t0, int nt) {
         spk__attention_gather(net, v, t0, nt);
         return;
     }
+    if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) return; /* reads its sources (graph_sew.c) */
     size_t row = (size_t)net->B * n->in_numel;
     float *dst = n->in + (size_t)t0 * row;
     memset(dst, 0, (size_t)nt * row * sizeof(float));
@@ -221,7 +222,11 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         break;
     }
     case SPK_NODE_FLATTEN:
-    case SPK_NODE_MERGE: memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float)); break;
+    case SPK_NODE_MERGE:
+        if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) return spk__merge_forward(net, v, t0, nt);
+        memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float));
+        break;
+    case SPK_NODE_NORM: return spk__norm_forward(net, v, t0, nt);
     case SPK_NODE_SCALE:
         spk_op_scale_forward(n->out + ro, n->in + ri, s_of(net, n), M, n->out_numel);
         if (b_of(net, n)) spk_op_bias_forward(n->out + ro, b_of(net, n), M, n->out_numel);
@@ -292,7 +297,7 @@ static void mark_flow(spk_net *net) {
         n->need_din = upstream;
         n->need_dout = v == net->input ? net->want_input_grad
                                        : upstream || n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV ||
-                                             n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON;
+                                             n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON || n->kind == SPK_NODE_NORM;
     }
 }
 
@@ -300,8 +305,9 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     if (!net) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "forward: network is NULL");
     if (!net->built) return spk__fail(&net->obj, SPK_ERR_STATE, "forward: build the network first");
     if (T < 1 || B < 1 || !x) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "forward: T = %d, B = %d, x %s", T, B, x ? "given" : "is NULL");
-    spk_status st = ensure_activations(net, T, B);
+    spk_status st = net->hardware_safe && net->training ? spk_net_check_hardware_safe(net, 1) : SPK_OK;
     if (st) return st;
+    if ((st = ensure_activations(net, T, B))) return st;
     spk_net_params_changed(net); /* shared learnable values reach their populations */
     spk__node *in = &net->nodes[net->input];
     size_t row = (size_t)B * in->out_numel;
@@ -391,7 +397,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
     float *din = n->din ? n->din + ri : NULL;
     if (!n->need_din && n->kind != SPK_NODE_NEURON) {
-        if (n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV && n->kind != SPK_NODE_SCALE) return SPK_OK;
+        if (n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV && n->kind != SPK_NODE_SCALE && n->kind != SPK_NODE_NORM) return SPK_OK;
         din = NULL; /* parameters still get their gradients */
     }
     switch (n->kind) {
@@ -429,8 +435,13 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         break;
     }
     case SPK_NODE_POOL: spk_op_pool_backward(din, n->dout + ro, n->argmax ? n->argmax + ro : NULL, &n->pool, M); break;
+    case SPK_NODE_NORM: spk__norm_backward(net, v, t0, nt); break;
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE: {
+        if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) {
+            spk__merge_backward(net, v, t0, nt);
+            break;
+        }
         size_t cnt = (size_t)M * n->out_numel;
         const float *d = n->dout + ro;
         for (size_t k = 0; k < cnt; k++) din[k] += d[k];
@@ -502,6 +513,7 @@ static void scatter(spk_net *net, int v, int t0, int nt) {
         spk__attention_scatter(net, v, t0, nt);
         return;
     }
+    if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) return; /* done by its backward */
     size_t row = (size_t)net->B * n->in_numel;
     for (int e = 0; e < net->n_edges; e++) {
         const spk__edge *ed = &net->edges[e];

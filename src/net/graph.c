@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char *const node_kind_names[SPK_NODE_KIND_COUNT] = {
-    "input", "dense", "conv", "pool", "flatten", "scale", "merge", "dropout", "delay", "neuron", "attention"};
+    "input", "dense", "conv", "pool", "flatten", "scale", "merge", "dropout", "delay", "neuron", "attention", "norm"};
 
 const char *spk_node_kind_name(spk_node_kind k) {
     return (int)k >= 0 && k < SPK_NODE_KIND_COUNT ? node_kind_names[k] : NULL;
@@ -35,6 +35,8 @@ void spk_net_free(spk_net *net) {
         spk_free(net->nodes[i].wscratch);
         spk_op_csr_free(&net->nodes[i].csr);
         spk_free(net->nodes[i].dmem_buf);
+        spk_free(net->nodes[i].norm_mean);
+        spk_free(net->nodes[i].norm_istd);
     }
     spk_free(net->nodes);
     spk_free(net->edges);
@@ -210,6 +212,7 @@ static spk_status add_node(spk_net *net, const char *name, spk_node_kind kind, i
     n->kind = kind;
     snprintf(n->name, sizeof n->name, "%s", name);
     n->t_w = n->t_b = n->t_s = -1;
+    n->t_rm = n->t_rv = -1;
     for (int p = 0; p < SPK_NP_COUNT; p++) n->t_np[p] = -1;
     if (id) *id = net->n_nodes;
     net->n_nodes++;
@@ -337,6 +340,28 @@ spk_status spk_net_add_scale_bias(spk_net *net, const char *name, int *id) {
 spk_status spk_net_add_merge(spk_net *net, const char *name, int *id) {
     spk__node *n;
     return add_node(net, name, SPK_NODE_MERGE, id, &n);
+}
+
+spk_status spk_net_add_merge_op(spk_net *net, const char *name, spk_merge_op op, int *id) {
+    if (net && ((int)op < 0 || op >= SPK_MERGE_OP_COUNT))
+        return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "node '%s' (merge): op %d is not add (0), and (1) or iand (2)", name ? name : "", (int)op);
+    spk__node *n;
+    spk_status st = add_node(net, name, SPK_NODE_MERGE, id, &n);
+    if (!st) n->merge_op = op;
+    return st;
+}
+
+spk_status spk_net_add_norm(spk_net *net, const char *name, const spk_norm_config *cfg, int *id) {
+    spk_norm_config c = cfg ? *cfg : spk_norm_config_default();
+    if (net && !(c.alpha > 0 && c.v_th > 0 && c.eps >= 0 && c.momentum >= 0 && c.momentum <= 1 && isfinite(c.alpha) &&
+                 isfinite(c.v_th) && isfinite(c.eps) && isfinite(c.gamma)))
+        return spk__fail(&net->obj, SPK_ERR_INVALID_ARG,
+                         "node '%s' (norm): alpha = %g and v_th = %g must be > 0, eps = %g >= 0, momentum = %g in [0, 1]", name ? name : "",
+                         (double)c.alpha, (double)c.v_th, (double)c.eps, (double)c.momentum);
+    spk__node *n;
+    spk_status st = add_node(net, name, SPK_NODE_NORM, id, &n);
+    if (!st) n->norm = c;
+    return st;
 }
 
 spk_status spk_net_add_dropout(spk_net *net, const char *name, float p, int *id) {
@@ -588,7 +613,7 @@ static int add_tensor(spk_net *net, int node, const char *suffix, size_t numel, 
 }
 
 static spk_status layout_params(spk_net *net) {
-    int maxt = 3 * net->n_nodes + SPK_NP_COUNT * net->n_nodes + 1;
+    int maxt = 5 * net->n_nodes + SPK_NP_COUNT * net->n_nodes + 1;
     net->tensors = spk_calloc((size_t)maxt, sizeof(spk__tensor));
     if (!net->tensors) return spk__fail(&net->obj, SPK_ERR_NOMEM, "build: no memory for the parameter table");
     static const char *const np_names[SPK_NP_COUNT] = {"lam", "thr", "alpha", "omega", "tau_m"};
@@ -611,15 +636,27 @@ static spk_status layout_params(spk_net *net) {
             for (int p = 0; p < SPK_NP_COUNT; p++)
                 if (n->learn[p]) n->t_np[p] = add_tensor(net, v, np_names[p], n->learn[p] == SPK_LEARN_SHARED ? 1 : (size_t)n->out_numel, 1);
             break;
+        case SPK_NODE_NORM:
+            n->t_w = add_tensor(net, v, "weight", (size_t)n->norm_c, 1);
+            n->t_b = add_tensor(net, v, "bias", (size_t)n->norm_c, 1);
+            break;
         default: break;
         }
     }
-    size_t off = 0;
+    /* buffers (not learnable) after every learnable tensor: the norm nodes' running stats */
+    for (int v = 0; v < net->n_nodes; v++)
+        if (net->nodes[v].kind == SPK_NODE_NORM) {
+            net->nodes[v].t_rm = add_tensor(net, v, "running_mean", (size_t)net->nodes[v].norm_c, 0);
+            net->nodes[v].t_rv = add_tensor(net, v, "running_var", (size_t)net->nodes[v].norm_c, 0);
+        }
+    size_t off = 0, n_learn = 0;
     for (int i = 0; i < net->n_tensors; i++) {
         net->tensors[i].off = off;
         off += net->tensors[i].numel;
+        if (net->tensors[i].learnable) n_learn = off;
     }
-    net->n_params = net->n_learn = off;
+    net->n_params = off;
+    net->n_learn = n_learn;
     net->params = spk_calloc(off ? off : 1, sizeof(float));
     net->grads = spk_calloc(off ? off : 1, sizeof(float));
     if (!net->params || !net->grads) return spk__fail(&net->obj, SPK_ERR_NOMEM, "build: no memory for %zu parameters", off);
@@ -631,8 +668,9 @@ static spk_status layout_params(spk_net *net) {
         if (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV) {
             int fan_in = n->kind == SPK_NODE_DENSE ? n->d_in : (n->conv.cin / n->conv.groups) * n->conv.k_h * n->conv.k_w;
             spk_init_uniform(w, t->numel, spk_init_bound(fan_in), net->rng, (uint64_t)i);
-        } else if (n->kind == SPK_NODE_SCALE && i == n->t_s) { /* scale 1, bias 0 */
-            for (size_t j = 0; j < t->numel; j++) w[j] = 1.0f;
+        } else if ((n->kind == SPK_NODE_SCALE && i == n->t_s) || (n->kind == SPK_NODE_NORM && (i == n->t_w || i == n->t_rv))) {
+            float v = n->kind == SPK_NODE_NORM && i == n->t_w ? n->norm.gamma : 1.0f;
+            for (size_t j = 0; j < t->numel; j++) w[j] = v; /* scale 1, bias 0; norm gamma as set, running var 1 */
         }
     }
     /* neuron parameters learnable per neuron move into the arena; a shared one is a scalar
@@ -696,6 +734,7 @@ spk_status spk_net_build(spk_net *net, spk_rng init) {
     for (int e = 0; e < net->n_edges; e++)
         if (net->edges[e].delayed) net->nodes[net->edges[e].from].is_back_src = 1;
     spk_status st = build_schedule(net);
+    if (!st) st = spk__net_check_sew(net);
     if (!st) st = layout_params(net);
     if (st) return st;
     net->built = 1;
@@ -740,6 +779,8 @@ static float *tensor_of(spk_net *net, int node, const char *which, size_t *numel
     if (!net || !net->built || node < 0 || node >= net->n_nodes || !which) return NULL;
     spk__node *n = &net->nodes[node];
     int t = !strcmp(which, "weight") ? n->t_w : !strcmp(which, "bias") ? n->t_b : !strcmp(which, "scale") ? n->t_s : -1;
+    if (!strcmp(which, "running_mean") || !strcmp(which, "running_var")) /* buffers: no gradient */
+        t = base == net->grads ? -1 : which[8] == 'm' ? n->t_rm : n->t_rv;
     if (t < 0) return NULL;
     if (numel) *numel = net->tensors[t].numel;
     return base + net->tensors[t].off;

@@ -69,6 +69,13 @@ typedef struct spk__node {
     /* attention (net/attention.c): in is [T, B, 3, D, N] (q, k, v by edge order) */
     int attn_heads, attn_kind;
     float attn_scale;
+    /* merge: the op (SPK_MERGE_*); AND / IAND read their two sources directly (graph_sew.c) */
+    spk_merge_op merge_op;
+    /* norm (tdBN): settings, buffer tensors, and the last training forward's batch mean and
+     * 1/sqrt(var + eps) per channel ([norm_c] each, owned) */
+    spk_norm_config norm;
+    int t_rm, t_rv, norm_c;
+    float *norm_mean, *norm_istd;
 } spk__node;
 
 typedef struct spk__edge {
@@ -109,7 +116,16 @@ struct spk_net {
     int static_input;         /* the last forward's input was the same at every step */
     int reference;            /* run the plain reference path (spk_net_set_reference) */
     int profiling;            /* time each node (spk_net_set_profiling) */
+    int hardware_safe;        /* refuse non-local nodes (spk_net_set_hardware_safe) */
 };
+
+/* graph_sew.c: the build-time checks of merge ops, norm nodes and hardware-safe mode, and
+ * the forward / backward of SEW merges (AND, IAND) and norm nodes for exec.c. */
+spk_status spk__net_check_sew(spk_net *net);
+spk_status spk__merge_forward(spk_net *net, int v, int t0, int nt);
+void spk__merge_backward(spk_net *net, int v, int t0, int nt);
+spk_status spk__norm_forward(spk_net *net, int v, int t0, int nt);
+void spk__norm_backward(spk_net *net, int v, int t0, int nt);
 
 /* Edges delivering into node v: indices into net->edges. */
 int spk__net_in_edges(const spk_net *net, int v, int *idx, int max);

@@ -146,5 +146,21 @@ int spk_op_attention_backward(float *dx, const float *dy, const float *x, const 
 /* The plain loop references: scores [N, N] first ((Q K^T) V), one element at a time. */
 int spk_op_attention_forward_ref(float *y, const float *x, const spk_attn_geom *g, int M, spk_rng rng, uint64_t draw, int t0, int B);
 void spk_op_attention_backward_ref(float *dx, const float *dy, const float *x, const spk_attn_geom *g, int M);
+/* ---- batch norm per channel (tdBN, norm.c) ----------------------------------------------
+ * x, y [M, C, S]: M rows (T*B), C channels, S positions per channel (1 for a flat input).
+ * k = alpha * v_th scales the normalized value: y = gamma * k * (x - mean) * istd + beta.
+ * Training: mean and istd = 1/sqrt(var + eps) of the batch (biased variance, sums in double)
+ * are written to mean[C], istd[C] for backward, and the running statistics rm, rv move by
+ * `momentum` (the variance unbiased, n/(n-1)); not when the result would not be a finite
+ * float (a non-finite batch leaves them as they were). Inference: the running ones are used. */
+void spk_op_norm_forward_train(float *y, float *mean, float *istd, float *rm, float *rv, const float *x, const float *gamma,
+                               const float *beta, float k, float eps, float momentum, int M, int C, int S);
+void spk_op_norm_forward_eval(float *y, const float *x, const float *gamma, const float *beta, const float *rm, const float *rv,
+                              float k, float eps, int M, int C, int S);
+/* Training backward (through the batch statistics) and inference backward (the affine). */
+void spk_op_norm_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
+                                const float *istd, const float *gamma, float k, int M, int C, int S);
+void spk_op_norm_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *gamma,
+                               const float *rm, const float *rv, float k, float eps, int M, int C, int S);
 
 #endif

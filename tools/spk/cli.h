@@ -19,6 +19,8 @@ int bench_infer(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+/* `spk fold MODEL -o OUT` (cmd_fold.c): norm nodes folded into the op before them. */
+int cmd_fold(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 /* NIR files (cmd_nir.c): `spk run` / `spk info` hand a NIR file to these; import, export. */
 int cli_is_nir(const char *path);

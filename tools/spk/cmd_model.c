@@ -49,7 +49,7 @@ int cmd_info(int argc, char **argv) {
     loaded m;
     if (load_model(argv[1], &m)) return 1;
     spk_net *net = m.net;
-    long neurons = 0, synapses = 0;
+    long neurons = 0, synapses = 0, nonlocal = 0;
     size_t params = 0;
     char s[96];
     printf("%s (from %s): input %s\n", argv[1], m.e->source, shape_text(s, sizeof s, m.nd, m.dims));
@@ -84,6 +84,15 @@ int cmd_info(int argc, char **argv) {
             snprintf(s, sizeof s, "%s, %d heads, scale %g (q k^T v: not synaptic)", spk_attention_kind_name(ak), heads, (double)sc);
             note = s;
         }
+        if (kind == SPK_NODE_MERGE) {
+            snprintf(s, sizeof s, "%s", spk_merge_op_name(spk_net_merge_op(net, v)));
+            note = s;
+        }
+        if (spk_node_kind_nonlocal(kind, 1)) { /* SPEC.md §4: flag ops a chip cannot run */
+            snprintf(s, sizeof s, "NON-LOCAL in training (batch statistics)%s", kind == SPK_NODE_NORM ? "; fold it: spk fold" : "");
+            note = s;
+            nonlocal++;
+        }
         synapses += syn;
         params += pw + pb + ps;
         char sh[64];
@@ -93,6 +102,9 @@ int cmd_info(int argc, char **argv) {
     size_t learn;
     spk_net_params(net, &learn);
     printf("neurons %ld, synapses %ld, weights and biases %zu, learnable values %zu\n", neurons, synapses, params, learn);
+    if (nonlocal || m.e->hardware_safe)
+        printf("hardware-safe: %s; non-local nodes: %ld%s\n", m.e->hardware_safe ? "yes" : "no", nonlocal,
+               nonlocal ? " (they need batch statistics: not for a chip as they are)" : "");
     free_model(&m);
     return 0;
 }

@@ -24,6 +24,7 @@ static void usage(FILE *fp) {
             "  run X.nir       run a NIR graph on an input .npy (--dt, --method; docs/nir.md)\n"
             "  import X.nir    make a model file from a NIR graph (-o MODEL)\n"
             "  export MODEL    write a model as NIR (--to nir -o X.nir)\n"
+            "  fold MODEL      fold trained batch-norm nodes into the weights before them (-o OUT)\n"
             "  quantize MODEL  fixed-point model: integer weights and states (-o QMODEL; docs/deploy.md)\n"
             "  export QMODEL   standalone C for microcontrollers (--to c -o net.c; --float from a MODEL)\n"
             "  hw SUBCOMMAND   neuromorphic chips: list, show NAME, fit MODEL (fits each chip, or why not)\n"
@@ -122,6 +123,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(sub_argc, sub_argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(sub_argc, sub_argv);
     if (!strcmp(cmd, "info")) return cmd_info(sub_argc, sub_argv);
+    if (!strcmp(cmd, "fold")) return cmd_fold(sub_argc, sub_argv);
     if (!strcmp(cmd, "run")) return cmd_run(sub_argc, sub_argv);
     if (!strcmp(cmd, "import")) return cmd_import(sub_argc, sub_argv);
     if (!strcmp(cmd, "export") && cli_export_is_c(sub_argc, sub_argv)) return cmd_export_c(sub_argc, sub_argv);

@@ -35,20 +35,20 @@ int cli_run_event(spk_net *net, int readout, int T, int B, size_t feat, const fl
     /* per population: spikes, spikes that differ, largest membrane difference */
     long *pop_spk = calloc((size_t)nn, sizeof(long)), *pop_bad = calloc((size_t)nn, sizeof(long));
     double *pop_mem = calloc((size_t)nn, sizeof(double));
+    spk_event *ev = NULL;
+    float *xs = NULL;
     if (!pop_spk || !pop_bad || !pop_mem) {
         cli_error("run: out of memory");
-        return -1;
+        goto fail;
     }
-    spk_event *ev;
     if (spk_event_create(&ev, net)) {
         cli_error("run: %s", spk_errmsg(NULL));
-        return -1;
+        goto fail;
     }
-    float *xs = malloc(sizeof(float) * (size_t)T * feat);
+    xs = malloc(sizeof(float) * (size_t)T * feat);
     if (!xs) {
         cli_error("run: out of memory");
-        spk_event_free(ev);
-        return -1;
+        goto fail;
     }
     int od[SPK_MAX_DIMS], ond = spk_net_node_shape(net, readout, od);
     size_t N = 1;
@@ -57,9 +57,7 @@ int cli_run_event(spk_net *net, int readout, int T, int B, size_t feat, const fl
         for (int t = 0; t < T; t++) memcpy(xs + (size_t)t * feat, x + ((size_t)t * B + b) * feat, feat * sizeof(float));
         if (spk_event_run(ev, T, xs)) {
             cli_error("run: sample %d: %s", b, spk_errmsg(ev));
-            free(xs);
-            spk_event_free(ev);
-            return -1;
+            goto fail;
         }
         const float *s = spk_event_signal(ev, readout, SPK_SIGNAL_OUT);
         for (int t = 0; t < T; t++) memcpy(y + ((size_t)t * B + b) * N, s + (size_t)t * N, N * sizeof(float));
@@ -106,4 +104,11 @@ int cli_run_event(spk_net *net, int readout, int T, int B, size_t feat, const fl
     free(xs);
     spk_event_free(ev);
     return 0;
+fail: /* an error before the counts were printed: everything made so far */
+    free(pop_spk);
+    free(pop_bad);
+    free(pop_mem);
+    free(xs);
+    spk_event_free(ev);
+    return -1;
 }
