@@ -298,35 +298,6 @@ static void test_model_file_damage(void) {
 
 /* ---------------------------------------------------------------- out of memory */
 
-static spk_allocator counting = {tu_count_malloc, NULL, tu_count_free, NULL};
-
-/* Run `fn` with the k-th allocation failing, k = 0, 1, ... until it succeeds; every failure
- * must be SPK_ERR_NOMEM with every allocation freed. Returns the number of failure points. */
-static int sweep(const char *what, spk_status (*fn)(void *), void *arg) {
-    int k, failures = 0;
-    for (k = 0; k < 100000; k++) {
-        tu_n_alloc = tu_n_free = 0;
-        tu_fail_after = k;
-        spk_set_allocator(&counting);
-        spk_status st = fn(arg);
-        spk_set_allocator(NULL);
-        tu_fail_after = -1;
-        if (tu_n_alloc != tu_n_free) {
-            CHECK_MSG(0, "%s: failing allocation %d: %zu allocations, %zu frees (status %s)", what, k, tu_n_alloc, tu_n_free,
-                      spk_status_str(st));
-            failures++;
-        }
-        if (st == SPK_OK) break;
-        if (st != SPK_ERR_NOMEM) {
-            CHECK_MSG(0, "%s: failing allocation %d returned %s: %s", what, k, spk_status_str(st), spk_errmsg(NULL));
-            failures++;
-        }
-        if (failures > 5) break;
-    }
-    CHECK_MSG(k > 0 && k < 100000, "%s: the sweep ended at k = %d", what, k);
-    printf("out of memory: %s: each of %d allocations failed in turn: %s\n", what, k, failures ? "FAILED" : "SPK_ERR_NOMEM, no leak");
-    return k;
-}
 
 /* each op runs whole under the counting allocator and frees what it made on success */
 static spk_status op_build(void *arg) {
@@ -413,18 +384,18 @@ static spk_status op_catalog(void *arg) {
 }
 
 static void test_out_of_memory(void) {
-    sweep("parse + build the MLP experiment", op_build, (void *)mlp_yaml);
-    sweep("parse + build the CNN experiment", op_build, (void *)cnn_yaml);
+    tu_oom_sweep("parse + build the MLP experiment", op_build, (void *)mlp_yaml);
+    tu_oom_sweep("parse + build the CNN experiment", op_build, (void *)cnn_yaml);
     const char *nir = tu_fixture_path("nir/snntorch_export/rleaky_recurrent.nir");
-    if (nir && access(nir, R_OK) == 0) sweep("read a NIR file (snnTorch's RLeaky export)", op_nir, (void *)nir);
-    sweep("the hardware catalog + a merged CSV", op_catalog, (void *)"name,neurons,clock_mhz\nLoihi-1,2e5,async\nNewChip,1024,100\n");
+    if (nir && access(nir, R_OK) == 0) tu_oom_sweep("read a NIR file (snnTorch's RLeaky export)", op_nir, (void *)nir);
+    tu_oom_sweep("the hardware catalog + a merged CSV", op_catalog, (void *)"name,neurons,clock_mhz\nLoihi-1,2e5,async\nNewChip,1024,100\n");
     char dir[] = "/tmp/spk_robust_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     const char *path = make_checkpoint(dir);
     if (!path) return;
-    sweep("load a checkpoint (experiment, network, optimizer state)", op_load, (void *)path);
-    sweep("load + save a model", op_save, (void *)path);
-    sweep("load + create a trainer + one training step + evaluation", op_train, (void *)path);
+    tu_oom_sweep("load a checkpoint (experiment, network, optimizer state)", op_load, (void *)path);
+    tu_oom_sweep("load + save a model", op_save, (void *)path);
+    tu_oom_sweep("load + create a trainer + one training step + evaluation", op_train, (void *)path);
     char copy[400];
     snprintf(copy, sizeof copy, "%s.copy", path);
     remove(copy);

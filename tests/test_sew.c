@@ -647,28 +647,14 @@ static spk_status oom_run(void) {
     return st;
 }
 
+static spk_status oom_run_arg(void *arg) {
+    (void)arg;
+    return oom_run();
+}
+
 static void test_oom(void) {
-    static spk_allocator counting = {tu_count_malloc, NULL, tu_count_free, NULL};
-    int k, bad = 0;
-    for (k = 0; k < 100000 && bad < 3; k++) {
-        tu_n_alloc = tu_n_free = 0;
-        tu_fail_after = k;
-        spk_set_allocator(&counting);
-        spk_status st = oom_run();
-        spk_set_allocator(NULL);
-        tu_fail_after = -1;
-        if (tu_n_alloc != tu_n_free) {
-            CHECK_MSG(0, "failing allocation %d: %zu allocations, %zu frees", k, tu_n_alloc, tu_n_free);
-            bad++;
-        }
-        if (st == SPK_OK) break;
-        if (st != SPK_ERR_NOMEM) {
-            CHECK_MSG(0, "failing allocation %d returned %s: %s", k, spk_status_str(st), spk_errmsg(NULL));
-            bad++;
-        }
-    }
-    CHECK_MSG(k > 10 && k < 100000, "the sweep ended at k = %d", k);
-    printf("out of memory: each of %d allocations failed in turn: %s\n", k, bad ? "FAILED" : "SPK_ERR_NOMEM, no leak");
+    int k = tu_oom_sweep("parse + build + train + fold the SEW experiment", oom_run_arg, NULL);
+    CHECK_MSG(k > 10, "the sweep ended at k = %d", k);
 }
 
 int main(void) {

@@ -74,3 +74,31 @@ void tu_count_free(void *ud, void *p) {
     if (p) tu_n_free++;
     free(p);
 }
+
+static spk_allocator tu_counting = {tu_count_malloc, NULL, tu_count_free, NULL};
+
+int tu_oom_sweep(const char *what, spk_status (*fn)(void *), void *arg) {
+    int k, failures = 0;
+    for (k = 0; k < 100000; k++) {
+        tu_n_alloc = tu_n_free = 0;
+        tu_fail_after = k;
+        spk_set_allocator(&tu_counting);
+        spk_status st = fn(arg);
+        spk_set_allocator(NULL);
+        tu_fail_after = -1;
+        if (tu_n_alloc != tu_n_free) {
+            CHECK_MSG(0, "%s: failing allocation %d: %zu allocations, %zu frees (status %s)", what, k, tu_n_alloc, tu_n_free,
+                      spk_status_str(st));
+            failures++;
+        }
+        if (st == SPK_OK) break;
+        if (st != SPK_ERR_NOMEM) {
+            CHECK_MSG(0, "%s: failing allocation %d returned %s: %s", what, k, spk_status_str(st), spk_errmsg(NULL));
+            failures++;
+        }
+        if (failures > 5) break;
+    }
+    CHECK_MSG(k > 0 && k < 100000, "%s: the sweep ended at k = %d", what, k);
+    printf("out of memory: %s: each of %d allocations failed in turn: %s\n", what, k, failures ? "FAILED" : "SPK_ERR_NOMEM, no leak");
+    return k;
+}

@@ -73,6 +73,10 @@ extern size_t tu_n_alloc, tu_n_free;
 extern int tu_fail_after;
 void *tu_count_malloc(void *ud, size_t n);
 void tu_count_free(void *ud, void *p);
+/* Run fn(arg) with the k-th allocation failing, k = 0, 1, ... until it succeeds; every failure
+ * must be SPK_ERR_NOMEM with every allocation freed (failed checks name `what` and k). Prints
+ * one summary line; returns the number of failure points swept. */
+int tu_oom_sweep(const char *what, spk_status (*fn)(void *), void *arg);
 
 /* Read an HDF5 dataset as float32 and check its element count (want == 0: any). NULL on
  * failure, counted as a failed check with the file and dataset named. */
