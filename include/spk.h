@@ -495,6 +495,7 @@ typedef enum spk_node_kind {
     SPK_NODE_DROPOUT,   /* one mask per sample held over all T steps (training only)       */
     SPK_NODE_DELAY,     /* integer axonal delay per feature                                */
     SPK_NODE_NEURON,    /* a population of the generalized neuron                         */
+    SPK_NODE_REVERSIBLE, /* L reversible two-stream spiking blocks (docs/reversible.md)    */
     SPK_NODE_KIND_COUNT
 } spk_node_kind;
 const char *spk_node_kind_name(spk_node_kind k);
@@ -539,6 +540,36 @@ spk_status spk_net_add_delay(spk_net *net, const char *name, const int32_t *dela
  * population is owned by the network; change its parameters through spk_net_neuron. */
 spk_status spk_net_add_neuron(spk_net *net, const char *name, const spk_neuron_config *cfg, int ndim,
                               const int *dims, int *id);
+/* Reversible spiking blocks (docs/reversible.md). The input x, [F] (dense) or [C, L] /
+ * [C, H, W] (conv), is split in two halves along its first dimension (F and C must be even):
+ * x1 the first half, x2 the second. Each of the L blocks computes
+ *     y1 = x1 + F(x2),   y2 = x2 + G(y1)
+ * where F and G are each a synaptic op on one half (dense h -> h, or conv with h channels
+ * in and out, stride 1, "same" padding, an odd kernel) followed by a population of the
+ * neuron `neuron` (one population per op, state carried over the T steps); (y1, y2) feed the
+ * next block, and the last block's (y1, y2) joined again is the node's output (same shape
+ * as its input). Backward keeps none of the blocks' activations: it recomputes each block's
+ * input from its output (x2 = y2 - G(y1), x1 = y1 - F(x2)) and F's and G's activations in
+ * one shared scratch, so the node's activation memory does not grow with L. The
+ * reconstruction is exact when the streams hold integers (spike inputs: the blocks add 0/1
+ * spikes), within float rounding for real-valued inputs.
+ * Parameters: "weight" [L, 2, h, h (, k (, k))] (index 0 of the second axis is F, 1 is G;
+ * each op's weight laid out as a dense [out, in] or conv [cout, cin, k...] weight) and, with
+ * bias, "bias" [L, 2, h]; both initialised as PyTorch's dense / conv of that op. The neuron
+ * parameters are fixed (not learnable). The node may not lie on a cycle. */
+typedef enum spk_rev_op { SPK_REV_DENSE = 0, SPK_REV_CONV, SPK_REV_OP_COUNT } spk_rev_op;
+typedef struct spk_reversible_config {
+    int blocks;                 /* L >= 1                                                  */
+    spk_rev_op op;              /* dense or conv                                           */
+    int kernel;                 /* conv: odd kernel size >= 1 (k x k, or k for 1-d)        */
+    int bias;                   /* 1: each op has a bias                                   */
+    spk_neuron_config neuron;   /* the neuron of every population (real kinds only)       */
+} spk_reversible_config;
+/* One dense block (blocks 1, dense, kernel 3, bias 1) of default LIF neurons. */
+spk_reversible_config spk_reversible_config_default(void);
+spk_status spk_net_add_reversible(spk_net *net, const char *name, const spk_reversible_config *cfg, int *id);
+/* The configuration of a reversible node (NULL for any other node). */
+const spk_reversible_config *spk_net_reversible_config(const spk_net *net, int node);
 /* Connect node `from` to node `to`. */
 spk_status spk_net_connect(spk_net *net, int from, int to);
 /* Make a neuron population's parameter learnable (trained by the optimizer), before build:
@@ -1048,7 +1079,7 @@ void spk_argmax_rows(const float *scores, int B, int C, int32_t *pred);
 /* One layer of the sequential network description. */
 typedef enum spk_layer_kind {
     SPK_LAYER_DENSE = 0, SPK_LAYER_CONV, SPK_LAYER_POOL, SPK_LAYER_FLATTEN, SPK_LAYER_DROPOUT,
-    SPK_LAYER_NEURON, SPK_LAYER_SCALE, SPK_LAYER_DELAY, SPK_LAYER_KIND_COUNT
+    SPK_LAYER_NEURON, SPK_LAYER_SCALE, SPK_LAYER_DELAY, SPK_LAYER_REVERSIBLE, SPK_LAYER_KIND_COUNT
 } spk_layer_kind;
 
 typedef struct spk_layer_spec {
@@ -1064,6 +1095,7 @@ typedef struct spk_layer_spec {
     int recurrent;               /* neuron: add an all-to-all recurrent dense layer        */
     int recurrent_bias;          /* ... with a bias (default 1, as snnTorch's RLeaky)       */
     int learn_beta, learn_threshold; /* SPK_LEARN_*                                         */
+    int blocks, rev_op;          /* reversible: L and spk_rev_op (kernel[0], bias, neuron) */
 } spk_layer_spec;
 
 typedef struct spk_experiment {

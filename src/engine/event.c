@@ -346,6 +346,9 @@ static spk_status build_node(spk_event *ev, int v) {
     const float *W = spk_net_param(net, v, "weight", &nw), *b = spk_net_param(net, v, "bias", &nb);
     spk_status st = SPK_OK;
     switch (nd->kind) {
+    case SPK_NODE_REVERSIBLE:
+        return spk__fail(&ev->obj, SPK_ERR_UNSUPPORTED,
+                         "event engine: node '%s' (reversible) is not supported: run it with the clock-driven engine", nd->name);
     case SPK_NODE_DENSE:
     case SPK_NODE_CONV:
         st = nd->kind == SPK_NODE_DENSE ? build_dense(ev, e, W) : build_conv(ev, e, W);

@@ -218,12 +218,14 @@ static spk_status enc_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
 /* ---------------------------------------------------------------- layers --------------- */
 
 static int layer_from_name(const char *s) {
-    static const char *const n[] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay"};
+    static const char *const n[] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "reversible"};
     for (int i = 0; i < SPK_LAYER_KIND_COUNT; i++)
         if (!strcmp(n[i], s)) return i;
     return -1;
 }
-static const char *const layer_names[SPK_LAYER_KIND_COUNT] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay"};
+static const char *const layer_names[SPK_LAYER_KIND_COUNT] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "reversible"};
+static int rev_op_from_name(const char *s) { return !strcmp(s, "dense") ? SPK_REV_DENSE : !strcmp(s, "conv") ? SPK_REV_CONV : -1; }
+static const char *const rev_op_names[SPK_REV_OP_COUNT] = {"dense", "conv"};
 static const char *const pool_names[3] = {"sumpool", "avgpool", "maxpool"};
 
 static int learn_from_name(const char *s) {
@@ -263,6 +265,17 @@ static spk_status layer_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         return get_int(c, v, key, 1, 2, &L->dims); /* pool: dims */
     case SPK_LAYER_DROPOUT: return get_float(c, v, key, 0, 0.999, &L->p);
     case SPK_LAYER_DELAY: return get_int(c, v, key, 0, 100000, &L->delay);
+    case SPK_LAYER_REVERSIBLE: /* its own keys, then the neuron's */
+        if (IS("blocks")) return get_int(c, v, key, 1, 100000, &L->blocks);
+        if (IS("op")) return get_choice(c, v, key, rev_op_from_name, "dense, conv", &L->rev_op);
+        if (IS("kernel")) {
+            if ((st = get_int(c, v, key, 1, 1001, &L->kernel[0]))) return st;
+            if (L->kernel[0] % 2 == 0) FAIL_AT(c, v, "'kernel' must be odd (the blocks' convolutions keep the size: 'same' padding)");
+            L->kernel[1] = L->kernel[0];
+            return SPK_OK;
+        }
+        if (IS("bias")) return get_bool(c, v, key, &L->bias);
+        __attribute__((fallthrough));
     case SPK_LAYER_NEURON:
         if (IS("kind")) {
             if ((st = get_choice(c, v, key, spk_neuron_kind_from_name, "lif, cuba, alif", &k))) return st;
@@ -336,6 +349,10 @@ static const char *const neuron_keys[] = {"name", "kind", "beta", "threshold", "
                                           "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "recurrent", "recurrent_bias",
                                           "learn_beta", "learn_threshold", NULL};
 
+static const char *const reversible_keys[] = {"name", "blocks", "op", "kernel", "bias", "kind", "beta", "threshold", "alpha", "gain", "reset",
+                                              "timing", "v_reset", "refractory", "fire", "sigma", "n_max", "graded_noise", "replicas",
+                                              "adapt_rho", "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", NULL};
+
 static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int index) {
     const char *type;
     yaml_node_t *body = NULL, *tnode = item;
@@ -370,7 +387,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
         L->pool = pool;
     } else if (!type || layer_from_name(type) < 0 || !strcmp(type, "pool") || !strcmp(type, "neuron")) {
         FAIL_AT(c, tnode, "unknown layer type '%s' (allowed: dense, conv, maxpool, avgpool, sumpool, flatten, dropout, "
-                          "scale, delay, lif, cuba, alif)", type ? type : "");
+                          "scale, delay, lif, cuba, alif, reversible)", type ? type : "");
     } else {
         L->kind = (spk_layer_kind)layer_from_name(type);
     }
@@ -381,6 +398,12 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
     case SPK_LAYER_DROPOUT: keys = dropout_keys; break;
     case SPK_LAYER_DELAY: keys = delay_keys; break;
     case SPK_LAYER_NEURON: keys = neuron_keys; break;
+    case SPK_LAYER_REVERSIBLE:
+        keys = reversible_keys;
+        L->blocks = 0;
+        L->rev_op = SPK_REV_DENSE;
+        L->kernel[0] = L->kernel[1] = 3;
+        break;
     default: keys = plain_keys; break;
     }
     char section[64];
@@ -397,7 +420,8 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
         L->stride[0] = L->kind == SPK_LAYER_POOL ? L->kernel[0] : 1;
         L->stride[1] = L->kind == SPK_LAYER_POOL ? L->kernel[1] : 1;
     }
-    if (L->kind == SPK_LAYER_NEURON && spk_neuron_config_check(&L->neuron) != SPK_OK) {
+    if (L->kind == SPK_LAYER_REVERSIBLE && L->blocks < 1) FAIL_AT(c, tnode, "reversible layer needs 'blocks' (the number of blocks, >= 1)");
+    if ((L->kind == SPK_LAYER_NEURON || L->kind == SPK_LAYER_REVERSIBLE) && spk_neuron_config_check(&L->neuron) != SPK_OK) {
         char m[SPK__ERRMSG_LEN - 64];
         snprintf(m, sizeof m, "%s", spk_errmsg(NULL));
         FAIL_AT(c, tnode, "%s", m);
@@ -736,6 +760,19 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
                       learn_names[L->learn_threshold]);
             break;
         }
+        case SPK_LAYER_REVERSIBLE: {
+            const char *gn = n->graded_noise == SPK_FIRE_GAUSS ? "gauss" : n->graded_noise == SPK_FIRE_CAUCHY ? "cauchy" : "none";
+            spk__sb_printf(&b, "  - reversible: {name: %s, blocks: %d, op: %s, kernel: %d, bias: %s, kind: %s, beta: " F9 ", threshold: " F9
+                          ", alpha: " F9 ", gain: " F9 ", reset: %s, timing: %s, v_reset: " F9 ", refractory: %d, fire: %s, sigma: " F9
+                          ", n_max: %d, graded_noise: %s, replicas: %d, adapt_rho: " F9 ", adapt_beta: " F9 ", surrogate: %s, surrogate_scale: " F9
+                          ", detach_reset: %s}\n",
+                      L->name, L->blocks, rev_op_names[L->rev_op], L->kernel[0], L->bias ? "true" : "false", spk_neuron_kind_name(n->kind),
+                      (double)n->lam, (double)n->thr, (double)n->alpha, (double)n->gain, spk_reset_kind_name(n->reset),
+                      spk_reset_timing_name(n->timing), (double)n->v_reset, n->ref_steps, spk_fire_kind_name(n->fire), (double)n->sigma,
+                      n->n_max, gn, n->replicas, (double)n->adapt_rho, (double)n->adapt_beta, spk_surrogate_name(n->surrogate),
+                      (double)n->surrogate_scale, n->detach_reset ? "true" : "false");
+            break;
+        }
         default: spk__sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
         }
     }
@@ -821,6 +858,16 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
         case SPK_LAYER_DELAY: {
             int32_t d = L->delay;
             TRY(spk_net_add_delay(net, L->name, &d, 1, &id), L);
+            break;
+        }
+        case SPK_LAYER_REVERSIBLE: {
+            spk_reversible_config rc = spk_reversible_config_default();
+            rc.blocks = L->blocks;
+            rc.op = (spk_rev_op)L->rev_op;
+            rc.kernel = L->kernel[0];
+            rc.bias = L->bias;
+            rc.neuron = L->neuron;
+            TRY(spk_net_add_reversible(net, L->name, &rc, &id), L);
             break;
         }
         case SPK_LAYER_NEURON:

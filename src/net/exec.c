@@ -67,6 +67,7 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
         }
         if (n->kind == SPK_NODE_POOL && n->pool.kind == SPK_POOL_MAX) n->argmax = take(p, TB * n->out_numel, sizeof(int32_t));
         if (n->kind == SPK_NODE_DROPOUT) n->mask = take(p, (size_t)B * n->out_numel, sizeof(float));
+        if (n->kind == SPK_NODE_REVERSIBLE) spk__rev_set_scratch(net, n, take(p, spk__rev_scratch_floats(net, n, T, B), sizeof(float)), T, B);
         if (n->is_back_src) {
             n->init = take(p, (size_t)B * n->out_numel, sizeof(float));
             n->dinit = take(p, (size_t)B * n->out_numel, sizeof(float));
@@ -187,6 +188,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
     const int B = net->B, M = nt * B;
     size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
+    if (n->kind == SPK_NODE_REVERSIBLE) return spk__rev_forward(net, v, t0, nt);
     switch (n->kind) {
     case SPK_NODE_INPUT: break;
     case SPK_NODE_DENSE:
@@ -287,7 +289,7 @@ static void mark_flow(spk_net *net) {
         n->need_din = upstream;
         n->need_dout = v == net->input ? net->want_input_grad
                                        : upstream || n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV ||
-                                             n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON;
+                                             n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON || n->kind == SPK_NODE_REVERSIBLE;
     }
 }
 
@@ -385,6 +387,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     const int B = net->B, M = nt * B;
     size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
     float *din = n->din ? n->din + ri : NULL;
+    if (n->kind == SPK_NODE_REVERSIBLE) return spk__rev_backward(net, v, t0, nt);
     if (!n->need_din && n->kind != SPK_NODE_NEURON) {
         if (n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV && n->kind != SPK_NODE_SCALE) return SPK_OK;
         din = NULL; /* parameters still get their gradients */

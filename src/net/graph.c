@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char *const node_kind_names[SPK_NODE_KIND_COUNT] = {
-    "input", "dense", "conv", "pool", "flatten", "scale", "merge", "dropout", "delay", "neuron"};
+    "input", "dense", "conv", "pool", "flatten", "scale", "merge", "dropout", "delay", "neuron", "reversible"};
 
 const char *spk_node_kind_name(spk_node_kind k) {
     return (int)k >= 0 && k < SPK_NODE_KIND_COUNT ? node_kind_names[k] : NULL;
@@ -35,6 +35,7 @@ void spk_net_free(spk_net *net) {
         spk_free(net->nodes[i].wscratch);
         spk_op_csr_free(&net->nodes[i].csr);
         spk_free(net->nodes[i].dmem_buf);
+        spk__rev_free(net->nodes[i].rev);
     }
     spk_free(net->nodes);
     spk_free(net->edges);
@@ -143,6 +144,12 @@ static spk_status infer_out(spk_net *net, spk__node *n) {
         set_out(n, k, od);
         return SPK_OK;
     }
+    case SPK_NODE_REVERSIBLE: {
+        spk_status st = spk__rev_check_shape(net, n);
+        if (st) return st;
+        set_out(n, n->in_ndim, n->in_dims);
+        return SPK_OK;
+    }
     case SPK_NODE_DELAY:
         if (n->ndelays != 1 && n->ndelays != n->in_numel) {
             shape_str(s, sizeof s, n->in_ndim, n->in_dims);
@@ -214,6 +221,10 @@ static spk_status add_node(spk_net *net, const char *name, spk_node_kind kind, i
     net->n_nodes++;
     *out = n;
     return SPK_OK;
+}
+
+spk_status spk__net_add_node(spk_net *net, const char *name, spk_node_kind kind, int *id, spk__node **out) {
+    return add_node(net, name, kind, id, out);
 }
 
 static spk_status check_dims(spk_net *net, const char *name, int ndim, const int *dims) {
@@ -593,6 +604,10 @@ static spk_status layout_params(spk_net *net) {
             n->t_s = add_tensor(net, v, "scale", (size_t)n->out_numel, 1);
             if (n->has_bias) n->t_b = add_tensor(net, v, "bias", (size_t)n->out_numel, 1);
             break;
+        case SPK_NODE_REVERSIBLE:
+            n->t_w = add_tensor(net, v, "weight", spk__rev_weight_numel(n), 1);
+            if (n->has_bias) n->t_b = add_tensor(net, v, "bias", spk__rev_bias_numel(n), 1);
+            break;
         case SPK_NODE_NEURON:
             for (int p = 0; p < SPK_NP_COUNT; p++)
                 if (n->learn[p]) n->t_np[p] = add_tensor(net, v, np_names[p], n->learn[p] == SPK_LEARN_SHARED ? 1 : (size_t)n->out_numel, 1);
@@ -617,6 +632,8 @@ static spk_status layout_params(spk_net *net) {
         if (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV) {
             int fan_in = n->kind == SPK_NODE_DENSE ? n->d_in : (n->conv.cin / n->conv.groups) * n->conv.k_h * n->conv.k_w;
             spk_init_uniform(w, t->numel, spk_init_bound(fan_in), net->rng, (uint64_t)i);
+        } else if (n->kind == SPK_NODE_REVERSIBLE) { /* every op's weight and bias as its dense / conv's */
+            spk_init_uniform(w, t->numel, spk_init_bound(spk__rev_fan_in(n)), net->rng, (uint64_t)i);
         } else if (n->kind == SPK_NODE_SCALE && i == n->t_s) { /* scale 1, bias 0 */
             for (size_t j = 0; j < t->numel; j++) w[j] = 1.0f;
         }
@@ -681,6 +698,8 @@ spk_status spk_net_build(spk_net *net, spk_rng init) {
     for (int e = 0; e < net->n_edges; e++)
         if (net->edges[e].delayed) net->nodes[net->edges[e].from].is_back_src = 1;
     spk_status st = build_schedule(net);
+    for (int v = 0; v < n && !st; v++)
+        if (net->nodes[v].kind == SPK_NODE_REVERSIBLE) st = spk__rev_prepare(net, v);
     if (!st) st = layout_params(net);
     if (st) return st;
     net->built = 1;

@@ -66,6 +66,7 @@ typedef struct spk__node {
     float *dmem_buf; /* owned storage of dmem: only populations a loss seeds on their
                         membrane get one (spk_net_seed_grad), not part of the arena */
     size_t dmem_cap; /* floats in dmem_buf */
+    struct spk__rev *rev; /* reversible blocks (reversible.c); owned, NULL for other kinds */
 } spk__node;
 
 typedef struct spk__edge {
@@ -110,5 +111,33 @@ struct spk_net {
 
 /* Edges delivering into node v: indices into net->edges. */
 int spk__net_in_edges(const spk_net *net, int v, int *idx, int max);
+
+/* Add a node of a kind (graph.c): name checks, growth; *out is the new node. */
+spk_status spk__net_add_node(spk_net *net, const char *name, spk_node_kind kind, int *id, spk__node **out);
+
+/* Reversible blocks (reversible.c). */
+void spk__rev_free(struct spk__rev *r);
+/* Check a reversible node's input shape (known in n->in_dims). */
+spk_status spk__rev_check_shape(spk_net *net, const spk__node *n);
+/* At build, after shapes and the schedule: refuse a node on a cycle, make the populations. */
+spk_status spk__rev_prepare(spk_net *net, int v);
+/* Floats of the parameter tensors (weight, bias: 0 without) and the op's fan-in. */
+size_t spk__rev_weight_numel(const spk__node *n);
+size_t spk__rev_bias_numel(const spk__node *n);
+int spk__rev_fan_in(const spk__node *n);
+/* Floats of activation scratch for T, B (reference: the step-by-step path), and the views
+ * into it once laid out (base NULL: only count). */
+size_t spk__rev_scratch_floats(const spk_net *net, const spk__node *n, int T, int B);
+void spk__rev_set_scratch(const spk_net *net, spk__node *n, float *base, int T, int B);
+/* Forward / backward over steps [t0, t0+nt) (exec.c's node_forward / node_backward). */
+spk_status spk__rev_forward(spk_net *net, int v, int t0, int nt);
+spk_status spk__rev_backward(spk_net *net, int v, int t0, int nt);
+/* Reconstruct the node's input [T, B, F] of the last forward from its output, as backward
+ * does (for tests). */
+spk_status spk__rev_invert(spk_net *net, int v, float *x);
+/* Synapses (non-zero weights, a conv tap once per output position inside the input) and the
+ * largest fan-in of a block's neuron at the middle of the population (hw fit). */
+int64_t spk__rev_synapses(const spk_net *net, const spk__node *n);
+int64_t spk__rev_fan_in_mid(const spk_net *net, const spk__node *n);
 
 #endif
