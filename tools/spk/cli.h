@@ -53,6 +53,8 @@ void cli_print_event_stats(const spk_event_stats *st, FILE *fp);
 int bench_cuba(int argc, char **argv);
 /* `spk bench stdp` (bench_stdp.c): unsupervised STDP on Fashion-MNIST. */
 int bench_stdp(int argc, char **argv);
+/* `spk bench reversible` (bench_reversible.c): reversible blocks vs ordinary nodes by depth. */
+int bench_reversible(int argc, char **argv);
 /* Fixed point (cmd_fixed.c): `spk quantize`, and `spk export ... --to c`. */
 int cmd_quantize(int argc, char **argv);
 int cli_export_is_c(int argc, char **argv);

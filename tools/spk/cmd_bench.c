@@ -273,7 +273,8 @@ int cmd_bench(int argc, char **argv) {
                "  mlp, rec, conv, obench  training workloads of shared/peers/snntorch_bench.py beside snnTorch\n"
                "  train    all four of them\n"
                "  infer    inference throughput of a trained model at batch 1 and 128\n"
-               "  stdp     unsupervised STDP layer on Fashion-MNIST, label-assignment accuracy\n");
+               "  stdp     unsupervised STDP layer on Fashion-MNIST, label-assignment accuracy\n"
+               "  reversible  memory and time of deep reversible spiking blocks vs ordinary nodes\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "neuron")) return bench_neuron(argc, argv);
@@ -284,6 +285,7 @@ int cmd_bench(int argc, char **argv) {
         return bench_train(argc, argv);
     if (!strcmp(argv[1], "infer")) return bench_infer(argc, argv);
     if (!strcmp(argv[1], "stdp")) return bench_stdp(argc, argv);
-    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba, mlp, rec, conv, obench, train, infer)", argv[1]);
+    if (!strcmp(argv[1], "reversible")) return bench_reversible(argc, argv);
+    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba, mlp, rec, conv, obench, train, infer, stdp, reversible)", argv[1]);
     return 2;
 }

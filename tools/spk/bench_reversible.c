@@ -1,0 +1,281 @@
+/* bench_reversible.c — `spk bench reversible`: the memory and the time of a training step of
+ * a deep stack of two-stream spiking blocks, built once as one reversible node (backward
+ * recomputes each block's input from its output) and once from ordinary nodes (dense or
+ * conv + neuron + merge per block, every activation kept for backward), at several depths.
+ *
+ * Network: input [F] (dense) or [C, H, W] (conv), spikes with probability 0.2; then L blocks
+ * y1 = x1 + F(x2), y2 = x2 + G(y1) on the input's two halves; then (flatten,) a dense
+ * readout to 10 LIF neurons; loss CE on the summed membrane, SGD. The ordinary network takes
+ * the halves with two fixed selection ops and joins them with two more (a constant cost
+ * beside L blocks). Each configuration runs in its own child process, so that its peak RSS
+ * (getrusage) is its own. Printed per row: a human line and a JSON line; per depth, the
+ * ratios of the two. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct rb_opts {
+    int conv, T, B, F, C, H, reps;
+} rb_opts;
+
+static int fail(spk_net *net) {
+    cli_error("%s", spk_errmsg(net));
+    return -1;
+}
+
+static int add_op(spk_net *net, const char *name, const rb_opts *o, int cin, int cout, int k, int bias, int *id) {
+    if (!o->conv) return spk_net_add_dense(net, name, cin, cout, bias, id) ? fail(net) : 0;
+    int kk[2] = {k, k}, pad[2] = {k / 2, k / 2};
+    return spk_net_add_conv(net, name, 2, cin, cout, kk, NULL, pad, NULL, 1, bias, id) ? fail(net) : 0;
+}
+
+#define TRY(x) \
+    do { \
+        if (x) return fail(net); \
+    } while (0)
+
+/* input -> L blocks (reversible node or ordinary nodes) -> readout; *ro the readout */
+static int build(spk_net **out, const rb_opts *o, int L, int rev, int *ro) {
+    spk_net *net;
+    if (spk_net_create(&net)) return fail(NULL);
+    *out = net;
+    spk_neuron_config nc = spk_neuron_config_default();
+    int dims[3] = {o->conv ? o->C : o->F, o->H, o->H}, nd = o->conv ? 3 : 1, in, id, prev;
+    int hc = dims[0] / 2, hdims[3] = {hc, o->H, o->H}, feat = o->conv ? o->C * o->H * o->H : o->F;
+    TRY(spk_net_add_input(net, "in", nd, dims, &in));
+    if (rev) {
+        spk_reversible_config rc = spk_reversible_config_default();
+        rc.blocks = L;
+        rc.op = o->conv ? SPK_REV_CONV : SPK_REV_DENSE;
+        rc.kernel = 3;
+        rc.neuron = nc;
+        TRY(spk_net_add_reversible(net, "blocks", &rc, &prev));
+        TRY(spk_net_connect(net, in, prev));
+    } else {
+        int s1, s2, c1, c2, j1, j2;
+        if (add_op(net, "s1", o, dims[0], hc, 1, 0, &s1) || add_op(net, "s2", o, dims[0], hc, 1, 0, &s2)) return -1;
+        TRY(spk_net_connect(net, in, s1));
+        TRY(spk_net_connect(net, in, s2));
+        c1 = s1, c2 = s2;
+        for (int b = 0; b < L; b++) {
+            char nm[48];
+            int f, nf, m1, g, ng, m2;
+            snprintf(nm, sizeof nm, "f%d", b);
+            if (add_op(net, nm, o, hc, hc, 3, 1, &f)) return -1;
+            snprintf(nm, sizeof nm, "nf%d", b);
+            TRY(spk_net_add_neuron(net, nm, &nc, nd, hdims, &nf));
+            snprintf(nm, sizeof nm, "y1_%d", b);
+            TRY(spk_net_add_merge(net, nm, &m1));
+            TRY(spk_net_connect(net, c2, f));
+            TRY(spk_net_connect(net, f, nf));
+            TRY(spk_net_connect(net, c1, m1));
+            TRY(spk_net_connect(net, nf, m1));
+            snprintf(nm, sizeof nm, "g%d", b);
+            if (add_op(net, nm, o, hc, hc, 3, 1, &g)) return -1;
+            snprintf(nm, sizeof nm, "ng%d", b);
+            TRY(spk_net_add_neuron(net, nm, &nc, nd, hdims, &ng));
+            snprintf(nm, sizeof nm, "y2_%d", b);
+            TRY(spk_net_add_merge(net, nm, &m2));
+            TRY(spk_net_connect(net, m1, g));
+            TRY(spk_net_connect(net, g, ng));
+            TRY(spk_net_connect(net, c2, m2));
+            TRY(spk_net_connect(net, ng, m2));
+            c1 = m1, c2 = m2;
+        }
+        if (add_op(net, "j1", o, hc, dims[0], 1, 0, &j1) || add_op(net, "j2", o, hc, dims[0], 1, 0, &j2)) return -1;
+        TRY(spk_net_add_merge(net, "joined", &prev));
+        TRY(spk_net_connect(net, c1, j1));
+        TRY(spk_net_connect(net, c2, j2));
+        TRY(spk_net_connect(net, j1, prev));
+        TRY(spk_net_connect(net, j2, prev));
+    }
+    if (o->conv) {
+        TRY(spk_net_add_flatten(net, "flat", &id));
+        TRY(spk_net_connect(net, prev, id));
+        prev = id;
+    }
+    TRY(spk_net_add_dense(net, "ro", feat, 10, 1, &id));
+    TRY(spk_net_connect(net, prev, id));
+    TRY(spk_net_add_neuron(net, "out", &nc, 1, (int[]){10}, ro));
+    TRY(spk_net_connect(net, id, *ro));
+    TRY(spk_net_build(net, (spk_rng){1, 0}));
+    return 0;
+}
+#undef TRY
+
+typedef struct rb_row {
+    int ok;
+    double act_mib, rss_mb, ms;
+} rb_row;
+
+/* One configuration, in this (child) process. */
+static rb_row run_one(const rb_opts *o, int L, int rev) {
+    rb_row r = {0, 0, 0, 0};
+    spk_net *net = NULL;
+    int ro;
+    if (build(&net, o, L, rev, &ro)) {
+        spk_net_free(net);
+        return r;
+    }
+    spk_train_config tc = spk_train_config_default(ro);
+    tc.mem_reduce = SPK_MEM_SUM;
+    tc.optim.kind = SPK_OPT_SGD;
+    tc.optim.lr = 0.01f;
+    tc.sched.kind = SPK_SCHED_CONST;
+    spk_trainer *tr;
+    if (spk_trainer_create(&tr, net, &tc)) {
+        cli_error("%s", spk_errmsg(NULL));
+        spk_net_free(net);
+        return r;
+    }
+    size_t feat = o->conv ? (size_t)o->C * o->H * o->H : (size_t)o->F, n = (size_t)o->T * o->B * feat;
+    float *x = malloc(n * sizeof(float));
+    int32_t *lab = malloc((size_t)o->B * sizeof(int32_t));
+    if (!x || !lab) {
+        cli_error("out of memory");
+        free(x);
+        free(lab);
+        spk_trainer_free(tr);
+        spk_net_free(net);
+        return r;
+    }
+    for (size_t k = 0; k < n; k++) x[k] = spk_rng_uniform((spk_rng){3, 0}, 0, k, 0) < 0.2f ? 1.0f : 0.0f;
+    for (int b = 0; b < o->B; b++) lab[b] = b % 10;
+    double best = INFINITY;
+    int okk = 1;
+    for (int s = 0; s <= o->reps && okk; s++) { /* step 0 allocates: not timed */
+        double t0 = cli_now();
+        if (spk_trainer_step(tr, o->T, o->B, x, lab, NULL, NULL)) {
+            cli_error("%s", spk_errmsg(tr));
+            okk = 0;
+        }
+        double ms = (cli_now() - t0) * 1e3;
+        if (s > 0 && ms < best) best = ms;
+    }
+    if (okk) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        r.ok = 1;
+        r.act_mib = spk_net_activation_bytes(net) / 1048576.0;
+        r.rss_mb = ru.ru_maxrss / 1024.0;
+        r.ms = best;
+    }
+    free(x);
+    free(lab);
+    spk_trainer_free(tr);
+    spk_net_free(net);
+    return r;
+}
+
+/* Run one configuration in a child process; its result comes back through a pipe. */
+static rb_row run_child(const rb_opts *o, int L, int rev) {
+    rb_row r = {0, 0, 0, 0};
+    int fd[2];
+    if (pipe(fd)) return r;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return r;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        rb_row c = run_one(o, L, rev);
+        ssize_t w = write(fd[1], &c, sizeof c);
+        close(fd[1]);
+        fflush(stderr);
+        _exit(w == (ssize_t)sizeof c ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], &r, sizeof r);
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof r || !WIFEXITED(status) || WEXITSTATUS(status)) r.ok = 0;
+    return r;
+}
+
+int bench_reversible(int argc, char **argv) {
+    rb_opts o = {0, 25, 32, 256, 16, 16, 3};
+    int depths[32], nd = 0;
+    for (int i = 2; i < argc; i++) {
+        long v;
+        if (!strcmp(argv[i], "--help")) {
+            printf("usage: spk bench reversible [--depth L ...] [--steps T] [--batch B] [--op dense|conv] [--width F]\n"
+                   "                            [--channels C] [--size H] [--reps N]\n"
+                   "A training step (BPTT, SGD) of L two-stream spiking blocks, as one reversible node and as\n"
+                   "ordinary nodes: activation memory, peak RSS and ms per step, per depth (default 2 4 8 16 32,\n"
+                   "T 25, B 32, dense on F = 256 features; conv: C = 16 channels of 16x16, kernel 3).\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--depth") && i + 1 < argc) {
+            while (i + 1 < argc && argv[i + 1][0] != '-') {
+                if (nd == 32) { cli_error("--depth: at most 32 depths"); return 2; }
+                if (cli_int("--depth", argv[++i], 1, 4096, &v)) return 2;
+                depths[nd++] = (int)v;
+            }
+        } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
+            if (cli_int("--steps", argv[++i], 1, 100000, &v)) return 2;
+            o.T = (int)v;
+        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            if (cli_int("--batch", argv[++i], 1, 100000, &v)) return 2;
+            o.B = (int)v;
+        } else if (!strcmp(argv[i], "--width") && i + 1 < argc) {
+            if (cli_int("--width", argv[++i], 2, 1000000, &v)) return 2;
+            if (v % 2) { cli_error("--width: %ld must be even (two halves)", v); return 2; }
+            o.F = (int)v;
+        } else if (!strcmp(argv[i], "--channels") && i + 1 < argc) {
+            if (cli_int("--channels", argv[++i], 2, 100000, &v)) return 2;
+            if (v % 2) { cli_error("--channels: %ld must be even (two halves)", v); return 2; }
+            o.C = (int)v;
+        } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+            if (cli_int("--size", argv[++i], 1, 10000, &v)) return 2;
+            o.H = (int)v;
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            if (cli_int("--reps", argv[++i], 1, 1000, &v)) return 2;
+            o.reps = (int)v;
+        } else if (!strcmp(argv[i], "--op") && i + 1 < argc) {
+            i++;
+            if (!strcmp(argv[i], "dense")) o.conv = 0;
+            else if (!strcmp(argv[i], "conv")) o.conv = 1;
+            else { cli_error("--op: '%s' is not dense or conv", argv[i]); return 2; }
+        } else {
+            cli_error("bench reversible: unknown or incomplete option '%s' (see --help)", argv[i]);
+            return 2;
+        }
+    }
+    if (!nd) {
+        int d[5] = {2, 4, 8, 16, 32};
+        for (nd = 0; nd < 5; nd++) depths[nd] = d[nd];
+    }
+    char shape[64];
+    if (o.conv) snprintf(shape, sizeof shape, "conv %dx%dx%d k3", o.C, o.H, o.H);
+    else snprintf(shape, sizeof shape, "dense %d", o.F);
+    for (int k = 0; k < nd; k++) {
+        rb_row r[2];
+        for (int rev = 1; rev >= 0; rev--) {
+            r[rev] = run_child(&o, depths[k], rev);
+            if (!r[rev].ok) {
+                cli_error("bench reversible: depth %d (%s) failed", depths[k], rev ? "reversible" : "ordinary");
+                return 1;
+            }
+            printf("reversible blocks (%s, T=%d, B=%d), depth %3d, %-10s: activations %9.1f MiB, peak RSS %8.1f MB, %9.1f ms per training step\n",
+                   shape, o.T, o.B, depths[k], rev ? "reversible" : "ordinary", r[rev].act_mib, r[rev].rss_mb, r[rev].ms);
+            printf("{\"workload\": \"reversible\", \"op\": \"%s\", \"T\": %d, \"B\": %d, \"features\": %d, \"depth\": %d, \"reversible\": %s, "
+                   "\"activation_mib\": %.2f, \"peak_rss_mb\": %.1f, \"ms_per_step\": %.2f}\n",
+                   o.conv ? "conv" : "dense", o.T, o.B, o.conv ? o.C * o.H * o.H : o.F, depths[k], rev ? "true" : "false", r[rev].act_mib,
+                   r[rev].rss_mb, r[rev].ms);
+        }
+        printf("  depth %d: ordinary / reversible activations %.2fx, peak RSS %.2fx; reversible / ordinary time %.2fx\n", depths[k],
+               r[0].act_mib / r[1].act_mib, r[0].rss_mb / r[1].rss_mb, r[1].ms / r[0].ms);
+        fflush(stdout);
+    }
+    return 0;
+}
