@@ -555,8 +555,11 @@ spk_status spk_net_add_neuron(spk_net *net, const char *name, const spk_neuron_c
  * spikes), within float rounding for real-valued inputs.
  * Parameters: "weight" [L, 2, h, h (, k (, k))] (index 0 of the second axis is F, 1 is G;
  * each op's weight laid out as a dense [out, in] or conv [cout, cin, k...] weight) and, with
- * bias, "bias" [L, 2, h]; both initialised as PyTorch's dense / conv of that op. The neuron
- * parameters are fixed (not learnable). The node may not lie on a cycle. */
+ * bias, "bias" [L, 2, h]; both initialised as PyTorch's dense / conv of that op. With
+ * learn_beta / learn_threshold the populations' decays / thresholds are trained too: tensors
+ * "lam" / "thr" of the parameter arena (spk_net_params), [2L, h] (SPK_LEARN_PER_NEURON) or
+ * [2L] (SPK_LEARN_SHARED: one value per population), population 2b being F of block b and
+ * 2b+1 its G. The node may not lie on a cycle. */
 typedef enum spk_rev_op { SPK_REV_DENSE = 0, SPK_REV_CONV, SPK_REV_OP_COUNT } spk_rev_op;
 typedef struct spk_reversible_config {
     int blocks;                 /* L >= 1                                                  */
@@ -564,6 +567,7 @@ typedef struct spk_reversible_config {
     int kernel;                 /* conv: odd kernel size >= 1 (k x k, or k for 1-d)        */
     int bias;                   /* 1: each op has a bias                                   */
     spk_neuron_config neuron;   /* the neuron of every population (real kinds only)       */
+    int learn_beta, learn_threshold; /* SPK_LEARN_OFF (default), _PER_NEURON or _SHARED    */
 } spk_reversible_config;
 /* One dense block (blocks 1, dense, kernel 3, bias 1) of default LIF neurons. */
 spk_reversible_config spk_reversible_config_default(void);

@@ -177,7 +177,7 @@ static void test_reversible_layer(void) {
     const char *text = "network:\n"
                        "  - conv: {channels: 4, kernel: 3, padding: 1}\n"
                        "  - lif: {}\n"
-                       "  - reversible: {blocks: 5, op: conv, kernel: 5, bias: false, kind: cuba, beta: 0.5, threshold: 0.25, reset: hard}\n"
+                       "  - reversible: {blocks: 5, op: conv, kernel: 5, bias: false, kind: cuba, beta: 0.5, threshold: 0.25, reset: hard, learn_threshold: shared}\n"
                        "  - flatten\n"
                        "  - dense: {units: 3}\n"
                        "  - lif\n";
@@ -187,7 +187,7 @@ static void test_reversible_layer(void) {
     const spk_layer_spec *L = &e->layers[2];
     CHECK(L->kind == SPK_LAYER_REVERSIBLE && L->blocks == 5 && L->rev_op == SPK_REV_CONV && L->kernel[0] == 5 && L->bias == 0);
     CHECK(L->neuron.kind == SPK_NEURON_CUBA && L->neuron.lam == 0.5f && L->neuron.thr == 0.25f && L->neuron.reset == SPK_RESET_HARD);
-    CHECK(!strcmp(L->name, "reversible3"));
+    CHECK(!strcmp(L->name, "reversible3") && L->learn_threshold == SPK_LEARN_SHARED && L->learn_beta == SPK_LEARN_OFF);
     char *y = spk_experiment_to_yaml(e);
     CHECK(y && strstr(y, "- reversible: {name: reversible3, blocks: 5, op: conv, kernel: 5, bias: false, kind: cuba"));
     CHECK_OK(spk_experiment_parse(&e2, y, strlen(y), "resolved.yaml"));
@@ -208,6 +208,8 @@ static void test_reversible_layer(void) {
         size_t nw = 0;
         CHECK(v >= 0 && spk_net_node_kind(net, v) == SPK_NODE_REVERSIBLE && spk_net_param(net, v, "weight", &nw) && nw == 5 * 2 * 2 * 2 * 25);
         CHECK(spk_net_param(net, v, "bias", NULL) == NULL);
+        size_t np;
+        CHECK(spk_net_params(net, &np) && np == 36 + 4 + 5 * 2 * 2 * 2 * 25 + 10 + 144 * 3 + 3); /* conv, blocks, one thr per population, readout */
         spk_net_free(net);
     }
     spk_free(y);

@@ -17,8 +17,9 @@
 typedef struct pair {
     spk_net *rev, *ord;
     int rev_node, rev_ro, ord_out, ord_ro;
-    int *f, *g; /* ordinary net: F's and G's op node of each block */
-    int L;
+    int *f, *g;   /* ordinary net: F's and G's op node of each block */
+    int *nf, *ng; /* ... and their populations */
+    int L, learn[2]; /* learn_beta, learn_threshold */
 } pair;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -53,9 +54,11 @@ static int add_op(spk_net *net, const char *name, int conv, int cin, int cout, i
 }
 
 /* in [C(, H, W)] with C = 2*hc; L blocks; readout: (flatten,) dense -> 5 neurons. */
-static void build_pair(pair *P, int conv, int hc, int H, int L, const spk_neuron_config *nc, int bias) {
+static void build_pair(pair *P, int conv, int hc, int H, int L, const spk_neuron_config *nc, int bias, int learn_beta, int learn_thr) {
     memset(P, 0, sizeof *P);
     P->L = L;
+    P->learn[0] = learn_beta;
+    P->learn[1] = learn_thr;
     int dims[3] = {2 * hc, H, H}, nd = conv ? 3 : 1;
     int feat = conv ? 2 * hc * H * H : 2 * hc;
     int k = 3, id, in;
@@ -65,6 +68,8 @@ static void build_pair(pair *P, int conv, int hc, int H, int L, const spk_neuron
     rc.kernel = k;
     rc.bias = bias;
     rc.neuron = *nc;
+    rc.learn_beta = learn_beta;
+    rc.learn_threshold = learn_thr;
     /* reversible network */
     CHECK_OK(spk_net_create(&P->rev));
     CHECK_OK(spk_net_add_input(P->rev, "in", nd, dims, &in));
@@ -85,6 +90,8 @@ static void build_pair(pair *P, int conv, int hc, int H, int L, const spk_neuron
     int hdims[3] = {hc, H, H};
     P->f = calloc((size_t)L, sizeof(int));
     P->g = calloc((size_t)L, sizeof(int));
+    P->nf = calloc((size_t)L, sizeof(int));
+    P->ng = calloc((size_t)L, sizeof(int));
     spk_net *o;
     CHECK_OK(spk_net_create(&o));
     P->ord = o;
@@ -101,6 +108,7 @@ static void build_pair(pair *P, int conv, int hc, int H, int L, const spk_neuron
         P->f[b] = add_op(o, nm, conv, hc, hc, k, bias);
         snprintf(nm, sizeof nm, "nf%d", b);
         CHECK_OK(spk_net_add_neuron(o, nm, nc, nd, hdims, &nf));
+        P->nf[b] = nf;
         snprintf(nm, sizeof nm, "y1_%d", b);
         CHECK_OK(spk_net_add_merge(o, nm, &m1));
         CHECK_OK(spk_net_connect(o, c2, P->f[b]));
@@ -111,6 +119,11 @@ static void build_pair(pair *P, int conv, int hc, int H, int L, const spk_neuron
         P->g[b] = add_op(o, nm, conv, hc, hc, k, bias);
         snprintf(nm, sizeof nm, "ng%d", b);
         CHECK_OK(spk_net_add_neuron(o, nm, nc, nd, hdims, &ng));
+        P->ng[b] = ng;
+        for (int q = 0; q < 2 && (learn_beta || learn_thr); q++) {
+            if (learn_beta) CHECK_OK(spk_net_set_learnable(o, q ? ng : nf, SPK_NP_LAM, learn_beta));
+            if (learn_thr) CHECK_OK(spk_net_set_learnable(o, q ? ng : nf, SPK_NP_THR, learn_thr));
+        }
         snprintf(nm, sizeof nm, "y2_%d", b);
         CHECK_OK(spk_net_add_merge(o, nm, &m2));
         CHECK_OK(spk_net_connect(o, m1, P->g[b]));
@@ -173,6 +186,8 @@ static void free_pair(pair *P) {
     spk_net_free(P->ord);
     free(P->f);
     free(P->g);
+    free(P->nf);
+    free(P->ng);
 }
 
 static double max_abs(const float *a, size_t n) {
@@ -207,7 +222,44 @@ static void run_both(pair *P, int T, int B, const float *x, int tbptt) {
     free(seed);
 }
 
+/* The gradient of a node's learnable neuron parameter ("lam", "thr") in the arena. */
+static const float *np_grad(spk_net *net, int node, const char *which, size_t *numel) {
+    for (int i = 0; i < net->n_tensors; i++) {
+        const spk__tensor *t = &net->tensors[i];
+        const char *dot = strrchr(t->name, '.');
+        if (t->node == node && dot && !strcmp(dot + 1, which)) {
+            *numel = t->numel;
+            return net->grads + t->off;
+        }
+    }
+    return NULL;
+}
+
+static void compare_learned(pair *P, const char *what) {
+    static const char *const names[2] = {"lam", "thr"};
+    for (int k = 0; k < 2; k++) {
+        if (!P->learn[k]) continue;
+        size_t n, m;
+        const float *gr = np_grad(P->rev, P->rev_node, names[k], &n);
+        CHECK_MSG(gr && n == (size_t)2 * P->L * (P->learn[k] == SPK_LEARN_SHARED ? 1 : n / (2 * (size_t)P->L)), "%s: tensor %s", what, names[k]);
+        if (!gr) continue;
+        size_t per = n / (2 * (size_t)P->L);
+        double worst = 0, nz = 0;
+        for (int p = 0; p < 2 * P->L; p++) {
+            const float *go = np_grad(P->ord, p % 2 ? P->ng[p / 2] : P->nf[p / 2], names[k], &m);
+            CHECK(go && m == per);
+            if (!go) continue;
+            double e = rel_err(gr + (size_t)p * per, go, per);
+            worst = e > worst ? e : worst;
+            nz += max_abs(go, per) > 0;
+        }
+        CHECK_MSG(worst < 1e-5, "%s: learned %s gradients rel. error %.3g", what, names[k], worst);
+        CHECK_MSG(nz >= P->L, "%s: %g of %d learned %s gradients non-zero", what, nz, 2 * P->L, names[k]);
+    }
+}
+
 static void compare(pair *P, int T, int B, int feat, const char *what) {
+    compare_learned(P, what);
     size_t n, n2, cnt = (size_t)T * B * feat;
     const float *yr = spk_net_signal(P->rev, P->rev_node, SPK_SIGNAL_OUT), *yo = spk_net_signal(P->ord, P->ord_out, SPK_SIGNAL_OUT);
     CHECK_MSG(yr && yo && same(yr, yo, cnt), "%s: the reversible node's output differs from the ordinary network's", what);
@@ -265,7 +317,7 @@ static void test_equivalence(int conv) {
     nc.lam = 0.75f; /* dyadic: the membrane sums stay exact */
     nc.thr = 0.5f;
     pair P;
-    build_pair(&P, conv, hc, H, L, &nc, 1);
+    build_pair(&P, conv, hc, H, L, &nc, 1, conv ? 0 : SPK_LEARN_PER_NEURON, conv ? 0 : SPK_LEARN_SHARED);
     int feat = conv ? 2 * hc * H * H : 2 * hc;
     size_t cnt = (size_t)T * B * feat;
     float *x = spike_input(cnt, 0.4);
@@ -298,7 +350,7 @@ static void test_other_neuron(void) {
     nc.reset = SPK_RESET_HARD;
     nc.timing = SPK_TIMING_SAME_STEP;
     pair P;
-    build_pair(&P, 0, 4, 1, 2, &nc, 0);
+    build_pair(&P, 0, 4, 1, 2, &nc, 0, 0, SPK_LEARN_PER_NEURON);
     const int T = 9, B = 2;
     size_t cnt = (size_t)T * B * 8;
     float *x = spike_input(cnt, 0.5);
@@ -313,7 +365,7 @@ static void test_other_neuron(void) {
 static void test_real_input(void) {
     spk_neuron_config nc = spk_neuron_config_default();
     pair P;
-    build_pair(&P, 0, 8, 1, 4, &nc, 1);
+    build_pair(&P, 0, 8, 1, 4, &nc, 1, 0, 0);
     const int T = 5, B = 4;
     size_t cnt = (size_t)T * B * 16;
     float *x = malloc(cnt * sizeof(float));
@@ -450,7 +502,45 @@ static void test_model_file(void) {
     spk_experiment_free(e2);
 }
 
+/* Learned thresholds are projected (> 0) and reach the populations (shared: broadcast). */
+static void test_learned_params(void) {
+    spk_reversible_config rc = spk_reversible_config_default();
+    rc.blocks = 2;
+    rc.learn_threshold = SPK_LEARN_SHARED;
+    rc.learn_beta = SPK_LEARN_PER_NEURON;
+    spk_net *net;
+    int in, r;
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){4}, &in));
+    CHECK_OK(spk_net_add_reversible(net, "rev", &rc, &r));
+    CHECK_OK(spk_net_connect(net, in, r));
+    CHECK_OK(spk_net_build(net, (spk_rng){1, 0}));
+    size_t n;
+    float *p = spk_net_params(net, &n);
+    CHECK(n == 2 * 2 * (2 * 2 + 2) + 2 * 2 * 2 + 4); /* weights, biases, lam [4, 2], thr [4] */
+    float *lam = p + 2 * 2 * (2 * 2 + 2), *thr = lam + 8;
+    CHECK(lam[0] == 0.9f && thr[3] == 1.0f);
+    /* a threshold of 100 in population 3 (G of block 2): its spikes stop; -1 is projected */
+    float x[3 * 1 * 4] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    CHECK_OK(spk_net_forward(net, 3, 1, x));
+    thr[3] = -1.0f;
+    lam[7] = 3.0f;
+    spk_net_params_changed(net);
+    CHECK(thr[3] > 0 && thr[3] <= 1e-6f && lam[7] == 1.0f);
+    float out[12], again[12];
+    for (int k = 0; k < 4; k++) thr[k] = 100.0f; /* nothing fires: the output is the input */
+    CHECK_OK(spk_net_forward(net, 3, 1, x));
+    memcpy(out, spk_net_signal(net, r, SPK_SIGNAL_OUT), sizeof out);
+    CHECK(same(out, x, 12));
+    for (int k = 0; k < 4; k++) thr[k] = 1e-6f; /* everything fires */
+    CHECK_OK(spk_net_forward(net, 3, 1, x));
+    memcpy(again, spk_net_signal(net, r, SPK_SIGNAL_OUT), sizeof again);
+    CHECK(!same(again, x, 12));
+    spk_net_free(net);
+}
+
 int main(void) {
+    test_learned_params();
     test_equivalence(0);
     test_equivalence(1);
     test_other_neuron();

@@ -351,7 +351,8 @@ static const char *const neuron_keys[] = {"name", "kind", "beta", "threshold", "
 
 static const char *const reversible_keys[] = {"name", "blocks", "op", "kernel", "bias", "kind", "beta", "threshold", "alpha", "gain", "reset",
                                               "timing", "v_reset", "refractory", "fire", "sigma", "n_max", "graded_noise", "replicas",
-                                              "adapt_rho", "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", NULL};
+                                              "adapt_rho", "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "learn_beta",
+                                              "learn_threshold", NULL};
 
 static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int index) {
     const char *type;
@@ -765,12 +766,12 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
             spk__sb_printf(&b, "  - reversible: {name: %s, blocks: %d, op: %s, kernel: %d, bias: %s, kind: %s, beta: " F9 ", threshold: " F9
                           ", alpha: " F9 ", gain: " F9 ", reset: %s, timing: %s, v_reset: " F9 ", refractory: %d, fire: %s, sigma: " F9
                           ", n_max: %d, graded_noise: %s, replicas: %d, adapt_rho: " F9 ", adapt_beta: " F9 ", surrogate: %s, surrogate_scale: " F9
-                          ", detach_reset: %s}\n",
+                          ", detach_reset: %s, learn_beta: %s, learn_threshold: %s}\n",
                       L->name, L->blocks, rev_op_names[L->rev_op], L->kernel[0], L->bias ? "true" : "false", spk_neuron_kind_name(n->kind),
                       (double)n->lam, (double)n->thr, (double)n->alpha, (double)n->gain, spk_reset_kind_name(n->reset),
                       spk_reset_timing_name(n->timing), (double)n->v_reset, n->ref_steps, spk_fire_kind_name(n->fire), (double)n->sigma,
                       n->n_max, gn, n->replicas, (double)n->adapt_rho, (double)n->adapt_beta, spk_surrogate_name(n->surrogate),
-                      (double)n->surrogate_scale, n->detach_reset ? "true" : "false");
+                      (double)n->surrogate_scale, n->detach_reset ? "true" : "false", learn_names[L->learn_beta], learn_names[L->learn_threshold]);
             break;
         }
         default: spk__sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
@@ -867,6 +868,8 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
             rc.kernel = L->kernel[0];
             rc.bias = L->bias;
             rc.neuron = L->neuron;
+            rc.learn_beta = L->learn_beta;
+            rc.learn_threshold = L->learn_threshold;
             TRY(spk_net_add_reversible(net, L->name, &rc, &id), L);
             break;
         }

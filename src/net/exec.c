@@ -351,6 +351,7 @@ void spk_net_zero_grad(spk_net *net) {
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (n->nr) spk_neuron_zero_grad(n->nr);
+        if (n->rev) spk__rev_zero_grad(n);
         if (net->has_forward) {
             size_t TB = (size_t)net->T * net->B;
             if (n->dout) memset(n->dout, 0, TB * n->out_numel * sizeof(float));

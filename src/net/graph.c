@@ -607,6 +607,8 @@ static spk_status layout_params(spk_net *net) {
         case SPK_NODE_REVERSIBLE:
             n->t_w = add_tensor(net, v, "weight", spk__rev_weight_numel(n), 1);
             if (n->has_bias) n->t_b = add_tensor(net, v, "bias", spk__rev_bias_numel(n), 1);
+            for (int p = 0; p < SPK_NP_COUNT; p++) /* 2L populations of out_numel / 2 */
+                if (n->learn[p]) n->t_np[p] = add_tensor(net, v, np_names[p], (size_t)(n->learn[p] == SPK_LEARN_SHARED ? 2 : n->out_numel) * spk_net_reversible_config(net, v)->blocks, 1);
             break;
         case SPK_NODE_NEURON:
             for (int p = 0; p < SPK_NP_COUNT; p++)
@@ -632,7 +634,7 @@ static spk_status layout_params(spk_net *net) {
         if (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV) {
             int fan_in = n->kind == SPK_NODE_DENSE ? n->d_in : (n->conv.cin / n->conv.groups) * n->conv.k_h * n->conv.k_w;
             spk_init_uniform(w, t->numel, spk_init_bound(fan_in), net->rng, (uint64_t)i);
-        } else if (n->kind == SPK_NODE_REVERSIBLE) { /* every op's weight and bias as its dense / conv's */
+        } else if (n->kind == SPK_NODE_REVERSIBLE && (i == n->t_w || i == n->t_b)) { /* every op's weight and bias as its dense / conv's */
             spk_init_uniform(w, t->numel, spk_init_bound(spk__rev_fan_in(n)), net->rng, (uint64_t)i);
         } else if (n->kind == SPK_NODE_SCALE && i == n->t_s) { /* scale 1, bias 0 */
             for (size_t j = 0; j < t->numel; j++) w[j] = 1.0f;
@@ -642,6 +644,7 @@ static spk_status layout_params(spk_net *net) {
      * there, broadcast to the population before each forward */
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
+        if (n->rev) spk__rev_bind(net, n);
         for (int p = 0; p < SPK_NP_COUNT && n->nr; p++) {
             if (!n->learn[p]) continue;
             spk__tensor *t = &net->tensors[n->t_np[p]];
@@ -798,6 +801,7 @@ void spk_net_params_changed(spk_net *net) {
     if (!net || !net->built) return;
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
+        if (n->rev) spk__rev_params_changed(net, n, project);
         if (!n->nr) continue;
         for (int p = 0; p < SPK_NP_COUNT; p++) {
             if (!n->learn[p]) continue;

@@ -125,6 +125,12 @@ spk_status spk__rev_prepare(spk_net *net, int v);
 size_t spk__rev_weight_numel(const spk__node *n);
 size_t spk__rev_bias_numel(const spk__node *n);
 int spk__rev_fan_in(const spk__node *n);
+/* Learnable neuron parameters (n->learn, n->t_np, as a neuron node's): after the arena is
+ * made, bind them (per neuron) or seed them (shared); after the optimizer changed them,
+ * project them with `project` and hand them to the populations; zero the accumulators. */
+void spk__rev_bind(spk_net *net, spk__node *n);
+void spk__rev_params_changed(spk_net *net, spk__node *n, void (*project)(spk_neuron_param, float *, size_t));
+void spk__rev_zero_grad(spk__node *n);
 /* Floats of activation scratch for T, B (reference: the step-by-step path), and the views
  * into it once laid out (base NULL: only count). */
 size_t spk__rev_scratch_floats(const spk_net *net, const spk__node *n, int T, int B);

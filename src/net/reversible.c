@@ -11,9 +11,11 @@
  * Shapes: T steps, B batch, h = features of one half (C/2 * H * W for conv), M = T*B rows.
  * Streams are kept split in the scratch, w1 and w2 [M, h] each (contiguous for the ops).
  *
- * Deliberately not here: learnable neuron parameters (the populations' parameters are
- * fixed), the event-driven and fixed-point engines (they refuse the node by name), and a
- * node on a cycle (refused at build). */
+ * Learnable neuron parameters (decay, threshold) live in the network's arena like a neuron
+ * node's: [2L, h] per neuron or [2L] shared.
+ *
+ * Deliberately not here: the event-driven and fixed-point engines (they refuse the node by
+ * name), and a node on a cycle (refused at build). */
 #include "net/net_impl.h"
 #include "neuron/neuron_impl.h"
 
@@ -71,6 +73,10 @@ spk_status spk_net_add_reversible(spk_net *net, const char *name, const spk_reve
         return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "node '%s' (reversible): %s", nm, spk_errmsg(NULL));
     if (cfg->neuron.kind == SPK_NEURON_COMPLEX)
         return spk__fail(&net->obj, SPK_ERR_UNSUPPORTED, "node '%s' (reversible): complex neurons cannot be used in its blocks", nm);
+    if (cfg->learn_beta < SPK_LEARN_OFF || cfg->learn_beta > SPK_LEARN_SHARED || cfg->learn_threshold < SPK_LEARN_OFF ||
+        cfg->learn_threshold > SPK_LEARN_SHARED)
+        return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "node '%s' (reversible): learn_beta = %d, learn_threshold = %d: each must be off (0), per neuron (1) or shared (2)",
+                         nm, cfg->learn_beta, cfg->learn_threshold);
     spk__rev *r = spk_calloc(1, sizeof *r);
     if (!r) return spk__fail(&net->obj, SPK_ERR_NOMEM, "no memory for node '%s'", nm);
     r->cfg = *cfg;
@@ -84,6 +90,8 @@ spk_status spk_net_add_reversible(spk_net *net, const char *name, const spk_reve
     }
     n->rev = r;
     n->has_bias = r->cfg.bias;
+    n->learn[SPK_NP_LAM] = cfg->learn_beta;
+    n->learn[SPK_NP_THR] = cfg->learn_threshold;
     return SPK_OK;
 }
 
@@ -354,7 +362,6 @@ spk_status spk__rev_backward(spk_net *net, int v, int t0, int nt) {
     if (!(t0 == 0 && nt == T) && t0 != T - 1) return SPK_OK;
     split(r->w1, r->w2, n->out, 0, (size_t)M, h);
     split(r->g1, r->g2, n->dout, 0, (size_t)M, h);
-    for (int p = 0; p < 2 * L; p++) spk_neuron_zero_grad(r->pop[p]); /* fixed parameters: unused */
     spk_status st;
     for (int b = L - 1; b >= 0; b--) {
         /* y2 = x2 + G(y1): recompute G on y1 = w1, then w2 becomes x2 */
@@ -369,7 +376,47 @@ spk_status spk__rev_backward(spk_net *net, int v, int t0, int nt) {
         op_backward(net, n, p, r->g2, r->dz, r->w2, M); /* dL/dx2 += F's path */
     }
     if (n->need_din && n->din) join(n->din, r->g1, r->g2, 0, (size_t)M, h, 1);
+    /* a shared learnable parameter's gradient is the sum over its population */
+    for (int q = 0; q < SPK_NP_COUNT; q++)
+        if (n->learn[q] == SPK_LEARN_SHARED)
+            for (int p = 0; p < 2 * L; p++) {
+                const float *g = spk_neuron_grad(r->pop[p], (spk_neuron_param)q);
+                double sum = 0;
+                for (int i = 0; i < r->h; i++) sum += g[i];
+                net->grads[net->tensors[n->t_np[q]].off + (size_t)p] = (float)sum;
+            }
     return SPK_OK;
+}
+
+/* ---------------------------------------------------------------- learnable ----------- */
+
+void spk__rev_bind(spk_net *net, spk__node *n) {
+    spk__rev *r = n->rev;
+    for (int q = 0; q < SPK_NP_COUNT; q++) {
+        if (!n->learn[q]) continue;
+        size_t off = net->tensors[n->t_np[q]].off;
+        for (int p = 0; p < 2 * r->cfg.blocks; p++) {
+            if (n->learn[q] == SPK_LEARN_SHARED) net->params[off + (size_t)p] = spk_neuron_get_param(r->pop[p], (spk_neuron_param)q)[0];
+            else spk__neuron_bind_param(r->pop[p], (spk_neuron_param)q, net->params + off + (size_t)p * r->h, net->grads + off + (size_t)p * r->h);
+        }
+    }
+}
+
+void spk__rev_params_changed(spk_net *net, spk__node *n, void (*project)(spk_neuron_param, float *, size_t)) {
+    spk__rev *r = n->rev;
+    for (int q = 0; q < SPK_NP_COUNT; q++) {
+        if (!n->learn[q]) continue;
+        const spk__tensor *t = &net->tensors[n->t_np[q]];
+        project((spk_neuron_param)q, net->params + t->off, t->numel);
+        if (n->learn[q] == SPK_LEARN_SHARED)
+            for (int p = 0; p < 2 * r->cfg.blocks; p++) spk__neuron_fill_param(r->pop[p], (spk_neuron_param)q, net->params[t->off + (size_t)p]);
+    }
+    for (int p = 0; p < 2 * r->cfg.blocks; p++) spk__neuron_params_changed(r->pop[p]);
+}
+
+void spk__rev_zero_grad(spk__node *n) {
+    if (n->rev && n->rev->pop)
+        for (int p = 0; p < 2 * n->rev->cfg.blocks; p++) spk_neuron_zero_grad(n->rev->pop[p]);
 }
 
 spk_status spk__rev_invert(spk_net *net, int v, float *x) {
