@@ -1,9 +1,10 @@
 #!/bin/bash
 # cli_reversible.sh SPK — a YAML `reversible` layer as a user runs it: a small Yin-Yang model
 # with 6 reversible blocks trains well above chance, `spk info` lists the node, `spk eval`
-# reloads it, and the engines that do not run the node refuse it by name with a non-zero exit
-# (NIR export, the event engine under `spk energy`, `spk quantize`) without leaving a file;
-# a bad layer is refused with its line; `spk bench reversible` prints its rows.
+# reloads it, the event-driven engine runs it with the clock engine's spikes (`spk run
+# --engine event --check`) and `spk energy` counts its neurons, synapses, spikes and SOPs;
+# NIR export and `spk quantize` refuse it by name with a non-zero exit, leaving no file; a
+# bad layer is refused with its line; `spk bench reversible` prints its rows.
 set -u
 SPK=${1:?usage: cli_reversible.sh SPK}
 W=$(mktemp -d /tmp/spk_rev.XXXXXX)
@@ -33,8 +34,18 @@ check "info lists the node, its 2L populations and synapses" "grep -Eq '^  rb +r
 check "eval reloads it with the same accuracy" "grep -q \"accuracy ${acc}%\" '$W/eval.txt'"
 "$SPK" export "$M" --to nir -o "$W/x.nir" > /dev/null 2> "$W/err.txt"
 check "NIR export refuses it by name" "[ $? -ne 0 ] && grep -q \"node 'rb' (reversible)\" '$W/err.txt' && [ ! -e '$W/x.nir' ]"
-"$SPK" energy "$M" --data test > /dev/null 2> "$W/err.txt"
-check "the event engine (spk energy) refuses it by name" "[ $? -ne 0 ] && grep -q \"node 'rb' (reversible) is not supported\" '$W/err.txt'"
+"$SPK" energy "$M" --data test > "$W/energy.txt" 2>&1
+check "energy counts the node's neurons, synapses, spikes and SOPs" "[ $? -eq 0 ] && grep -Eq '^  rb +192 +3072 +[1-9][0-9.]* +[1-9][0-9.]*$' '$W/energy.txt'"
+# input [T=12, B=2, 4] of 0/1 values (float32), 128-byte .npy header
+hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (12, 2, 4), }"
+{
+    printf '\x93NUMPY\x01\x00\x76\x00%s%*s\n' "$hdr" $((128 - 10 - ${#hdr} - 1)) ''
+    for k in $(seq 0 95); do
+        if [ $(( (k * 7919 + 13) % 5 )) -lt 2 ]; then printf '\x00\x00\x80\x3f'; else printf '\x00\x00\x00\x00'; fi
+    done
+} > "$W/x.npy"
+"$SPK" run "$M" --input "$W/x.npy" --output "$W/y.npy" --engine event --check --stats > "$W/run.txt" 2>&1
+check "the event engine runs it as the clock engine does" "[ $? -eq 0 ] && grep -Eq '[1-9][0-9]* spikes, 0 differ' '$W/run.txt' && grep -Eq '^  rb +reversible +192 +3072 +[1-9]' '$W/run.txt'"
 "$SPK" quantize "$M" -o "$W/q.spk" > /dev/null 2> "$W/err.txt"
 check "quantize refuses it by name" "[ $? -ne 0 ] && grep -q \"node 'rb' (reversible)\" '$W/err.txt' && [ ! -e '$W/q.spk' ]"
 sed 's/blocks: 6, op: dense/blocks: 6, op: conv, kernel: 2/' "$W/rev.yaml" > "$W/bad.yaml"

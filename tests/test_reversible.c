@@ -311,6 +311,39 @@ static float *spike_input(size_t cnt, double p) {
     return x;
 }
 
+/* The event-driven engine, one sample at a time, gives the clock-driven readout exactly (all
+ * sums exact), and counts the node's synapses as hw fit does. */
+static void check_event(pair *P, int T, int B, int feat, const float *x, const char *what) {
+    spk_event *ev = NULL;
+    CHECK_OK(spk_event_create(&ev, P->rev));
+    if (!ev) return;
+    CHECK_OK(spk_net_forward(P->rev, T, B, x));
+    const float *cs = spk_net_signal(P->rev, P->rev_ro, SPK_SIGNAL_OUT), *cm = spk_net_signal(P->rev, P->rev_ro, SPK_SIGNAL_MEM);
+    float *xs = malloc((size_t)T * feat * sizeof(float));
+    int bad = 0;
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) memcpy(xs + (size_t)t * feat, x + ((size_t)t * B + b) * feat, (size_t)feat * sizeof(float));
+        CHECK_OK(spk_event_run(ev, T, xs));
+        const float *es = spk_event_signal(ev, P->rev_ro, SPK_SIGNAL_OUT), *em = spk_event_signal(ev, P->rev_ro, SPK_SIGNAL_MEM);
+        for (int t = 0; t < T && es && em; t++)
+            for (int k = 0; k < 5; k++) {
+                size_t c = ((size_t)t * B + b) * 5 + k;
+                bad += es[(size_t)t * 5 + k] != cs[c] || em[(size_t)t * 5 + k] != cm[c];
+            }
+    }
+    CHECK_MSG(bad == 0, "%s: the event engine's readout differs from the clock engine's in %d values", what, bad);
+    const spk_event_stats *st = spk_event_get_stats(ev);
+    const spk_event_node_stats *ns = &st->nodes[P->rev_node];
+    spk_hw_needs needs;
+    CHECK_OK(spk_hw_model_needs(P->rev, 0, &needs));
+    const spk_event_node_stats *ro = &st->nodes[spk_net_find(P->rev, "ro")];
+    CHECK_MSG(ns->synapses > 0 && ns->synapses + ro->synapses == needs.synapses, "%s: event synapses %lld + %lld, hw fit %lld", what,
+              (long long)ns->synapses, (long long)ro->synapses, (long long)needs.synapses);
+    CHECK(ns->neurons == (int64_t)P->L * feat && ns->spikes > 0 && ns->sops > 0 && ns->updates == (int64_t)B * T * P->L * feat);
+    free(xs);
+    spk_event_free(ev);
+}
+
 static void test_equivalence(int conv) {
     const int T = 7, B = 3, hc = conv ? 2 : 6, H = 5, L = 3;
     spk_neuron_config nc = spk_neuron_config_default();
@@ -325,6 +358,7 @@ static void test_equivalence(int conv) {
     run_both(&P, T, B, x, 0);
     compare(&P, T, B, feat, what);
     check_invert(&P, x, cnt, 0, what);
+    check_event(&P, T, B, feat, x, what);
     /* the plain reference path computes the same */
     spk_net_set_reference(P.rev, 1);
     spk_net_set_reference(P.ord, 1);
@@ -357,6 +391,7 @@ static void test_other_neuron(void) {
     run_both(&P, T, B, x, 0);
     compare(&P, T, B, 8, "cuba, hard reset, no bias");
     check_invert(&P, x, cnt, 0, "cuba");
+    check_event(&P, T, B, 8, x, "cuba");
     free(x);
     free_pair(&P);
 }
@@ -440,7 +475,7 @@ static void test_refusals(void) {
     CHECK(spk_net_build(net, (spk_rng){1, 0}) == SPK_ERR_UNSUPPORTED);
     CHECK(strstr(spk_errmsg(net), "'rev'") && strstr(spk_errmsg(net), "cycle"));
     spk_net_free(net);
-    /* neuron parameters are not learnable; the event engine refuses the node by name */
+    /* neuron parameters are learnable through the node's own settings only */
     CHECK_OK(spk_net_create(&net));
     CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){8}, &in));
     CHECK_OK(spk_net_add_reversible(net, "blocks", &rc, &r));
@@ -449,9 +484,6 @@ static void test_refusals(void) {
     CHECK_OK(spk_net_build(net, (spk_rng){1, 0}));
     CHECK(spk_net_node_kind(net, r) == SPK_NODE_REVERSIBLE && !strcmp(spk_node_kind_name(SPK_NODE_REVERSIBLE), "reversible"));
     CHECK(spk_net_reversible_config(net, r) && spk_net_reversible_config(net, r)->blocks == 1 && !spk_net_reversible_config(net, in));
-    spk_event *ev = NULL;
-    CHECK(spk_event_create(&ev, net) == SPK_ERR_UNSUPPORTED && !ev);
-    CHECK(strstr(spk_errmsg(NULL), "'blocks'") && strstr(spk_errmsg(NULL), "reversible"));
     spk_hw_needs needs;
     CHECK_OK(spk_hw_model_needs(net, 0, &needs));
     CHECK_MSG(needs.neurons == 8 && needs.synapses > 0 && needs.synapses <= 2 * 16, "hw needs: %lld neurons, %lld synapses",

@@ -144,6 +144,13 @@ spk_status spk__rev_invert(spk_net *net, int v, float *x);
 /* Synapses (non-zero weights, a conv tap once per output position inside the input) and the
  * largest fan-in of a block's neuron at the middle of the population (hw fit). */
 int64_t spk__rev_synapses(const spk_net *net, const spk__node *n);
+/* For the event-driven engine: the half size h (per row), the op geometry (conv; NULL for
+ * dense), the 2L populations, and op p's weight and bias (NULL without) in the arena. */
+int spk__rev_half(const spk__node *n);
+const spk_conv_geom *spk__rev_geom(const spk__node *n);
+spk_neuron *spk__rev_pop(const spk__node *n, int p);
+const float *spk__rev_weight(const spk_net *net, const spk__node *n, int p);
+const float *spk__rev_bias(const spk_net *net, const spk__node *n, int p);
 int64_t spk__rev_fan_in_mid(const spk_net *net, const spk__node *n);
 
 #endif

@@ -473,3 +473,11 @@ int64_t spk__rev_fan_in_mid(const spk_net *net, const spk__node *n) {
     }
     return best;
 }
+
+/* ---------------------------------------------------------------- engine access ------- */
+
+int spk__rev_half(const spk__node *n) { return n->rev->h; }
+const spk_conv_geom *spk__rev_geom(const spk__node *n) { return n->rev->cfg.op == SPK_REV_CONV ? &n->rev->geom : NULL; }
+spk_neuron *spk__rev_pop(const spk__node *n, int p) { return n->rev->pop[p]; }
+const float *spk__rev_weight(const spk_net *net, const spk__node *n, int p) { return W_op(net, n, p); }
+const float *spk__rev_bias(const spk_net *net, const spk__node *n, int p) { return b_op(net, n, p); }
