@@ -344,8 +344,11 @@ static void check_event(pair *P, int T, int B, int feat, const float *x, const c
     spk_event_free(ev);
 }
 
-static void test_equivalence(int conv) {
-    const int T = 7, B = 3, hc = conv ? 2 : 6, H = 5, L = 3;
+/* hc features (channels) per half; input spikes with probability p. Wide dense halves (>= 32)
+ * and sparse inputs take the sparse-input kernels on the fast path, the GEMMs on the
+ * reference path. */
+static void test_equivalence(int conv, int hc, int L, double p) {
+    const int T = 7, B = 3, H = 5;
     spk_neuron_config nc = spk_neuron_config_default();
     nc.lam = 0.75f; /* dyadic: the membrane sums stay exact */
     nc.thr = 0.5f;
@@ -353,23 +356,34 @@ static void test_equivalence(int conv) {
     build_pair(&P, conv, hc, H, L, &nc, 1, conv ? 0 : SPK_LEARN_PER_NEURON, conv ? 0 : SPK_LEARN_SHARED);
     int feat = conv ? 2 * hc * H * H : 2 * hc;
     size_t cnt = (size_t)T * B * feat;
-    float *x = spike_input(cnt, 0.4);
-    const char *what = conv ? "conv" : "dense";
+    float *x = spike_input(cnt, p);
+    char what[64];
+    snprintf(what, sizeof what, "%s, h = %d, p = %.2f", conv ? "conv" : "dense", hc, p);
+    uint64_t seed_state = rng_state; /* the reference run below gets the same loss gradient */
     run_both(&P, T, B, x, 0);
     compare(&P, T, B, feat, what);
+    float *keep = malloc(cnt * sizeof(float)), *gkeep = malloc(cnt * sizeof(float));
+    memcpy(keep, spk_net_signal(P.rev, P.rev_node, SPK_SIGNAL_OUT), cnt * sizeof(float));
+    memcpy(gkeep, spk_net_input_grad(P.rev), cnt * sizeof(float));
     check_invert(&P, x, cnt, 0, what);
     check_event(&P, T, B, feat, x, what);
-    /* the plain reference path computes the same */
+    /* the plain reference path (step by step, GEMMs, reference neuron kernels) computes the
+     * same: outputs equal, gradients to reassociation */
     spk_net_set_reference(P.rev, 1);
     spk_net_set_reference(P.ord, 1);
+    rng_state = seed_state;
     run_both(&P, T, B, x, 0);
-    compare(&P, T, B, feat, conv ? "conv, reference path" : "dense, reference path");
+    compare(&P, T, B, feat, "reference path");
+    CHECK_MSG(same(keep, spk_net_signal(P.rev, P.rev_node, SPK_SIGNAL_OUT), cnt), "%s: fast and reference paths' outputs differ", what);
+    CHECK_MSG(rel_err(gkeep, spk_net_input_grad(P.rev), cnt) < 1e-5, "%s: fast and reference input gradients differ (%.3g)", what,
+              rel_err(gkeep, spk_net_input_grad(P.rev), cnt));
+    free(keep);
+    free(gkeep);
     spk_net_set_reference(P.rev, 0);
     spk_net_set_reference(P.ord, 0);
     /* truncated BPTT cuts the blocks' populations as the ordinary ones */
     run_both(&P, T, B, x, 3);
-    compare(&P, T, B, feat, conv ? "conv, tbptt 3" : "dense, tbptt 3");
-    /* the same after a few steps of the weights (the second forward reuses the scratch) */
+    compare(&P, T, B, feat, "tbptt 3");
     free(x);
     free_pair(&P);
 }
@@ -573,8 +587,10 @@ static void test_learned_params(void) {
 
 int main(void) {
     test_learned_params();
-    test_equivalence(0);
-    test_equivalence(1);
+    test_equivalence(0, 6, 3, 0.4);
+    test_equivalence(1, 2, 3, 0.4);
+    test_equivalence(0, 40, 2, 0.05);
+    test_equivalence(1, 8, 2, 0.03);
     test_other_neuron();
     test_real_input();
     test_memory();

@@ -37,6 +37,9 @@ typedef struct spk__rev {
     float *mem;                 /* [B, h] the fused kernel's membrane output (unused) */
     float *ws;                  /* conv workspace */
     float *carry;               /* reference path: [2L, S, B, h] states carried between steps */
+    /* the sparse-input kernels (owned, made when first used): W^T of the op at hand
+     * [h_in*taps, h_out], and the dense weight-gradient scratch [h, h] */
+    float *wt, *wscratch;
 } spk__rev;
 
 spk_reversible_config spk_reversible_config_default(void) {
@@ -55,6 +58,8 @@ void spk__rev_free(spk__rev *r) {
     if (r->pop)
         for (int i = 0; i < 2 * r->cfg.blocks; i++) spk_neuron_free(r->pop[i]);
     spk_free(r->pop);
+    spk_free(r->wt);
+    spk_free(r->wscratch);
     spk_free(r);
 }
 
@@ -237,19 +242,50 @@ static float *db_op(const spk_net *net, const spk__node *n, int op) {
     return n->t_b >= 0 ? net->grads + net->tensors[n->t_b].off + (size_t)op * n->rev->hc : NULL;
 }
 
+/* Whether op p on x [rows, h] takes the sparse-input kernels, as a dense or conv node would
+ * (exec.c): never on the reference path, else by the density of x, which then fills n->csr;
+ * and W^T of op p made in r->wt. 0 (the GEMM path) also when memory for them is lacking. */
+static int sparse_in(const spk_net *net, spk__node *n, int p, const float *x, int rows, int weight_grad) {
+    spk__rev *r = n->rev;
+    if (net->reference || (r->cfg.op == SPK_REV_DENSE && r->hc < 32)) return 0;
+    size_t nnz = spk_op_csr_count(&n->csr, x, rows, r->h);
+    if (nnz == (size_t)-1) return 0;
+    int prefer = r->cfg.op == SPK_REV_DENSE ? spk_op_dense_prefer_sparse(nnz, rows, r->hc, r->hc, weight_grad)
+                                            : spk_op_conv_prefer_sparse(nnz, rows, &r->geom);
+    if (!prefer || spk_op_csr_fill(&n->csr, x)) return 0;
+    if (weight_grad) return 1;
+    if (!r->wt && !(r->wt = spk_malloc((size_t)r->hc * r->hc * r->kk * sizeof(float)))) return 0;
+    spk_op_transpose(r->wt, W_op(net, n, p), r->hc, r->hc * r->kk);
+    return 1;
+}
+
 /* z[rows] = op number `op` (2b: F of block b, 2b+1: G) applied to x[rows]. */
-static void op_forward(const spk_net *net, const spk__node *n, int op, float *z, const float *x, size_t r0, int m) {
-    const spk__rev *r = n->rev;
+static void op_forward(const spk_net *net, spk__node *n, int op, float *z, const float *x, size_t r0, int m) {
+    spk__rev *r = n->rev;
     size_t o = r0 * (size_t)r->h;
-    if (r->cfg.op == SPK_REV_DENSE) spk_op_dense_forward(z + o, x + o, W_op(net, n, op), b_op(net, n, op), m, r->hc, r->hc);
-    else spk_op_conv_forward(z + o, r->ws, x + o, W_op(net, n, op), b_op(net, n, op), &r->geom, m);
+    int sparse = sparse_in(net, n, op, x + o, m, 0);
+    if (r->cfg.op == SPK_REV_DENSE) {
+        if (sparse) spk_op_dense_forward_sparse(z + o, &n->csr, r->wt, b_op(net, n, op), r->hc);
+        else spk_op_dense_forward(z + o, x + o, W_op(net, n, op), b_op(net, n, op), m, r->hc, r->hc);
+    } else if (!sparse || spk_op_conv_forward_sparse(z + o, &n->csr, r->wt, b_op(net, n, op), &r->geom)) {
+        spk_op_conv_forward(z + o, r->ws, x + o, W_op(net, n, op), b_op(net, n, op), &r->geom, m);
+    }
 }
 
 /* Over all M rows: parameter gradients of op `op` from dz, and dx += (dL/dx of the op). */
-static void op_backward(spk_net *net, const spk__node *n, int op, float *dx, const float *dz, const float *x, int M) {
-    const spk__rev *r = n->rev;
-    if (r->cfg.op == SPK_REV_DENSE) spk_op_dense_backward(dx, dW_op(net, n, op), db_op(net, n, op), dz, x, W_op(net, n, op), M, r->hc, r->hc);
-    else spk_op_conv_backward(dx, dW_op(net, n, op), db_op(net, n, op), r->ws, dz, x, W_op(net, n, op), &r->geom, M);
+static void op_backward(spk_net *net, spk__node *n, int op, float *dx, const float *dz, const float *x, int M) {
+    spk__rev *r = n->rev;
+    float *dW = dW_op(net, n, op);
+    if (r->cfg.op == SPK_REV_DENSE) {
+        if (sparse_in(net, n, op, x, M, 1) && (r->wscratch || (r->wscratch = spk_malloc((size_t)r->hc * r->hc * sizeof(float))))) {
+            spk_op_dense_dw_sparse(dW, r->wscratch, dz, &n->csr, r->hc);
+            dW = NULL;
+        }
+        spk_op_dense_backward(dx, dW, db_op(net, n, op), dz, x, W_op(net, n, op), M, r->hc, r->hc);
+    } else {
+        if (sparse_in(net, n, op, x, M, 1) && spk_op_conv_dw_sparse(dW, dz, &n->csr, &r->geom) == 0) dW = NULL;
+        spk_op_conv_backward(dx, dW, db_op(net, n, op), r->ws, dz, x, W_op(net, n, op), &r->geom, M);
+    }
 }
 
 /* Population `p` over steps [t0, t0+nt) on input z, writing u and s. keep: states[t+1] is the
