@@ -447,6 +447,79 @@ static size_t act_bytes(int L, int reference) {
     return b;
 }
 
+/* Two reversible nodes of 2 blocks compute what one of 4 blocks with the same weights does,
+ * bit for bit (the second node's input gradient is the first's output gradient), on the fast
+ * and the reference path; they share one scratch: the two-node network holds only the extra
+ * node's output and its gradient more. */
+static spk_net *rev_chain(int nodes, int blocks, int *last) {
+    spk_reversible_config rc = spk_reversible_config_default();
+    rc.blocks = blocks;
+    spk_net *net;
+    int prev, r;
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){32}, &prev));
+    for (int k = 0; k < nodes; k++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "rev%d", k);
+        CHECK_OK(spk_net_add_reversible(net, nm, &rc, &r));
+        CHECK_OK(spk_net_connect(net, prev, r));
+        prev = r;
+    }
+    CHECK_OK(spk_net_build(net, (spk_rng){1, 0}));
+    *last = prev;
+    return net;
+}
+
+static void test_two_nodes(void) {
+    int one_out, two_out;
+    spk_net *one = rev_chain(1, 4, &one_out), *two = rev_chain(2, 2, &two_out);
+    size_t n1, n2;
+    float *p1 = spk_net_params(one, &n1), *p2 = spk_net_params(two, &n2);
+    CHECK(n1 == n2);
+    fill_dyadic(p1, n1, -0.5, 0.5);
+    /* one: weight [4, 2, 16, 16] then bias [4, 2, 16]; two: (weight [2, 2, 16, 16], bias) x 2 */
+    size_t w = 2 * 16 * 16, b = 2 * 16;
+    for (int k = 0; k < 2; k++) {
+        memcpy(p2 + k * (2 * w + 2 * b), p1 + k * 2 * w, 2 * w * sizeof(float));
+        memcpy(p2 + k * (2 * w + 2 * b) + 2 * w, p1 + 4 * w + k * 2 * b, 2 * b * sizeof(float));
+    }
+    const int T = 10, B = 4;
+    size_t cnt = (size_t)T * B * 32;
+    float *x = spike_input(cnt, 0.3), *seed = malloc(cnt * sizeof(float));
+    for (size_t i = 0; i < cnt; i++) seed[i] = (float)(urand() - 0.5);
+    for (int ref = 0; ref < 2; ref++) {
+        spk_net *nets[2] = {one, two};
+        int outs[2] = {one_out, two_out};
+        for (int k = 0; k < 2; k++) {
+            spk_net_set_reference(nets[k], ref);
+            spk_net_want_input_grad(nets[k], 1);
+            CHECK_OK(spk_net_forward(nets[k], T, B, x));
+            spk_net_zero_grad(nets[k]);
+            CHECK_OK(spk_net_seed_grad(nets[k], outs[k], SPK_SIGNAL_OUT, seed));
+            CHECK_OK(spk_net_backward(nets[k]));
+        }
+        CHECK_MSG(same(spk_net_signal(one, one_out, SPK_SIGNAL_OUT), spk_net_signal(two, two_out, SPK_SIGNAL_OUT), cnt),
+                  "two nodes vs one (reference %d): outputs differ", ref);
+        CHECK_MSG(same(spk_net_input_grad(one), spk_net_input_grad(two), cnt), "two nodes vs one (reference %d): input gradients differ", ref);
+        float *g1 = spk_net_grads(one, NULL), *g2 = spk_net_grads(two, NULL);
+        int eq = 1;
+        for (int k = 0; k < 2; k++) {
+            eq &= same(g2 + k * (2 * w + 2 * b), g1 + k * 2 * w, 2 * w);
+            eq &= same(g2 + k * (2 * w + 2 * b) + 2 * w, g1 + 4 * w + k * 2 * b, 2 * b);
+        }
+        CHECK_MSG(eq && max_abs(g1, n1) > 0, "two nodes vs one (reference %d): parameter gradients differ", ref);
+        if (!ref) {
+            size_t a1 = spk_net_activation_bytes(one), a2 = spk_net_activation_bytes(two);
+            CHECK_MSG(a2 == a1 + 2 * cnt * sizeof(float), "activation bytes: one node %zu, two nodes %zu (want + %zu)", a1, a2,
+                      2 * cnt * sizeof(float));
+        }
+    }
+    free(x);
+    free(seed);
+    spk_net_free(one);
+    spk_net_free(two);
+}
+
 static void test_memory(void) {
     size_t a2 = act_bytes(2, 0), a16 = act_bytes(16, 0);
     CHECK_MSG(a2 > 0 && a2 == a16, "activation bytes: %zu with 2 blocks, %zu with 16", a2, a16);
@@ -594,6 +667,7 @@ int main(void) {
     test_other_neuron();
     test_real_input();
     test_memory();
+    test_two_nodes();
     test_refusals();
     test_model_file();
     return tu_finish("test_reversible");

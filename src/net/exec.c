@@ -67,7 +67,7 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
         }
         if (n->kind == SPK_NODE_POOL && n->pool.kind == SPK_POOL_MAX) n->argmax = take(p, TB * n->out_numel, sizeof(int32_t));
         if (n->kind == SPK_NODE_DROPOUT) n->mask = take(p, (size_t)B * n->out_numel, sizeof(float));
-        if (n->kind == SPK_NODE_REVERSIBLE) spk__rev_set_scratch(net, n, take(p, spk__rev_scratch_floats(net, n, T, B), sizeof(float)), T, B);
+        if (n->kind == SPK_NODE_REVERSIBLE) spk__rev_set_carry(n, take(p, spk__rev_carry_floats(net, n, B), sizeof(float)));
         if (n->is_back_src) {
             n->init = take(p, (size_t)B * n->out_numel, sizeof(float));
             n->dinit = take(p, (size_t)B * n->out_numel, sizeof(float));
@@ -89,6 +89,16 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
         }
     net->conv_ws_floats = ws;
     net->conv_ws = take(p, ws ? ws : 1, sizeof(float));
+    /* one scratch for every reversible node (reversible.c), the largest any needs */
+    size_t rs = 0;
+    for (int v = 0; v < net->n_nodes; v++)
+        if (net->nodes[v].kind == SPK_NODE_REVERSIBLE) {
+            size_t f = spk__rev_scratch_floats(net, &net->nodes[v], T, B);
+            rs = f > rs ? f : rs;
+        }
+    float *rbase = rs ? take(p, rs, sizeof(float)) : NULL;
+    for (int v = 0; v < net->n_nodes && rbase; v++)
+        if (net->nodes[v].kind == SPK_NODE_REVERSIBLE) spk__rev_set_scratch(net, &net->nodes[v], rbase, T, B);
 }
 
 static spk_status ensure_activations(spk_net *net, int T, int B) {

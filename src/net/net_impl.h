@@ -131,10 +131,14 @@ int spk__rev_fan_in(const spk__node *n);
 void spk__rev_bind(spk_net *net, spk__node *n);
 void spk__rev_params_changed(spk_net *net, spk__node *n, void (*project)(spk_neuron_param, float *, size_t));
 void spk__rev_zero_grad(spk__node *n);
-/* Floats of activation scratch for T, B (reference: the step-by-step path), and the views
- * into it once laid out (base NULL: only count). */
+/* Floats of activation scratch for T, B, and the views into it once laid out (base NULL:
+ * only count). Every reversible node of a network uses the same scratch (they run one at a
+ * time and keep nothing in it between calls). The reference path's per-population states
+ * carried between steps are each node's own: spk__rev_carry_floats (0 off that path). */
 size_t spk__rev_scratch_floats(const spk_net *net, const spk__node *n, int T, int B);
 void spk__rev_set_scratch(const spk_net *net, spk__node *n, float *base, int T, int B);
+size_t spk__rev_carry_floats(const spk_net *net, const spk__node *n, int B);
+void spk__rev_set_carry(spk__node *n, float *carry);
 /* Forward / backward over steps [t0, t0+nt) (exec.c's node_forward / node_backward). */
 spk_status spk__rev_forward(spk_net *net, int v, int t0, int nt);
 spk_status spk__rev_backward(spk_net *net, int v, int t0, int nt);

@@ -174,10 +174,15 @@ static size_t conv_ws(const spk__rev *r, int rows) { return r->cfg.op == SPK_REV
 size_t spk__rev_scratch_floats(const spk_net *net, const spk__node *n, int T, int B) {
     const spk__rev *r = n->rev;
     size_t M = (size_t)T * B, h = (size_t)r->h, SS = spk_neuron_state_size(r->pop[0], B);
-    size_t f = 8 * M * h + (size_t)(T + 1) * SS + SS + (size_t)B * h + conv_ws(r, (int)M) + 8 * 16;
-    if (net->reference) f += (size_t)2 * r->cfg.blocks * SS;
-    return f;
+    (void)net;
+    return 8 * M * h + (size_t)(T + 1) * SS + SS + (size_t)B * h + conv_ws(r, (int)M) + 12 * 16;
 }
+
+size_t spk__rev_carry_floats(const spk_net *net, const spk__node *n, int B) {
+    return net->reference ? (size_t)2 * n->rev->cfg.blocks * spk_neuron_state_size(n->rev->pop[0], B) : 0;
+}
+
+void spk__rev_set_carry(spk__node *n, float *carry) { n->rev->carry = carry; }
 
 void spk__rev_set_scratch(const spk_net *net, spk__node *n, float *base, int T, int B) {
     spk__rev *r = n->rev;
@@ -198,8 +203,7 @@ void spk__rev_set_scratch(const spk_net *net, spk__node *n, float *base, int T, 
     NEXT(r->dstate, r->SS);
     NEXT(r->mem, (size_t)B * h);
     NEXT(r->ws, conv_ws(r, (int)M));
-    r->carry = NULL;
-    if (net->reference) NEXT(r->carry, (size_t)2 * r->cfg.blocks * r->SS);
+    (void)net;
 #undef NEXT
 }
 
