@@ -53,6 +53,8 @@ sed 's/blocks: 6, op: dense/blocks: 6, op: conv, kernel: 2/' "$W/rev.yaml" > "$W
 check "an even kernel is refused with its line" "[ $? -ne 0 ] && grep -q \"bad.yaml:6:.*'kernel' must be odd\" '$W/err.txt'"
 "$SPK" bench reversible --depth 2 3 --steps 4 --batch 4 --width 16 > "$W/bench.txt" 2>&1
 check "bench reversible prints a JSON row per depth and kind" "[ $? -eq 0 ] && [ \$(grep -c '^{\"workload\": \"reversible\"' '$W/bench.txt') -eq 4 ]"
+check "bench: both kinds compute the same function (equal first losses per depth)" \
+    "[ \$(sed -n 's/.*\"depth\": \\([0-9]*\\),.*\"first_loss\": \\([-0-9.]*\\).*/\\1 \\2/p' '$W/bench.txt' | sort -u | wc -l) -eq 2 ]"
 check "bench: the reversible node's activations do not grow with depth" \
     "[ \$(grep '\"reversible\": true' '$W/bench.txt' | sed 's/.*activation_mib\": \([0-9.]*\).*/\1/' | sort -u | wc -l) -eq 1 ]"
 

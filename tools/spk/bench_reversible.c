@@ -6,8 +6,8 @@
  * Network: input [F] (dense) or [C, H, W] (conv), spikes with probability 0.2; then L blocks
  * y1 = x1 + F(x2), y2 = x2 + G(y1) on the input's two halves; then (flatten,) a dense
  * readout to 10 LIF neurons; loss CE on the summed membrane, SGD. The ordinary network takes
- * the halves with two fixed selection ops and joins them with two more (a constant cost
- * beside L blocks). Each configuration runs in its own child process, so that its peak RSS
+ * the halves with two fixed selection ops (0/1 weights) and joins them with two more (a
+ * constant cost beside L blocks). Both get the same weights: they compute the same function. Each configuration runs in its own child process, so that its peak RSS
  * (getrusage) is its own. The two kinds alternate for --rounds rounds (a shared machine's
  * load changes between processes) and the fastest step of all is reported. Printed per
  * row: a human line and a JSON line; per depth, the ratios of the two. */
@@ -34,6 +34,50 @@ static int add_op(spk_net *net, const char *name, const rb_opts *o, int cin, int
     if (!o->conv) return spk_net_add_dense(net, name, cin, cout, bias, id) ? fail(net) : 0;
     int kk[2] = {k, k}, pad[2] = {k / 2, k / 2};
     return spk_net_add_conv(net, name, 2, cin, cout, kk, NULL, pad, NULL, 1, bias, id) ? fail(net) : 0;
+}
+
+/* A selection op's weight [out, in] (dense, or conv 1x1 [cout, cin]): take inputs off..off+out
+ * (take = 1), or put the inputs at off..off+in (take = 0). */
+static void select_w(float *W, int out, int in, int off, int take) {
+    memset(W, 0, (size_t)out * in * sizeof(float));
+    for (int c = 0; c < (take ? out : in); c++) W[take ? (size_t)c * in + off + c : (size_t)(off + c) * in + c] = 1.0f;
+}
+
+/* The same weights in both kinds, so that both compute the same function (and see the same
+ * spikes): op p (2b: F of block b, 2b+1: G) from draw p, its bias from draw 1000000 + p, the
+ * readout from draws 2000000 and 2000001, each U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+static void same_weights(spk_net *net, const rb_opts *o, int L, int rev, int hc) {
+    const spk_rng key = {5, 0};
+    const int kk = o->conv ? 9 : 1;
+    const float bound = spk_init_bound(hc * kk);
+    const size_t per = (size_t)hc * hc * kk;
+    for (int p = 0; p < 2 * L; p++) {
+        float *W, *b;
+        if (rev) {
+            int v = spk_net_find(net, "blocks");
+            W = spk_net_param(net, v, "weight", NULL) + (size_t)p * per;
+            b = spk_net_param(net, v, "bias", NULL) + (size_t)p * hc;
+        } else {
+            char nm[48];
+            snprintf(nm, sizeof nm, "%c%d", p % 2 ? 'g' : 'f', p / 2);
+            W = spk_net_param(net, spk_net_find(net, nm), "weight", NULL);
+            b = spk_net_param(net, spk_net_find(net, nm), "bias", NULL);
+        }
+        spk_init_uniform(W, per, bound, key, (uint64_t)p);
+        spk_init_uniform(b, (size_t)hc, bound, key, 1000000u + (uint64_t)p);
+    }
+    if (!rev) {
+        select_w(spk_net_param(net, spk_net_find(net, "s1"), "weight", NULL), hc, 2 * hc, 0, 1);
+        select_w(spk_net_param(net, spk_net_find(net, "s2"), "weight", NULL), hc, 2 * hc, hc, 1);
+        select_w(spk_net_param(net, spk_net_find(net, "j1"), "weight", NULL), 2 * hc, hc, 0, 0);
+        select_w(spk_net_param(net, spk_net_find(net, "j2"), "weight", NULL), 2 * hc, hc, hc, 0);
+    }
+    size_t nw, nb;
+    int ro = spk_net_find(net, "ro");
+    float *W = spk_net_param(net, ro, "weight", &nw), *b = spk_net_param(net, ro, "bias", &nb);
+    float rb = spk_init_bound((int)(nw / nb));
+    spk_init_uniform(W, nw, rb, key, 2000000u);
+    spk_init_uniform(b, nb, rb, key, 2000001u);
 }
 
 #define TRY(x) \
@@ -106,18 +150,19 @@ static int build(spk_net **out, const rb_opts *o, int L, int rev, int *ro) {
     TRY(spk_net_add_neuron(net, "out", &nc, 1, (int[]){10}, ro));
     TRY(spk_net_connect(net, id, *ro));
     TRY(spk_net_build(net, (spk_rng){1, 0}));
+    same_weights(net, o, L, rev, hc);
     return 0;
 }
 #undef TRY
 
 typedef struct rb_row {
     int ok;
-    double act_mib, rss_mb, ms;
+    double act_mib, rss_mb, ms, loss; /* loss: of the first step (the same function: equal) */
 } rb_row;
 
 /* One configuration, in this (child) process. */
 static rb_row run_one(const rb_opts *o, int L, int rev) {
-    rb_row r = {0, 0, 0, 0};
+    rb_row r = {0, 0, 0, 0, 0};
     spk_net *net = NULL;
     int ro;
     if (build(&net, o, L, rev, &ro)) {
@@ -148,16 +193,17 @@ static rb_row run_one(const rb_opts *o, int L, int rev) {
     }
     for (size_t k = 0; k < n; k++) x[k] = spk_rng_uniform((spk_rng){3, 0}, 0, k, 0) < 0.2f ? 1.0f : 0.0f;
     for (int b = 0; b < o->B; b++) lab[b] = b % 10;
-    double best = INFINITY;
+    double best = INFINITY, loss = 0, first = NAN;
     int okk = 1;
     for (int s = 0; s <= o->reps && okk; s++) { /* step 0 allocates: not timed */
         double t0 = cli_now();
-        if (spk_trainer_step(tr, o->T, o->B, x, lab, NULL, NULL)) {
+        if (spk_trainer_step(tr, o->T, o->B, x, lab, &loss, NULL)) {
             cli_error("%s", spk_errmsg(tr));
             okk = 0;
         }
         double ms = (cli_now() - t0) * 1e3;
         if (s > 0 && ms < best) best = ms;
+        if (s == 0) first = loss;
     }
     if (okk) {
         struct rusage ru;
@@ -166,6 +212,7 @@ static rb_row run_one(const rb_opts *o, int L, int rev) {
         r.act_mib = spk_net_activation_bytes(net) / 1048576.0;
         r.rss_mb = ru.ru_maxrss / 1024.0;
         r.ms = best;
+        r.loss = first;
     }
     free(x);
     free(lab);
@@ -176,7 +223,7 @@ static rb_row run_one(const rb_opts *o, int L, int rev) {
 
 /* Run one configuration in a child process; its result comes back through a pipe. */
 static rb_row run_child(const rb_opts *o, int L, int rev) {
-    rb_row r = {0, 0, 0, 0};
+    rb_row r = {0, 0, 0, 0, 0};
     int fd[2];
     if (pipe(fd)) return r;
     fflush(stdout);
@@ -275,12 +322,13 @@ int bench_reversible(int argc, char **argv) {
                 if (round == 0 || q.ms < r[rev].ms) r[rev] = q;
             }
         for (int rev = 1; rev >= 0; rev--) {
-            printf("reversible blocks (%s, T=%d, B=%d), depth %3d, %-10s: activations %9.1f MiB, peak RSS %8.1f MB, %9.1f ms per training step\n",
-                   shape, o.T, o.B, depths[k], rev ? "reversible" : "ordinary", r[rev].act_mib, r[rev].rss_mb, r[rev].ms);
+            printf("reversible blocks (%s, T=%d, B=%d), depth %3d, %-10s: activations %9.1f MiB, peak RSS %8.1f MB, %9.1f ms per training step, "
+                   "first loss %.6f\n",
+                   shape, o.T, o.B, depths[k], rev ? "reversible" : "ordinary", r[rev].act_mib, r[rev].rss_mb, r[rev].ms, r[rev].loss);
             printf("{\"workload\": \"reversible\", \"op\": \"%s\", \"T\": %d, \"B\": %d, \"features\": %d, \"depth\": %d, \"reversible\": %s, "
-                   "\"activation_mib\": %.2f, \"peak_rss_mb\": %.1f, \"ms_per_step\": %.2f}\n",
+                   "\"activation_mib\": %.2f, \"peak_rss_mb\": %.1f, \"ms_per_step\": %.2f, \"first_loss\": %.6f}\n",
                    o.conv ? "conv" : "dense", o.T, o.B, o.conv ? o.C * o.H * o.H : o.F, depths[k], rev ? "true" : "false", r[rev].act_mib,
-                   r[rev].rss_mb, r[rev].ms);
+                   r[rev].rss_mb, r[rev].ms, r[rev].loss);
         }
         printf("  depth %d: ordinary / reversible activations %.2fx, peak RSS %.2fx; reversible / ordinary time %.2fx\n", depths[k],
                r[0].act_mib / r[1].act_mib, r[0].rss_mb / r[1].rss_mb, r[1].ms / r[0].ms);
