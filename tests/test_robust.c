@@ -180,6 +180,7 @@ static void test_reproducible(void) {
     int img[3] = {1, 8, 8};
     synth(&d, 32, 3, img, 6);
     check_reproducible("CNN (conv, max/avg pool, gauss, dropout)", cnn_yaml, &d, 4);
+    check_reproducible("reversible conv blocks", rev_yaml, &d, 4);
     synth_free(&d);
 }
 
