@@ -363,9 +363,11 @@ spk_status spk__rev_forward(spk_net *net, int v, int t0, int nt) {
             int p = 2 * b + half;
             float *src = half ? r->w1 : r->w2, *dst = half ? r->w2 : r->w1;
             op_forward(net, n, p, r->z, src, r0, (int)m);
+            /* the whole sequence: states[t] kept in the scratch (the fused out-of-place step);
+             * step by step: each population's carried state */
             float *state = whole ? r->states : r->carry + (size_t)p * r->SS;
             if (whole) memset(state, 0, r->SS * sizeof(float));
-            spk_status st = pop_forward(net, n, p, t0, nt, 0, state);
+            spk_status st = pop_forward(net, n, p, t0, nt, whole, state);
             if (st) return st;
             add_rows(dst, r->s, r0, m, h, 1.0f);
         }
