@@ -23,6 +23,7 @@
 
 typedef struct rb_opts {
     int conv, T, B, F, C, H, reps, rounds;
+    int only; /* -1 both kinds, 1 the reversible node only, 0 the ordinary nodes only */
 } rb_opts;
 
 static int fail(spk_net *net) {
@@ -252,13 +253,13 @@ static rb_row run_child(const rb_opts *o, int L, int rev) {
 }
 
 int bench_reversible(int argc, char **argv) {
-    rb_opts o = {0, 25, 32, 256, 16, 16, 3, 2};
+    rb_opts o = {0, 25, 32, 256, 16, 16, 3, 2, -1};
     int depths[32], nd = 0;
     for (int i = 2; i < argc; i++) {
         long v;
         if (!strcmp(argv[i], "--help")) {
             printf("usage: spk bench reversible [--depth L ...] [--steps T] [--batch B] [--op dense|conv] [--width F]\n"
-                   "                            [--channels C] [--size H] [--reps N] [--rounds R]\n"
+                   "                            [--channels C] [--size H] [--reps N] [--rounds R] [--only reversible|ordinary]\n"
                    "A training step (BPTT, SGD) of L two-stream spiking blocks, as one reversible node and as\n"
                    "ordinary nodes: activation memory, peak RSS and ms per step, per depth (default 2 4 8 16 32,\n"
                    "T 25, B 32, dense on F = 256 features; conv: C = 16 channels of 16x16, kernel 3). Each of\n"
@@ -293,6 +294,11 @@ int bench_reversible(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
             if (cli_int("--rounds", argv[++i], 1, 100, &v)) return 2;
             o.rounds = (int)v;
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            i++;
+            if (!strcmp(argv[i], "reversible")) o.only = 1;
+            else if (!strcmp(argv[i], "ordinary")) o.only = 0;
+            else { cli_error("--only: '%s' is not reversible or ordinary", argv[i]); return 2; }
         } else if (!strcmp(argv[i], "--op") && i + 1 < argc) {
             i++;
             if (!strcmp(argv[i], "dense")) o.conv = 0;
@@ -312,8 +318,10 @@ int bench_reversible(int argc, char **argv) {
     else snprintf(shape, sizeof shape, "dense %d", o.F);
     for (int k = 0; k < nd; k++) {
         rb_row r[2];
+        memset(r, 0, sizeof r);
         for (int round = 0; round < o.rounds; round++)
             for (int rev = 1; rev >= 0; rev--) {
+                if (o.only >= 0 && rev != o.only) continue;
                 rb_row q = run_child(&o, depths[k], rev);
                 if (!q.ok) {
                     cli_error("bench reversible: depth %d (%s) failed", depths[k], rev ? "reversible" : "ordinary");
@@ -322,6 +330,7 @@ int bench_reversible(int argc, char **argv) {
                 if (round == 0 || q.ms < r[rev].ms) r[rev] = q;
             }
         for (int rev = 1; rev >= 0; rev--) {
+            if (o.only >= 0 && rev != o.only) continue;
             printf("reversible blocks (%s, T=%d, B=%d), depth %3d, %-10s: activations %9.1f MiB, peak RSS %8.1f MB, %9.1f ms per training step, "
                    "first loss %.6f\n",
                    shape, o.T, o.B, depths[k], rev ? "reversible" : "ordinary", r[rev].act_mib, r[rev].rss_mb, r[rev].ms, r[rev].loss);
@@ -330,6 +339,7 @@ int bench_reversible(int argc, char **argv) {
                    o.conv ? "conv" : "dense", o.T, o.B, o.conv ? o.C * o.H * o.H : o.F, depths[k], rev ? "true" : "false", r[rev].act_mib,
                    r[rev].rss_mb, r[rev].ms, r[rev].loss);
         }
+        if (o.only >= 0) continue;
         printf("  depth %d: ordinary / reversible activations %.2fx, peak RSS %.2fx; reversible / ordinary time %.2fx\n", depths[k],
                r[0].act_mib / r[1].act_mib, r[0].rss_mb / r[1].rss_mb, r[1].ms / r[0].ms);
         fflush(stdout);
