@@ -148,6 +148,9 @@ spk_status spk__rev_prepare(spk_net *net, int v) {
         r->kk = g->k_h * g->k_w;
     }
     int P = 2 * r->cfg.blocks;
+    if (r->pop) /* a build that failed before: start again */
+        for (int i = 0; i < P; i++) spk_neuron_free(r->pop[i]);
+    spk_free(r->pop);
     r->pop = spk_calloc((size_t)P, sizeof *r->pop);
     if (!r->pop) return spk__fail(&net->obj, SPK_ERR_NOMEM, "build: no memory for node '%s'", n->name);
     for (int i = 0; i < P; i++) {
