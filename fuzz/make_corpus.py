@@ -198,6 +198,15 @@ network:
   - lif: {fire: none, reset: none}
 """,
     "bad_attention_heads.yaml": "network:\n  - conv: {channels: 4, kernel: 1}\n  - attention: {heads: 0}\n  - lif\n",
+    "reversible.yaml": """data: {dataset: yinyang, train_samples: 30, test_samples: 10, seed: 2}
+encoding: {kind: rate, steps: 5}
+network:
+  - dense: {units: 6}
+  - lif
+  - reversible: {blocks: 3, op: dense, kind: cuba, beta: 0.5, learn_threshold: shared}
+  - dense: {units: 3}
+  - lif: {fire: none, reset: none}
+""",
     "bad_unknown_key.yaml": "data:\n  dataset: yinyang\n  colour: blue\nnetwork:\n  - lif\n",
     "bad_type.yaml": "network:\n  - dense: {units: ten}\n  - lif\n",
     "bad_range.yaml": "network:\n  - dense: {units: 10}\n  - lif: {beta: 1.5}\n",
@@ -247,6 +256,7 @@ network:
   - dense: {units: 2}
   - lif: {fire: none, reset: none}
 training: {epochs: 1, batch_size: 4}
+""",
     "sew": """data: {dataset: yinyang, train_samples: 16, test_samples: 8, seed: 2}
 encoding: {kind: direct, steps: 3}
 network:
@@ -263,6 +273,17 @@ network:
   - dense: {units: 3}
   - lif: {fire: none, reset: none}
 training: {epochs: 1, batch_size: 8, lr: 0.01}
+""",
+    "reversible": """data: {dataset: files, x_train: X, y_train: Y, x_test: X, y_test: Y}
+encoding: {kind: direct, steps: 2}
+network:
+  - conv: {channels: 2, kernel: 3}
+  - lif
+  - reversible: {blocks: 2, op: conv, kernel: 3, learn_beta: per_neuron}
+  - flatten
+  - dense: {units: 2}
+  - lif: {fire: none, reset: none}
+training: {epochs: 1, batch_size: 4}
 """,
     "conv": """data: {dataset: files, x_train: X, y_train: Y, x_test: X, y_test: Y}
 encoding: {kind: direct, steps: 2}

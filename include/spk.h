@@ -498,6 +498,7 @@ typedef enum spk_node_kind {
     SPK_NODE_NEURON,    /* a population of the generalized neuron                         */
     SPK_NODE_ATTENTION, /* spiking self-attention (no softmax) of three inputs q, k, v       */
     SPK_NODE_NORM,      /* batch norm per channel over (T, B, spatial): tdBN (spk_net_add_norm) */
+    SPK_NODE_REVERSIBLE, /* L reversible two-stream spiking blocks (docs/reversible.md)    */
     SPK_NODE_KIND_COUNT
 } spk_node_kind;
 const char *spk_node_kind_name(spk_node_kind k);
@@ -593,6 +594,40 @@ void spk_net_set_hardware_safe(spk_net *net, int on);
 int spk_net_hardware_safe(const spk_net *net);
 spk_status spk_net_check_hardware_safe(spk_net *net, int training);
 
+/* Reversible spiking blocks (docs/reversible.md). The input x, [F] (dense) or [C, L] /
+ * [C, H, W] (conv), is split in two halves along its first dimension (F and C must be even):
+ * x1 the first half, x2 the second. Each of the L blocks computes
+ *     y1 = x1 + F(x2),   y2 = x2 + G(y1)
+ * where F and G are each a synaptic op on one half (dense h -> h, or conv with h channels
+ * in and out, stride 1, "same" padding, an odd kernel) followed by a population of the
+ * neuron `neuron` (one population per op, state carried over the T steps); (y1, y2) feed the
+ * next block, and the last block's (y1, y2) joined again is the node's output (same shape
+ * as its input). Backward keeps none of the blocks' activations: it recomputes each block's
+ * input from its output (x2 = y2 - G(y1), x1 = y1 - F(x2)) and F's and G's activations in
+ * one shared scratch, so the node's activation memory does not grow with L. The
+ * reconstruction is exact when the streams hold integers (spike inputs: the blocks add 0/1
+ * spikes), within float rounding for real-valued inputs.
+ * Parameters: "weight" [L, 2, h, h (, k (, k))] (index 0 of the second axis is F, 1 is G;
+ * each op's weight laid out as a dense [out, in] or conv [cout, cin, k...] weight) and, with
+ * bias, "bias" [L, 2, h]; both initialised as PyTorch's dense / conv of that op. With
+ * learn_beta / learn_threshold the populations' decays / thresholds are trained too: tensors
+ * "lam" / "thr" of the parameter arena (spk_net_params), [2L, h] (SPK_LEARN_PER_NEURON) or
+ * [2L] (SPK_LEARN_SHARED: one value per population), population 2b being F of block b and
+ * 2b+1 its G. The node may not lie on a cycle. */
+typedef enum spk_rev_op { SPK_REV_DENSE = 0, SPK_REV_CONV, SPK_REV_OP_COUNT } spk_rev_op;
+typedef struct spk_reversible_config {
+    int blocks;                 /* L >= 1                                                  */
+    spk_rev_op op;              /* dense or conv                                           */
+    int kernel;                 /* conv: odd kernel size >= 1 (k x k, or k for 1-d)        */
+    int bias;                   /* 1: each op has a bias                                   */
+    spk_neuron_config neuron;   /* the neuron of every population (real kinds only)       */
+    int learn_beta, learn_threshold; /* SPK_LEARN_OFF (default), _PER_NEURON or _SHARED    */
+} spk_reversible_config;
+/* One dense block (blocks 1, dense, kernel 3, bias 1) of default LIF neurons. */
+spk_reversible_config spk_reversible_config_default(void);
+spk_status spk_net_add_reversible(spk_net *net, const char *name, const spk_reversible_config *cfg, int *id);
+/* The configuration of a reversible node (NULL for any other node). */
+const spk_reversible_config *spk_net_reversible_config(const spk_net *net, int node);
 /* Connect node `from` to node `to`. */
 spk_status spk_net_connect(spk_net *net, int from, int to);
 /* Spiking self-attention without softmax (docs/attention.md). Its three inputs q, k, v
@@ -1133,6 +1168,7 @@ typedef enum spk_layer_kind {
                            after them its shortcut (0: the identity); a merge node named
                            after it joins the branch output (a) and the shortcut's (s, the
                            block input for the identity) with `connect`                      */
+    SPK_LAYER_REVERSIBLE, /* `reversible`: L reversible blocks (docs/reversible.md)           */
     SPK_LAYER_KIND_COUNT
 } spk_layer_kind;
 
@@ -1157,6 +1193,7 @@ typedef struct spk_layer_spec {
     int shortcut;                /* residual: layers of its shortcut, after the branch's
                                     (0: the identity)                                       */
     spk_merge_op connect;        /* residual: the merge                                     */
+    int blocks, rev_op;          /* reversible: L and spk_rev_op (kernel[0], bias, neuron) */
 } spk_layer_spec;
 
 typedef struct spk_experiment {

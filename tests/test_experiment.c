@@ -266,11 +266,68 @@ static void test_model_files(void) {
     spk_experiment_free(e);
 }
 
+/* A reversible layer: its settings, the resolved YAML reading back the same, its refusals. */
+static void test_reversible_layer(void) {
+    const char *text = "network:\n"
+                       "  - conv: {channels: 4, kernel: 3, padding: 1}\n"
+                       "  - lif: {}\n"
+                       "  - reversible: {blocks: 5, op: conv, kernel: 5, bias: false, kind: cuba, beta: 0.5, threshold: 0.25, reset: hard, learn_threshold: shared}\n"
+                       "  - flatten\n"
+                       "  - dense: {units: 3}\n"
+                       "  - lif\n";
+    spk_experiment *e, *e2;
+    CHECK_OK(spk_experiment_parse(&e, text, strlen(text), "rev.yaml"));
+    if (!e) return;
+    const spk_layer_spec *L = &e->layers[2];
+    CHECK(L->kind == SPK_LAYER_REVERSIBLE && L->blocks == 5 && L->rev_op == SPK_REV_CONV && L->kernel[0] == 5 && L->bias == 0);
+    CHECK(L->neuron.kind == SPK_NEURON_CUBA && L->neuron.lam == 0.5f && L->neuron.thr == 0.25f && L->neuron.reset == SPK_RESET_HARD);
+    CHECK(!strcmp(L->name, "reversible3") && L->learn_threshold == SPK_LEARN_SHARED && L->learn_beta == SPK_LEARN_OFF);
+    char *y = spk_experiment_to_yaml(e);
+    CHECK(y && strstr(y, "- reversible: {name: reversible3, blocks: 5, op: conv, kernel: 5, bias: false, kind: cuba"));
+    CHECK_OK(spk_experiment_parse(&e2, y, strlen(y), "resolved.yaml"));
+    if (e2) {
+        char *y2 = spk_experiment_to_yaml(e2);
+        CHECK_MSG(y2 && strcmp(y, y2) == 0, "the resolved YAML with a reversible layer must read back to the same experiment");
+        spk_layer_spec a = e->layers[2], b = e2->layers[2];
+        a.line = b.line = 0; /* where it was written differs */
+        CHECK(memcmp(&a, &b, sizeof a) == 0);
+        spk_free(y2);
+        spk_experiment_free(e2);
+    }
+    spk_net *net;
+    int readout, dims[3] = {1, 6, 6};
+    CHECK_OK(spk_experiment_build_net(e, 3, dims, &net, &readout));
+    if (net) {
+        int v = spk_net_find(net, "reversible3");
+        size_t nw = 0;
+        CHECK(v >= 0 && spk_net_node_kind(net, v) == SPK_NODE_REVERSIBLE && spk_net_param(net, v, "weight", &nw) && nw == 5 * 2 * 2 * 2 * 25);
+        CHECK(spk_net_param(net, v, "bias", NULL) == NULL);
+        size_t np;
+        CHECK(spk_net_params(net, &np) && np == 36 + 4 + 5 * 2 * 2 * 2 * 25 + 10 + 144 * 3 + 3); /* conv, blocks, one thr per population, readout */
+        spk_net_free(net);
+    }
+    spk_free(y);
+    spk_experiment_free(e);
+    /* odd channels are refused when the network is built, naming the layer */
+    const char *odd = "network:\n  - conv: {channels: 3, kernel: 1}\n  - reversible: {blocks: 2, op: conv}\n  - flatten\n  - lif\n";
+    CHECK_OK(spk_experiment_parse(&e, odd, strlen(odd), "odd.yaml"));
+    if (e) {
+        CHECK(spk_experiment_build_net(e, 3, dims, &net, &readout) == SPK_ERR_SHAPE);
+        CHECK(strstr(spk_errmsg(NULL), "odd.yaml:3") && strstr(spk_errmsg(NULL), "even"));
+        spk_experiment_free(e);
+    }
+    expect_error("network:\n  - reversible: {op: dense}\n  - lif\n", "x.yaml:2:5:", "reversible layer needs 'blocks'");
+    expect_error("network:\n  - reversible: {blocks: 2, op: conv, kernel: 4}\n  - lif\n", "x.yaml:2:", "'kernel' must be odd");
+    expect_error("network:\n  - reversible: {blocks: 2, op: attention}\n  - lif\n", "x.yaml:2:", "'op' must be one of dense, conv");
+    expect_error("network:\n  - reversible: {blocks: 2, recurrent: true}\n  - lif\n", "x.yaml:2:", "unknown key 'recurrent'");
+}
+
 int main(void) {
     test_errors();
     test_roundtrip();
     test_augment();
     test_roundtrip_sew();
     test_model_files();
+    test_reversible_layer();
     return tu_finish("test_experiment");
 }

@@ -56,6 +56,18 @@ static const char *cnn_yaml =
     "  - lif: {fire: none, reset: none}\n"
     "training: {batch_size: 8, optimizer: sgd, momentum: 0.9, lr: 0.05, seed: 11, loss: ce_mem, mem_reduce: max}\n";
 
+/* reversible conv blocks between a conv layer and the readout */
+static const char *rev_yaml =
+    "encoding: {kind: direct, steps: 4}\n"
+    "network:\n"
+    "  - conv: {channels: 4, kernel: 3, padding: 1}\n"
+    "  - lif: {beta: 0.7}\n"
+    "  - reversible: {blocks: 3, op: conv, kernel: 3, beta: 0.5}\n"
+    "  - flatten\n"
+    "  - dense: {units: 3}\n"
+    "  - lif: {fire: none, reset: none}\n"
+    "training: {batch_size: 8, optimizer: sgd, lr: 0.05, seed: 11}\n";
+
 /* a neuron population straight on the input (no synaptic layer before it) */
 static const char *lif_first_yaml =
     "encoding: {kind: direct, steps: 5}\n"
@@ -168,6 +180,7 @@ static void test_reproducible(void) {
     int img[3] = {1, 8, 8};
     synth(&d, 32, 3, img, 6);
     check_reproducible("CNN (conv, max/avg pool, gauss, dropout)", cnn_yaml, &d, 4);
+    check_reproducible("reversible conv blocks", rev_yaml, &d, 4);
     synth_free(&d);
 }
 
@@ -386,6 +399,7 @@ static spk_status op_catalog(void *arg) {
 static void test_out_of_memory(void) {
     tu_oom_sweep("parse + build the MLP experiment", op_build, (void *)mlp_yaml);
     tu_oom_sweep("parse + build the CNN experiment", op_build, (void *)cnn_yaml);
+    tu_oom_sweep("parse + build reversible blocks", op_build, (void *)rev_yaml);
     const char *nir = tu_fixture_path("nir/snntorch_export/rleaky_recurrent.nir");
     if (nir && access(nir, R_OK) == 0) tu_oom_sweep("read a NIR file (snnTorch's RLeaky export)", op_nir, (void *)nir);
     tu_oom_sweep("the hardware catalog + a merged CSV", op_catalog, (void *)"name,neurons,clock_mhz\nLoihi-1,2e5,async\nNewChip,1024,100\n");

@@ -141,6 +141,12 @@ typedef struct enode {
     int n_awake;
     uint8_t *live_mark;
     float *rec_s, *rec_m; /* [T, N] of the last run */
+    /* reversible blocks (step_reversible): per op p of 2L, its synapses and bias; each
+     * population's state; the two streams [2, h], an op's sum and its spikes [h] */
+    csr *rW;
+    float *rbias, *rstate, *rx, *racc, *rspk;
+    int rP;
+    size_t rS;
 } enode;
 
 struct spk_event {
@@ -183,6 +189,17 @@ void spk_event_free(spk_event *ev) {
         spk_free(e->live_mark);
         spk_free(e->rec_s);
         spk_free(e->rec_m);
+        for (int p = 0; p < e->rP && e->rW; p++) {
+            spk_free(e->rW[p].ptr);
+            spk_free(e->rW[p].col);
+            spk_free(e->rW[p].w);
+        }
+        spk_free(e->rW);
+        spk_free(e->rbias);
+        spk_free(e->rstate);
+        spk_free(e->rx);
+        spk_free(e->racc);
+        spk_free(e->rspk);
     }
     spk_free(ev->nodes);
     spk_free(ev->st);
@@ -317,9 +334,49 @@ static int64_t fan_in(const spk_event *ev, int v, int depth) {
         int u = net->edges[k].from;
         spk_node_kind kd = net->nodes[u].kind;
         if (kd == SPK_NODE_DENSE || kd == SPK_NODE_CONV || kd == SPK_NODE_POOL) s += ev->nodes[u].W.nnz;
-        else if (kd != SPK_NODE_NEURON && kd != SPK_NODE_INPUT) s += fan_in(ev, u, depth + 1);
+        else if (kd != SPK_NODE_NEURON && kd != SPK_NODE_INPUT && kd != SPK_NODE_REVERSIBLE) s += fan_in(ev, u, depth + 1);
     }
     return s;
+}
+
+/* Reversible blocks: each of the 2L ops as a dense or conv node of its own would be (the
+ * same synapse rows, built by build_dense / build_conv on a stand-in node), each
+ * population's state for one sample, and the step's buffers. */
+static spk_status build_reversible(spk_event *ev, enode *e, int v) {
+    spk_net *net = ev->net;
+    spk__node *nd = &net->nodes[v];
+    const spk_reversible_config *rc = spk_net_reversible_config(net, v);
+    const spk_conv_geom *g = spk__rev_geom(nd);
+    const int h = spk__rev_half(nd), P = 2 * rc->blocks;
+    e->rW = spk_calloc((size_t)P, sizeof(csr));
+    e->rbias = rc->bias ? spk_malloc((size_t)P * h * sizeof(float)) : NULL;
+    e->rS = spk_neuron_state_size(spk__rev_pop(nd, 0), 1);
+    e->rstate = spk_calloc((size_t)P * e->rS, sizeof(float));
+    e->rx = spk_calloc((size_t)2 * h, sizeof(float));
+    e->racc = spk_calloc((size_t)h, sizeof(float));
+    e->rspk = spk_calloc((size_t)h, sizeof(float));
+    if (!e->rW || (rc->bias && !e->rbias) || !e->rstate || !e->rx || !e->racc || !e->rspk) return NOMEM("its blocks");
+    spk__node stand = *nd; /* an op of the blocks as a node of its own */
+    stand.d_in = stand.d_out = g ? 0 : h;
+    if (g) stand.conv = *g;
+    int64_t syn = 0, macs = 0;
+    for (int p = 0; p < P; p++) {
+        enode op;
+        memset(&op, 0, sizeof op);
+        op.nd = &stand;
+        spk_status st = g ? build_conv(ev, &op, spk__rev_weight(net, nd, p)) : build_dense(ev, &op, spk__rev_weight(net, nd, p));
+        e->rW[p] = op.W;
+        e->rP = p + 1; /* freed with the node from here on */
+        if (st) return st;
+        syn += op.W.nnz;
+        macs += op.macs_per_step;
+        const float *b = spk__rev_bias(net, nd, p);
+        int per = g ? h / g->cout : 1;
+        for (int k = 0; b && k < h; k++) e->rbias[(size_t)p * h + k] = b[k / per];
+    }
+    e->W.nnz = syn; /* the node's synapses (stats) */
+    e->macs_per_step = macs;
+    return SPK_OK;
 }
 
 static spk_status build_node(spk_event *ev, int v) {
@@ -353,6 +410,7 @@ static spk_status build_node(spk_event *ev, int v) {
     if (nd->kind == SPK_NODE_NORM)
         return spk__fail(&ev->obj, SPK_ERR_UNSUPPORTED, "event engine: node '%s' (norm) is not event-driven: fold it into the dense or conv node before it (spk fold)", nd->name);
     switch (nd->kind) {
+    case SPK_NODE_REVERSIBLE: return build_reversible(ev, e, v);
     case SPK_NODE_DENSE:
     case SPK_NODE_CONV:
         st = nd->kind == SPK_NODE_DENSE ? build_dense(ev, e, W) : build_conv(ev, e, W);
@@ -427,7 +485,10 @@ spk_status spk_event_create(spk_event **out, spk_net *net) {
         s->kind = nd->kind;
         s->name = nd->name;
         s->neurons = nd->kind == SPK_NODE_NEURON ? nd->out_numel : 0;
-        s->synapses = nd->kind == SPK_NODE_DENSE || nd->kind == SPK_NODE_CONV || nd->kind == SPK_NODE_POOL ? ev->nodes[v].W.nnz
+        if (nd->kind == SPK_NODE_REVERSIBLE) s->neurons = (int64_t)spk_net_reversible_config(net, v)->blocks * nd->out_numel;
+        s->synapses = nd->kind == SPK_NODE_DENSE || nd->kind == SPK_NODE_CONV || nd->kind == SPK_NODE_POOL ||
+                              nd->kind == SPK_NODE_REVERSIBLE
+                          ? ev->nodes[v].W.nnz
                       : nd->kind == SPK_NODE_NEURON                                                          ? fan_in(ev, v, 0)
                                                                                                               : 0;
     }
@@ -452,7 +513,7 @@ const spk_event_stats *spk_event_get_stats(spk_event *ev) {
         const spk_event_node_stats *s = &ev->st[v];
         t->neurons += s->neurons;
         if (s->kind != SPK_NODE_NEURON) t->synapses += s->synapses; /* a neuron's fan-in repeats its ops' */
-        if (s->kind == SPK_NODE_NEURON) t->spikes += s->spikes;
+        if (s->kind == SPK_NODE_NEURON || s->kind == SPK_NODE_REVERSIBLE) t->spikes += s->spikes;
         if (s->kind == SPK_NODE_INPUT) t->input_events += s->spikes;
         t->sops += s->sops;
         t->updates += s->updates;
@@ -677,6 +738,52 @@ static void step_merge_op(spk_event *ev, int v) {
     ev->st[v].spikes += out->n;
 }
 
+/* Reversible blocks on one sample: per block, y1 = x1 + F(x2), then y2 = x2 + G(y1). An op
+ * adds x * row for each non-zero stream value x in ascending input order from 0, then its
+ * bias (the order of the clock engine's GEMM with its bias); its population steps whole
+ * (spk_neuron_step, as the clock engine's forward). One SOP per event per synapse (a stream
+ * value is a sum of spikes: a value n > 1 is counted as one multiply-accumulate); `spikes`
+ * counts the populations' spikes; `updates` every neuron of every population each step. */
+static void step_reversible(spk_event *ev, int v, const evec *in, int t) {
+    enode *e = &ev->nodes[v];
+    spk__node *nd = e->nd;
+    const int h = spk__rev_half(nd);
+    evec *out = &e->out;
+    memcpy(e->rx, in->val, (size_t)2 * h * sizeof(float));
+    int64_t sops = 0, spikes = 0;
+    for (int p = 0; p < e->rP; p++) {
+        const float *src = p & 1 ? e->rx : e->rx + h;
+        float *dst = p & 1 ? e->rx + h : e->rx, *a = e->racc;
+        const csr *W = &e->rW[p];
+        memset(a, 0, (size_t)h * sizeof(float));
+        for (int j = 0; j < h; j++) {
+            float x = src[j];
+            if (x == 0.0f) continue;
+            int64_t p0 = W->ptr[j], p1 = W->ptr[j + 1];
+            sops += p1 - p0;
+            if (W->full)
+                for (int o = 0; o < h; o++) a[o] += W->w[p0 + o] * x;
+            else
+                for (int64_t q = p0; q < p1; q++) a[W->col[q]] += W->w[q] * x;
+        }
+        if (e->rbias)
+            for (int o = 0; o < h; o++) a[o] += e->rbias[(size_t)p * h + o];
+        spk_neuron_step(spk__rev_pop(nd, p), 1, t, e->rstate + (size_t)p * e->rS, NULL, e->rspk, a, NULL, NULL);
+        for (int o = 0; o < h; o++)
+            if (e->rspk[o] != 0.0f) {
+                dst[o] += e->rspk[o];
+                spikes++;
+            }
+    }
+    evec_clear(out);
+    memcpy(out->val, e->rx, (size_t)2 * h * sizeof(float));
+    evec_scan(out);
+    ev->st[v].sops += sops;
+    ev->st[v].macs += e->macs_per_step;
+    ev->st[v].updates += (int64_t)e->rP * h;
+    ev->st[v].spikes += spikes;
+}
+
 static void step_node(spk_event *ev, int v, int t, const float *xt) {
     enode *e = &ev->nodes[v];
     spk__node *nd = e->nd;
@@ -698,6 +805,7 @@ static void step_node(spk_event *ev, int v, int t, const float *xt) {
     case SPK_NODE_DENSE:
     case SPK_NODE_CONV: step_synaptic(ev, v, in); return;
     case SPK_NODE_NEURON: step_neuron(ev, v, in, t); return;
+    case SPK_NODE_REVERSIBLE: step_reversible(ev, v, in, t); return;
     case SPK_NODE_POOL: {
         evec_clear(out);
         int64_t sops = 0;
@@ -781,6 +889,7 @@ spk_status spk_event_run(spk_event *ev, int T, const float *x) {
         evec_clear(&e->out);
         if (e->is_back_src) init_prev(e);
         for (int k = 0; k < e->ring_len; k++) evec_clear(&e->ring[k]);
+        if (e->rstate) memset(e->rstate, 0, (size_t)e->rP * e->rS * sizeof(float));
         if (e->state) {
             memset(e->state, 0, spk_neuron_state_size(e->nd->nr, 1) * sizeof(float));
             e->n_awake = 0;

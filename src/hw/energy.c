@@ -142,7 +142,8 @@ spk_status spk_hw_counts_from_events(spk_net *net, const spk_event_stats *st, in
     int nl = 0;
     for (int v = 0; v < st->n_nodes; v++) {
         const spk_event_node_stats *s = &st->nodes[v];
-        if (input_real && (s->kind == SPK_NODE_DENSE || s->kind == SPK_NODE_CONV))
+        /* (reversible blocks on a real input: their streams stay real, every SOP multiplies) */
+        if (input_real && (s->kind == SPK_NODE_DENSE || s->kind == SPK_NODE_CONV || s->kind == SPK_NODE_REVERSIBLE))
             for (int e = 0; e < net->n_edges; e++)
                 if (net->edges[e].to == v && real_valued(net, net->edges[e].from, 0)) {
                     k->sop_macs += (double)s->sops / ns;
@@ -153,7 +154,7 @@ spk_status spk_hw_counts_from_events(spk_net *net, const spk_event_stats *st, in
         snprintf(l->name, sizeof l->name, "%s", s->name ? s->name : net->nodes[v].name);
         l->neurons = (double)s->neurons;
         l->synapses = s->kind == SPK_NODE_NEURON ? 0 : (double)s->synapses;
-        l->spikes = s->kind == SPK_NODE_NEURON ? (double)s->spikes / ns : 0;
+        l->spikes = s->kind == SPK_NODE_NEURON || s->kind == SPK_NODE_REVERSIBLE ? (double)s->spikes / ns : 0;
         l->sops = (double)s->sops / ns;
     }
     k->neurons = (double)st->neurons;

@@ -132,7 +132,7 @@ static spk_status fan_in_of(spk_net *net, int p, int idx, int64_t *out) {
             if (!dirty[u]) continue;
             dirty[u] = 0;
             const spk__node *n = &net->nodes[u];
-            if (n->kind == SPK_NODE_NEURON || n->kind == SPK_NODE_INPUT) continue; /* a source: stop */
+            if (n->kind == SPK_NODE_NEURON || n->kind == SPK_NODE_INPUT || n->kind == SPK_NODE_REVERSIBLE) continue; /* a source: stop */
             memset(inbuf, 0, (size_t)n->in_numel);
             back_op(net, n, mask[u], inbuf);
             ne = spk__net_in_edges(net, u, edges, net->n_edges);
@@ -153,7 +153,7 @@ static spk_status fan_in_of(spk_net *net, int p, int idx, int64_t *out) {
     int64_t total = 0;
     for (int v = 0; v < N; v++) {
         const spk__node *n = &net->nodes[v];
-        if (n->kind != SPK_NODE_NEURON && n->kind != SPK_NODE_INPUT) continue;
+        if (n->kind != SPK_NODE_NEURON && n->kind != SPK_NODE_INPUT && n->kind != SPK_NODE_REVERSIBLE) continue;
         for (int i = 0; i < n->out_numel; i++) total += mask[v][i];
     }
     *out = total;
@@ -272,6 +272,26 @@ spk_status spk_hw_model_needs(spk_net *net, int input_real, spk_hw_needs *out) {
             int64_t fi = 0;
             spk_status st = fan_in_of(net, v, idx, &fi);
             if (st) return st;
+            if (fi > out->max_fan_in || !out->fan_in_node[0]) {
+                out->max_fan_in = fi;
+                snprintf(out->fan_in_node, SPK_HW_TEXT, "%s", n->name);
+            }
+            break;
+        }
+        case SPK_NODE_REVERSIBLE: { /* 2L populations of half its size, 2L ops (reversible.c) */
+            const spk_reversible_config *rc = spk_net_reversible_config(net, v);
+            const spk_neuron_config *c = &rc->neuron;
+            out->neurons += (int64_t)rc->blocks * n->out_numel;
+            out->synapses += spk__rev_synapses(net, n);
+            unsigned f = 0;
+            if (c->kind == SPK_NEURON_CUBA) f |= SPK_HW_NEED_CUBA;
+            if (c->kind == SPK_NEURON_ALIF) f |= SPK_HW_NEED_ADAPTIVE;
+            if (c->fire == SPK_FIRE_GRADED) f |= SPK_HW_NEED_GRADED;
+            if (c->fire == SPK_FIRE_GAUSS || c->fire == SPK_FIRE_CAUCHY || (c->fire == SPK_FIRE_GRADED && c->graded_noise)) f |= SPK_HW_NEED_NOISE;
+            for (int b = 0; b < SPK_HW_NEED_BITS; b++)
+                if ((f & (1u << b)) && !(out->features & (1u << b))) snprintf(out->feature_node[b], SPK_HW_TEXT, "%s", n->name);
+            out->features |= f;
+            int64_t fi = spk__rev_fan_in_mid(net, n);
             if (fi > out->max_fan_in || !out->fan_in_node[0]) {
                 out->max_fan_in = fi;
                 snprintf(out->fan_in_node, SPK_HW_TEXT, "%s", n->name);

@@ -231,12 +231,14 @@ static spk_status enc_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
 /* ---------------------------------------------------------------- layers --------------- */
 
 static int layer_from_name(const char *s) {
-    static const char *const n[] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention", "batchnorm", "residual"};
+    static const char *const n[] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention", "batchnorm", "residual", "reversible"};
     for (int i = 0; i < SPK_LAYER_KIND_COUNT; i++)
         if (!strcmp(n[i], s)) return i;
     return -1;
 }
-static const char *const layer_names[SPK_LAYER_KIND_COUNT] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention", "batchnorm", "residual"};
+static const char *const layer_names[SPK_LAYER_KIND_COUNT] = {"dense", "conv", "pool", "flatten", "dropout", "neuron", "scale", "delay", "attention", "batchnorm", "residual", "reversible"};
+static int rev_op_from_name(const char *s) { return !strcmp(s, "dense") ? SPK_REV_DENSE : !strcmp(s, "conv") ? SPK_REV_CONV : -1; }
+static const char *const rev_op_names[SPK_REV_OP_COUNT] = {"dense", "conv"};
 static const char *const pool_names[3] = {"sumpool", "avgpool", "maxpool"};
 
 static int learn_from_name(const char *s) {
@@ -302,6 +304,17 @@ static spk_status layer_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
             n->kind = (spk_neuron_kind)k;
             return SPK_OK;
         }
+        __attribute__((fallthrough));
+    case SPK_LAYER_REVERSIBLE: /* its own keys, then the neuron's */
+        if (IS("blocks")) return get_int(c, v, key, 1, 100000, &L->blocks);
+        if (IS("op")) return get_choice(c, v, key, rev_op_from_name, "dense, conv", &L->rev_op);
+        if (IS("kernel")) {
+            if ((st = get_int(c, v, key, 1, 1001, &L->kernel[0]))) return st;
+            if (L->kernel[0] % 2 == 0) FAIL_AT(c, v, "'kernel' must be odd (the blocks' convolutions keep the size: 'same' padding)");
+            L->kernel[1] = L->kernel[0];
+            return SPK_OK;
+        }
+        if (IS("bias")) return get_bool(c, v, key, &L->bias);
         __attribute__((fallthrough));
     case SPK_LAYER_NEURON:
         if (IS("kind")) {
@@ -382,6 +395,10 @@ static const char *const attention_keys[] = {"name", "kind", "heads", "scale", "
                                              "gain", "reset", "timing", "v_reset", "refractory", "fire", "sigma", "n_max", "graded_noise",
                                              "replicas", "adapt_rho", "adapt_beta", "surrogate", "surrogate_scale", "detach_reset",
                                              "learn_beta", "learn_threshold", NULL};
+static const char *const reversible_keys[] = {"name", "blocks", "op", "kernel", "bias", "kind", "beta", "threshold", "alpha", "gain", "reset",
+                                              "timing", "v_reset", "refractory", "fire", "sigma", "n_max", "graded_noise", "replicas",
+                                              "adapt_rho", "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "learn_beta",
+                                              "learn_threshold", NULL};
 
 static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int index) {
     const char *type;
@@ -421,7 +438,7 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
         L->pool = pool;
     } else if (!type || layer_from_name(type) < 0 || !strcmp(type, "pool") || !strcmp(type, "neuron")) {
         FAIL_AT(c, tnode, "unknown layer type '%s' (allowed: dense, conv, maxpool, avgpool, sumpool, flatten, dropout, "
-                          "scale, delay, batchnorm, residual, lif, cuba, alif, attention)", type ? type : "");
+                          "scale, delay, batchnorm, residual, lif, cuba, alif, attention, reversible)", type ? type : "");
     } else {
         L->kind = (spk_layer_kind)layer_from_name(type);
     }
@@ -435,6 +452,12 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
     case SPK_LAYER_ATTENTION: keys = attention_keys; break;
     case SPK_LAYER_NORM: keys = norm_keys; break;
     case SPK_LAYER_RESIDUAL: keys = residual_keys; break;
+    case SPK_LAYER_REVERSIBLE:
+        keys = reversible_keys;
+        L->blocks = 0;
+        L->rev_op = SPK_REV_DENSE;
+        L->kernel[0] = L->kernel[1] = 3;
+        break;
     default: keys = plain_keys; break;
     }
     char section[64];
@@ -452,7 +475,8 @@ static spk_status parse_layer(ctx *c, yaml_node_t *item, spk_layer_spec *L, int 
         L->stride[0] = L->kind == SPK_LAYER_POOL ? L->kernel[0] : 1;
         L->stride[1] = L->kind == SPK_LAYER_POOL ? L->kernel[1] : 1;
     }
-    if ((L->kind == SPK_LAYER_NEURON || L->kind == SPK_LAYER_ATTENTION) && spk_neuron_config_check(&L->neuron) != SPK_OK) {
+    if (L->kind == SPK_LAYER_REVERSIBLE && L->blocks < 1) FAIL_AT(c, tnode, "reversible layer needs 'blocks' (the number of blocks, >= 1)");
+    if ((L->kind == SPK_LAYER_NEURON || L->kind == SPK_LAYER_ATTENTION || L->kind == SPK_LAYER_REVERSIBLE) && spk_neuron_config_check(&L->neuron) != SPK_OK) {
         char m[SPK__ERRMSG_LEN - 64];
         snprintf(m, sizeof m, "%s", spk_errmsg(NULL));
         FAIL_AT(c, tnode, "%s", m);
@@ -862,6 +886,19 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
             spk__sb_printf(&b, "  - batchnorm: {name: %s, alpha: " F9 ", v_th: " F9 ", eps: " F9 ", momentum: " F9 ", gamma: " F9 "}\n", L->name,
                            (double)L->norm.alpha, (double)L->norm.v_th, (double)L->norm.eps, (double)L->norm.momentum, (double)L->norm.gamma);
             break;
+        case SPK_LAYER_REVERSIBLE: {
+            const char *gn = n->graded_noise == SPK_FIRE_GAUSS ? "gauss" : n->graded_noise == SPK_FIRE_CAUCHY ? "cauchy" : "none";
+            spk__sb_printf(&b, "  - reversible: {name: %s, blocks: %d, op: %s, kernel: %d, bias: %s, kind: %s, beta: " F9 ", threshold: " F9
+                          ", alpha: " F9 ", gain: " F9 ", reset: %s, timing: %s, v_reset: " F9 ", refractory: %d, fire: %s, sigma: " F9
+                          ", n_max: %d, graded_noise: %s, replicas: %d, adapt_rho: " F9 ", adapt_beta: " F9 ", surrogate: %s, surrogate_scale: " F9
+                          ", detach_reset: %s, learn_beta: %s, learn_threshold: %s}\n",
+                      L->name, L->blocks, rev_op_names[L->rev_op], L->kernel[0], L->bias ? "true" : "false", spk_neuron_kind_name(n->kind),
+                      (double)n->lam, (double)n->thr, (double)n->alpha, (double)n->gain, spk_reset_kind_name(n->reset),
+                      spk_reset_timing_name(n->timing), (double)n->v_reset, n->ref_steps, spk_fire_kind_name(n->fire), (double)n->sigma,
+                      n->n_max, gn, n->replicas, (double)n->adapt_rho, (double)n->adapt_beta, spk_surrogate_name(n->surrogate),
+                      (double)n->surrogate_scale, n->detach_reset ? "true" : "false", learn_names[L->learn_beta], learn_names[L->learn_threshold]);
+            break;
+        }
         default: spk__sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
         }
         if (i <= branch_end && !b.oom) {
@@ -967,6 +1004,18 @@ spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int
             break;
         }
         case SPK_LAYER_NORM: TRY(spk_net_add_norm(net, L->name, &L->norm, &id), L); break;
+        case SPK_LAYER_REVERSIBLE: {
+            spk_reversible_config rc = spk_reversible_config_default();
+            rc.blocks = L->blocks;
+            rc.op = (spk_rev_op)L->rev_op;
+            rc.kernel = L->kernel[0];
+            rc.bias = L->bias;
+            rc.neuron = L->neuron;
+            rc.learn_beta = L->learn_beta;
+            rc.learn_threshold = L->learn_threshold;
+            TRY(spk_net_add_reversible(net, L->name, &rc, &id), L);
+            break;
+        }
         case SPK_LAYER_NEURON:
             TRY(spk_net_add_neuron(net, L->name, &L->neuron, nd, shape, &id), L);
             if (L->learn_beta) TRY(spk_net_set_learnable(net, id, SPK_NP_LAM, L->learn_beta), L);

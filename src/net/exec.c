@@ -67,6 +67,7 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
         }
         if (n->kind == SPK_NODE_POOL && n->pool.kind == SPK_POOL_MAX) n->argmax = take(p, TB * n->out_numel, sizeof(int32_t));
         if (n->kind == SPK_NODE_DROPOUT) n->mask = take(p, (size_t)B * n->out_numel, sizeof(float));
+        if (n->kind == SPK_NODE_REVERSIBLE) spk__rev_set_carry(n, take(p, spk__rev_carry_floats(net, n, B), sizeof(float)));
         if (n->is_back_src) {
             n->init = take(p, (size_t)B * n->out_numel, sizeof(float));
             n->dinit = take(p, (size_t)B * n->out_numel, sizeof(float));
@@ -88,6 +89,16 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
         }
     net->conv_ws_floats = ws;
     net->conv_ws = take(p, ws ? ws : 1, sizeof(float));
+    /* one scratch for every reversible node (reversible.c), the largest any needs */
+    size_t rs = 0;
+    for (int v = 0; v < net->n_nodes; v++)
+        if (net->nodes[v].kind == SPK_NODE_REVERSIBLE) {
+            size_t f = spk__rev_scratch_floats(net, &net->nodes[v], T, B);
+            rs = f > rs ? f : rs;
+        }
+    float *rbase = rs ? take(p, rs, sizeof(float)) : NULL;
+    for (int v = 0; v < net->n_nodes && rbase; v++)
+        if (net->nodes[v].kind == SPK_NODE_REVERSIBLE) spk__rev_set_scratch(net, &net->nodes[v], rbase, T, B);
 }
 
 static spk_status ensure_activations(spk_net *net, int T, int B) {
@@ -192,6 +203,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
     const int B = net->B, M = nt * B;
     size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
+    if (n->kind == SPK_NODE_REVERSIBLE) return spk__rev_forward(net, v, t0, nt);
     switch (n->kind) {
     case SPK_NODE_INPUT: break;
     case SPK_NODE_DENSE:
@@ -297,7 +309,8 @@ static void mark_flow(spk_net *net) {
         n->need_din = upstream;
         n->need_dout = v == net->input ? net->want_input_grad
                                        : upstream || n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV ||
-                                             n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON || n->kind == SPK_NODE_NORM;
+                                             n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON || n->kind == SPK_NODE_NORM ||
+                                             n->kind == SPK_NODE_REVERSIBLE;
     }
 }
 
@@ -360,6 +373,7 @@ void spk_net_zero_grad(spk_net *net) {
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (n->nr) spk_neuron_zero_grad(n->nr);
+        if (n->rev) spk__rev_zero_grad(n);
         if (net->has_forward) {
             size_t TB = (size_t)net->T * net->B;
             if (n->dout) memset(n->dout, 0, TB * n->out_numel * sizeof(float));
@@ -396,6 +410,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     const int B = net->B, M = nt * B;
     size_t ri = (size_t)t0 * B * n->in_numel, ro = (size_t)t0 * B * n->out_numel;
     float *din = n->din ? n->din + ri : NULL;
+    if (n->kind == SPK_NODE_REVERSIBLE) return spk__rev_backward(net, v, t0, nt);
     if (!n->need_din && n->kind != SPK_NODE_NEURON) {
         if (n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV && n->kind != SPK_NODE_SCALE && n->kind != SPK_NODE_NORM) return SPK_OK;
         din = NULL; /* parameters still get their gradients */

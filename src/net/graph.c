@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char *const node_kind_names[SPK_NODE_KIND_COUNT] = {
-    "input", "dense", "conv", "pool", "flatten", "scale", "merge", "dropout", "delay", "neuron", "attention", "norm"};
+    "input", "dense", "conv", "pool", "flatten", "scale", "merge", "dropout", "delay", "neuron", "attention", "norm", "reversible"};
 
 const char *spk_node_kind_name(spk_node_kind k) {
     return (int)k >= 0 && k < SPK_NODE_KIND_COUNT ? node_kind_names[k] : NULL;
@@ -37,6 +37,7 @@ void spk_net_free(spk_net *net) {
         spk_free(net->nodes[i].dmem_buf);
         spk_free(net->nodes[i].norm_mean);
         spk_free(net->nodes[i].norm_istd);
+        spk__rev_free(net->nodes[i].rev);
     }
     spk_free(net->nodes);
     spk_free(net->edges);
@@ -146,6 +147,12 @@ static spk_status infer_out(spk_net *net, spk__node *n) {
         return SPK_OK;
     }
     case SPK_NODE_ATTENTION: return spk__attention_infer(net, n);
+    case SPK_NODE_REVERSIBLE: {
+        spk_status st = spk__rev_check_shape(net, n);
+        if (st) return st;
+        set_out(n, n->in_ndim, n->in_dims);
+        return SPK_OK;
+    }
     case SPK_NODE_DELAY:
         if (n->ndelays != 1 && n->ndelays != n->in_numel) {
             shape_str(s, sizeof s, n->in_ndim, n->in_dims);
@@ -218,6 +225,10 @@ static spk_status add_node(spk_net *net, const char *name, spk_node_kind kind, i
     net->n_nodes++;
     *out = n;
     return SPK_OK;
+}
+
+spk_status spk__net_add_node(spk_net *net, const char *name, spk_node_kind kind, int *id, spk__node **out) {
+    return add_node(net, name, kind, id, out);
 }
 
 static spk_status check_dims(spk_net *net, const char *name, int ndim, const int *dims) {
@@ -632,6 +643,12 @@ static spk_status layout_params(spk_net *net) {
             n->t_s = add_tensor(net, v, "scale", (size_t)n->out_numel, 1);
             if (n->has_bias) n->t_b = add_tensor(net, v, "bias", (size_t)n->out_numel, 1);
             break;
+        case SPK_NODE_REVERSIBLE:
+            n->t_w = add_tensor(net, v, "weight", spk__rev_weight_numel(n), 1);
+            if (n->has_bias) n->t_b = add_tensor(net, v, "bias", spk__rev_bias_numel(n), 1);
+            for (int p = 0; p < SPK_NP_COUNT; p++) /* 2L populations of out_numel / 2 */
+                if (n->learn[p]) n->t_np[p] = add_tensor(net, v, np_names[p], (size_t)(n->learn[p] == SPK_LEARN_SHARED ? 2 : n->out_numel) * spk_net_reversible_config(net, v)->blocks, 1);
+            break;
         case SPK_NODE_NEURON:
             for (int p = 0; p < SPK_NP_COUNT; p++)
                 if (n->learn[p]) n->t_np[p] = add_tensor(net, v, np_names[p], n->learn[p] == SPK_LEARN_SHARED ? 1 : (size_t)n->out_numel, 1);
@@ -668,6 +685,8 @@ static spk_status layout_params(spk_net *net) {
         if (n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV) {
             int fan_in = n->kind == SPK_NODE_DENSE ? n->d_in : (n->conv.cin / n->conv.groups) * n->conv.k_h * n->conv.k_w;
             spk_init_uniform(w, t->numel, spk_init_bound(fan_in), net->rng, (uint64_t)i);
+        } else if (n->kind == SPK_NODE_REVERSIBLE && (i == n->t_w || i == n->t_b)) { /* every op's weight and bias as its dense / conv's */
+            spk_init_uniform(w, t->numel, spk_init_bound(spk__rev_fan_in(n)), net->rng, (uint64_t)i);
         } else if ((n->kind == SPK_NODE_SCALE && i == n->t_s) || (n->kind == SPK_NODE_NORM && (i == n->t_w || i == n->t_rv))) {
             float v = n->kind == SPK_NODE_NORM && i == n->t_w ? n->norm.gamma : 1.0f;
             for (size_t j = 0; j < t->numel; j++) w[j] = v; /* scale 1, bias 0; norm gamma as set, running var 1 */
@@ -677,6 +696,7 @@ static spk_status layout_params(spk_net *net) {
      * there, broadcast to the population before each forward */
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
+        if (n->rev) spk__rev_bind(net, n);
         for (int p = 0; p < SPK_NP_COUNT && n->nr; p++) {
             if (!n->learn[p]) continue;
             spk__tensor *t = &net->tensors[n->t_np[p]];
@@ -735,6 +755,8 @@ spk_status spk_net_build(spk_net *net, spk_rng init) {
         if (net->edges[e].delayed) net->nodes[net->edges[e].from].is_back_src = 1;
     spk_status st = build_schedule(net);
     if (!st) st = spk__net_check_sew(net);
+    for (int v = 0; v < n && !st; v++)
+        if (net->nodes[v].kind == SPK_NODE_REVERSIBLE) st = spk__rev_prepare(net, v);
     if (!st) st = layout_params(net);
     if (st) return st;
     net->built = 1;
@@ -835,6 +857,7 @@ void spk_net_params_changed(spk_net *net) {
     if (!net || !net->built) return;
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
+        if (n->rev) spk__rev_params_changed(net, n, project);
         if (!n->nr) continue;
         for (int p = 0; p < SPK_NP_COUNT; p++) {
             if (!n->learn[p]) continue;

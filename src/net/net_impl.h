@@ -76,6 +76,7 @@ typedef struct spk__node {
     spk_norm_config norm;
     int t_rm, t_rv, norm_c;
     float *norm_mean, *norm_istd;
+    struct spk__rev *rev; /* reversible blocks (reversible.c); owned, NULL for other kinds */
 } spk__node;
 
 typedef struct spk__edge {
@@ -142,5 +143,49 @@ spk_status spk__attention_backward(spk_net *net, int v, int t0, int nt);
 /* The experiment file's `attention` layer: add and connect the whole Spikformer block after
  * node `prev` (docs/attention.md); *out is its last node (the residual merge). */
 spk_status spk__attention_block(spk_net *net, const spk_layer_spec *L, int prev, int *out);
+/* Add a node of a kind (graph.c): name checks, growth; *out is the new node. */
+spk_status spk__net_add_node(spk_net *net, const char *name, spk_node_kind kind, int *id, spk__node **out);
+
+/* Reversible blocks (reversible.c). */
+void spk__rev_free(struct spk__rev *r);
+/* Check a reversible node's input shape (known in n->in_dims). */
+spk_status spk__rev_check_shape(spk_net *net, const spk__node *n);
+/* At build, after shapes and the schedule: refuse a node on a cycle, make the populations. */
+spk_status spk__rev_prepare(spk_net *net, int v);
+/* Floats of the parameter tensors (weight, bias: 0 without) and the op's fan-in. */
+size_t spk__rev_weight_numel(const spk__node *n);
+size_t spk__rev_bias_numel(const spk__node *n);
+int spk__rev_fan_in(const spk__node *n);
+/* Learnable neuron parameters (n->learn, n->t_np, as a neuron node's): after the arena is
+ * made, bind them (per neuron) or seed them (shared); after the optimizer changed them,
+ * project them with `project` and hand them to the populations; zero the accumulators. */
+void spk__rev_bind(spk_net *net, spk__node *n);
+void spk__rev_params_changed(spk_net *net, spk__node *n, void (*project)(spk_neuron_param, float *, size_t));
+void spk__rev_zero_grad(spk__node *n);
+/* Floats of activation scratch for T, B, and the views into it once laid out (base NULL:
+ * only count). Every reversible node of a network uses the same scratch (they run one at a
+ * time and keep nothing in it between calls). The reference path's per-population states
+ * carried between steps are each node's own: spk__rev_carry_floats (0 off that path). */
+size_t spk__rev_scratch_floats(const spk_net *net, const spk__node *n, int T, int B);
+void spk__rev_set_scratch(const spk_net *net, spk__node *n, float *base, int T, int B);
+size_t spk__rev_carry_floats(const spk_net *net, const spk__node *n, int B);
+void spk__rev_set_carry(spk__node *n, float *carry);
+/* Forward / backward over steps [t0, t0+nt) (exec.c's node_forward / node_backward). */
+spk_status spk__rev_forward(spk_net *net, int v, int t0, int nt);
+spk_status spk__rev_backward(spk_net *net, int v, int t0, int nt);
+/* Reconstruct the node's input [T, B, F] of the last forward from its output, as backward
+ * does (for tests). */
+spk_status spk__rev_invert(spk_net *net, int v, float *x);
+/* Synapses (non-zero weights, a conv tap once per output position inside the input) and the
+ * largest fan-in of a block's neuron at the middle of the population (hw fit). */
+int64_t spk__rev_synapses(const spk_net *net, const spk__node *n);
+/* For the event-driven engine: the half size h (per row), the op geometry (conv; NULL for
+ * dense), the 2L populations, and op p's weight and bias (NULL without) in the arena. */
+int spk__rev_half(const spk__node *n);
+const spk_conv_geom *spk__rev_geom(const spk__node *n);
+spk_neuron *spk__rev_pop(const spk__node *n, int p);
+const float *spk__rev_weight(const spk_net *net, const spk__node *n, int p);
+const float *spk__rev_bias(const spk_net *net, const spk__node *n, int p);
+int64_t spk__rev_fan_in_mid(const spk_net *net, const spk__node *n);
 
 #endif

@@ -57,6 +57,8 @@ int bench_cuba(int argc, char **argv);
 int bench_stdp(int argc, char **argv);
 /* `spk bench attention` (bench_attention.c): the attention op beside PyTorch. */
 int bench_attention(int argc, char **argv);
+/* `spk bench reversible` (bench_reversible.c): reversible blocks vs ordinary nodes by depth. */
+int bench_reversible(int argc, char **argv);
 /* Fixed point (cmd_fixed.c): `spk quantize`, and `spk export ... --to c`. */
 int cmd_quantize(int argc, char **argv);
 int cli_export_is_c(int argc, char **argv);

@@ -274,7 +274,8 @@ int cmd_bench(int argc, char **argv) {
                "  train    all four of them\n"
                "  infer    inference throughput of a trained model at batch 1 and 128\n"
                "  stdp     unsupervised STDP layer on Fashion-MNIST, label-assignment accuracy\n"
-               "  attention  the spiking self-attention op, fast vs reference path, beside PyTorch\n");
+               "  attention  the spiking self-attention op, fast vs reference path, beside PyTorch\n"
+               "  reversible  memory and time of deep reversible spiking blocks vs ordinary nodes\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "neuron")) return bench_neuron(argc, argv);
@@ -286,6 +287,7 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(argv[1], "infer")) return bench_infer(argc, argv);
     if (!strcmp(argv[1], "stdp")) return bench_stdp(argc, argv);
     if (!strcmp(argv[1], "attention")) return bench_attention(argc, argv);
-    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba, mlp, rec, conv, obench, train, infer, stdp, attention)", argv[1]);
+    if (!strcmp(argv[1], "reversible")) return bench_reversible(argc, argv);
+    cli_error("bench: unknown workload '%s' (available: neuron, memory, cuba, mlp, rec, conv, obench, train, infer, stdp, attention, reversible)", argv[1]);
     return 2;
 }

@@ -70,6 +70,15 @@ int cmd_info(int argc, char **argv) {
             syn = (long)pw * pos;
         }
         const char *note = "";
+        const spk_reversible_config *rc = spk_net_reversible_config(net, v);
+        if (rc) { /* 2L ops of h x h (x taps) weights, each used once per output position */
+            long pos = rc->op == SPK_REV_CONV ? out / dims[0] : 1;
+            syn = (long)pw * pos;
+            neurons += (long)rc->blocks * out;
+            snprintf(s, sizeof s, "%d blocks, %s %s/%s", rc->blocks, spk_neuron_kind_name(rc->neuron.kind), spk_reset_kind_name(rc->neuron.reset),
+                     spk_reset_timing_name(rc->neuron.timing));
+            note = s;
+        }
         if (kind == SPK_NODE_NEURON) {
             neurons += out;
             const spk_neuron_config *c = spk_neuron_get_config(spk_net_neuron(net, v));
