@@ -245,6 +245,9 @@ static void test_model_files(void) {
     char nodir[300];
     snprintf(nodir, sizeof nodir, "%s/missing/model.spk", dir);
     CHECK(spk_model_save(nodir, e, 1, in_dims, net, NULL, NULL) == SPK_ERR_IO);
+    /* a directory (e.g. a run folder) is refused as such, not read */
+    CHECK(spk_model_load(dir, &e2, &net2, &r2, &nd2, d2, NULL, NULL, NULL) == SPK_ERR_IO);
+    CHECK(strstr(spk_errmsg(NULL), "a directory") != NULL);
     f = fopen(path, "rb");
     size_t n2 = fread(buf, 1, sizeof buf, f);
     fclose(f);

@@ -1,16 +1,23 @@
 /* text.c — small file and text helpers shared by the loaders and writers: reading a whole
  * file into memory, and a growable text buffer for generated text (YAML, C, reports). */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
 #include "core/core.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 spk_status spk__read_file(const char *path, unsigned char **data, size_t *size) {
     *data = NULL;
     *size = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return spk__fail(NULL, SPK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return spk__fail(NULL, SPK_ERR_IO, "%s: not a regular file%s", path, S_ISDIR(sb.st_mode) ? " (a directory)" : "");
+    }
     fseek(f, 0, SEEK_END);
     long sz = ftell(f);
     fseek(f, 0, SEEK_SET);
