@@ -1188,6 +1188,7 @@ typedef struct spk_layer_spec {
     int heads, attn_kind;        /* attention: heads (default 1), spk_attention_kind        */
     float attn_scale;            /* ... scale (default 0.125)                               */
     float attn_threshold;        /* ... threshold of the population after it (default 0.5) */
+    int attn_norm;               /* ... 1: a tdBN node after each projection (as Spikformer) */
     spk_norm_config norm;        /* batchnorm                                               */
     int count;                   /* residual: layers in its branch (the ones that follow)   */
     int shortcut;                /* residual: layers of its shortcut, after the branch's

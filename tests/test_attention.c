@@ -434,6 +434,56 @@ static void test_experiment_block(const char *kind) {
     spk_experiment_free(e);
 }
 
+/* batchnorm: true puts a tdBN node after each projection (as Spikformer); the key reads back;
+ * the block trains one step; in hardware-safe mode training is refused naming a norm node */
+static void test_experiment_block_norm(void) {
+    char text[2048];
+    snprintf(text, sizeof text, yaml_block, "spikformer");
+    char *at = strstr(text, "surrogate: atan}");
+    if (!at) return;
+    memcpy(at, "batchnorm: true}", 16);
+    spk_experiment *e, *e2;
+    CHECK_OK(spk_experiment_parse(&e, text, strlen(text), "bn.yaml"));
+    if (!e) return;
+    CHECK(e->layers[2].attn_norm == 1);
+    char *y = spk_experiment_to_yaml(e);
+    CHECK(y && strstr(y, "batchnorm: true") != NULL);
+    CHECK_OK(spk_experiment_parse(&e2, y ? y : "", y ? strlen(y) : 0, "resolved.yaml"));
+    CHECK(e2 && e2->layers[2].attn_norm == 1);
+    spk_experiment_free(e2);
+    spk_free(y);
+    spk_net *net;
+    int readout, dims[3] = {1, 3, 4};
+    CHECK_OK(spk_experiment_build_net(e, 3, dims, &net, &readout));
+    if (!net) {
+        spk_experiment_free(e);
+        return;
+    }
+    static const char *const bn[] = {"blk.q_bn", "blk.k_bn", "blk.v_bn", "blk.proj_bn"};
+    for (int i = 0; i < 4; i++) {
+        int v = spk_net_find(net, bn[i]);
+        CHECK_MSG(v >= 0 && spk_net_node_kind(net, v) == SPK_NODE_NORM, "norm node %s", bn[i]);
+    }
+    CHECK(spk_net_norm_config(net, spk_net_find(net, "blk.q_bn"))->v_th == 0.25f); /* the q population's threshold */
+    const int T = 3, B = 2;
+    float x[3 * 2 * 12], R[3 * 2 * 3];
+    for (int i = 0; i < T * B * 12; i++) x[i] = 2 * urand(8, (uint64_t)i);
+    for (int i = 0; i < T * B * 3; i++) R[i] = urand(9, (uint64_t)i) - 0.5f;
+    spk_net_set_training(net, 1, 0);
+    CHECK_OK(spk_net_forward(net, T, B, x));
+    spk_net_zero_grad(net);
+    CHECK_OK(spk_net_seed_grad(net, readout, SPK_SIGNAL_MEM, R));
+    CHECK_OK(spk_net_backward(net));
+    size_t ng;
+    const float *g = spk_net_param_grad(net, spk_net_find(net, "blk.q"), "weight", &ng);
+    double gs = 0;
+    for (size_t i = 0; g && i < ng; i++) gs += fabs(g[i]);
+    CHECK_MSG(gs > 0, "the q projection gets a gradient through its norm node");
+    CHECK(spk_net_check_hardware_safe(net, 1) == SPK_ERR_UNSUPPORTED && strstr(spk_errmsg(net), "_bn") != NULL);
+    spk_net_free(net);
+    spk_experiment_free(e);
+}
+
 static void test_yaml_errors(void) {
     const char *cases[][2] = {
         {"network:\n  - conv: {channels: 4, kernel: 1}\n  - attention: {heads: 0}\n  - lif\n", "'heads' = 0 is out of range"},
@@ -518,6 +568,7 @@ static void test_threads_and_memory(void) {
 }
 
 int main(void) {
+    test_experiment_block_norm();
     test_threads_and_memory();
     test_op_spikformer();
     test_op_stochastic();

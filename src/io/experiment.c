@@ -297,6 +297,7 @@ static spk_status layer_key(ctx *c, void *t, const char *key, yaml_node_t *v) {
         if (IS("heads")) return get_int(c, v, key, 1, 100000, &L->heads);
         if (IS("scale")) return get_float(c, v, key, 1e-9, 1e9, &L->attn_scale);
         if (IS("attn_threshold")) return get_float(c, v, key, 1e-9, 1e9, &L->attn_threshold);
+        if (IS("batchnorm")) return get_bool(c, v, key, &L->attn_norm);
         if (IS("kind")) return get_choice(c, v, key, spk_attention_kind_from_name, "spikformer, stochastic", &L->attn_kind);
         if (IS("neuron")) {
             if ((st = get_choice(c, v, key, spk_neuron_kind_from_name, "lif, cuba, alif", &k))) return st;
@@ -391,7 +392,7 @@ static const char *const neuron_keys[] = {"name", "kind", "beta", "threshold", "
                                           "adapt_beta", "surrogate", "surrogate_scale", "detach_reset", "recurrent", "recurrent_bias",
                                           "learn_beta", "learn_threshold", NULL};
 
-static const char *const attention_keys[] = {"name", "kind", "heads", "scale", "attn_threshold", "neuron", "beta", "threshold", "alpha",
+static const char *const attention_keys[] = {"name", "kind", "heads", "scale", "attn_threshold", "batchnorm", "neuron", "beta", "threshold", "alpha",
                                              "gain", "reset", "timing", "v_reset", "refractory", "fire", "sigma", "n_max", "graded_noise",
                                              "replicas", "adapt_rho", "adapt_beta", "surrogate", "surrogate_scale", "detach_reset",
                                              "learn_beta", "learn_threshold", NULL};
@@ -870,12 +871,12 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
         }
         case SPK_LAYER_ATTENTION: {
             const char *gn = n->graded_noise == SPK_FIRE_GAUSS ? "gauss" : n->graded_noise == SPK_FIRE_CAUCHY ? "cauchy" : "none";
-            spk__sb_printf(&b, "  - attention: {name: %s, kind: %s, heads: %d, scale: " F9 ", attn_threshold: " F9 ", neuron: %s, beta: " F9
+            spk__sb_printf(&b, "  - attention: {name: %s, kind: %s, heads: %d, scale: " F9 ", attn_threshold: " F9 ", batchnorm: %s, neuron: %s, beta: " F9
                           ", threshold: " F9 ", alpha: " F9 ", gain: " F9 ", reset: %s, timing: %s, v_reset: " F9 ", refractory: %d, fire: %s, sigma: " F9
                           ", n_max: %d, graded_noise: %s, replicas: %d, adapt_rho: " F9 ", adapt_beta: " F9 ", surrogate: %s, surrogate_scale: " F9
                           ", detach_reset: %s, learn_beta: %s, learn_threshold: %s}\n",
                       L->name, spk_attention_kind_name((spk_attention_kind)L->attn_kind), L->heads, (double)L->attn_scale,
-                      (double)L->attn_threshold, spk_neuron_kind_name(n->kind), (double)n->lam, (double)n->thr, (double)n->alpha,
+                      (double)L->attn_threshold, L->attn_norm ? "true" : "false", spk_neuron_kind_name(n->kind), (double)n->lam, (double)n->thr, (double)n->alpha,
                       (double)n->gain, spk_reset_kind_name(n->reset), spk_reset_timing_name(n->timing), (double)n->v_reset, n->ref_steps,
                       spk_fire_kind_name(n->fire), (double)n->sigma, n->n_max, gn, n->replicas, (double)n->adapt_rho, (double)n->adapt_beta,
                       spk_surrogate_name(n->surrogate), (double)n->surrogate_scale, n->detach_reset ? "true" : "false",

@@ -156,14 +156,24 @@ spk_status spk__attention_block(spk_net *net, const spk_layer_spec *L, int prev,
     if (nd == 3) { /* tokens = spatial positions */
         if ((st = spk_net_add_flatten_dims(net, NAME("tokens"), 1, -1, &tok)) || (st = spk_net_connect(net, prev, tok))) return st;
     }
+    /* with batchnorm, a tdBN node (v_th = the threshold of the population it feeds) after
+     * each projection: NAME.q_bn, ... NAME.proj_bn */
+    spk_norm_config ncfg = spk_norm_config_default();
     static const char *const role[3] = {"q", "k", "v"};
     for (int r = 0; r < 3; r++) {
         int conv;
-        char lifname[16];
-        snprintf(lifname, sizeof lifname, "%s_lif", role[r]);
+        char sub[16];
         if ((st = spk_net_add_conv(net, NAME(role[r]), 1, C, C, &k1, NULL, NULL, NULL, 1, 1, &conv)) || (st = spk_net_connect(net, tok, conv)))
             return st;
-        if ((st = spk_net_add_neuron(net, NAME(lifname), &L->neuron, 2, dims, &lif[r])) || (st = spk_net_connect(net, conv, lif[r])))
+        if (L->attn_norm) {
+            int bn;
+            snprintf(sub, sizeof sub, "%s_bn", role[r]);
+            ncfg.v_th = L->neuron.thr;
+            if ((st = spk_net_add_norm(net, NAME(sub), &ncfg, &bn)) || (st = spk_net_connect(net, conv, bn))) return st;
+            conv = bn;
+        }
+        snprintf(sub, sizeof sub, "%s_lif", role[r]);
+        if ((st = spk_net_add_neuron(net, NAME(sub), &L->neuron, 2, dims, &lif[r])) || (st = spk_net_connect(net, conv, lif[r])))
             return st;
     }
     if ((st = spk_net_add_attention(net, NAME("attn"), (spk_attention_kind)L->attn_kind, L->heads, L->attn_scale, &att)) ||
@@ -174,6 +184,13 @@ spk_status spk__attention_block(spk_net *net, const spk_layer_spec *L, int prev,
     if ((st = spk_net_add_neuron(net, NAME("attn_lif"), &acfg, 2, dims, &alif)) || (st = spk_net_connect(net, att, alif))) return st;
     if ((st = spk_net_add_conv(net, NAME("proj"), 1, C, C, &k1, NULL, NULL, NULL, 1, 1, &proj)) || (st = spk_net_connect(net, alif, proj)))
         return st;
+    if (L->attn_norm) {
+        int bn;
+        ncfg.v_th = 1.0f;
+        ncfg.gamma = 0.0f; /* the branch starts silent: the block starts as its shortcut */
+        if ((st = spk_net_add_norm(net, NAME("proj_bn"), &ncfg, &bn)) || (st = spk_net_connect(net, proj, bn))) return st;
+        proj = bn;
+    }
     if ((st = spk_net_add_merge(net, L->name, &merge)) || (st = spk_net_connect(net, tok, merge)) || (st = spk_net_connect(net, proj, merge)))
         return st;
 #undef NAME
