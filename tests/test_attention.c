@@ -469,12 +469,17 @@ static void test_experiment_block_norm(void) {
     float x[3 * 2 * 12], R[3 * 2 * 3];
     for (int i = 0; i < T * B * 12; i++) x[i] = 2 * urand(8, (uint64_t)i);
     for (int i = 0; i < T * B * 3; i++) R[i] = urand(9, (uint64_t)i) - 0.5f;
+    /* proj_bn's gamma starts at 0 (the block starts as its shortcut): nothing reaches q ... */
+    size_t ng;
+    float *gamma = spk_net_param(net, spk_net_find(net, "blk.proj_bn"), "weight", &ng);
+    CHECK(gamma && ng == 4 && gamma[0] == 0.0f && gamma[3] == 0.0f);
+    /* ... so give it 1 to see the gradient pass through the q norm */
+    for (size_t i = 0; gamma && i < ng; i++) gamma[i] = 1.0f;
     spk_net_set_training(net, 1, 0);
     CHECK_OK(spk_net_forward(net, T, B, x));
     spk_net_zero_grad(net);
     CHECK_OK(spk_net_seed_grad(net, readout, SPK_SIGNAL_MEM, R));
     CHECK_OK(spk_net_backward(net));
-    size_t ng;
     const float *g = spk_net_param_grad(net, spk_net_find(net, "blk.q"), "weight", &ng);
     double gs = 0;
     for (size_t i = 0; g && i < ng; i++) gs += fabs(g[i]);
