@@ -16,8 +16,6 @@ enum { I = 7, H = 6, C = 3, B = 4 };
 static spk_neuron_kind hidden_kind = SPK_NEURON_LIF; /* the next build's hidden population */
 
 static spk_net *build(int rec, int *ro, spk_reset_kind hidden_reset) {
-    spk_net *net;
-    int in, d1, h, r = -1, d2, o;
     spk_neuron_config hc = spk_neuron_config_default(), oc = spk_neuron_config_default();
     hc.lam = 0.9f;
     hc.reset = hidden_reset;
@@ -27,25 +25,12 @@ static spk_net *build(int rec, int *ro, spk_reset_kind hidden_reset) {
     oc.lam = 0.8f;
     oc.fire = SPK_FIRE_NONE;
     oc.reset = SPK_RESET_NONE;
-    if (spk_net_create(&net)) return NULL;
-    int bad = spk_net_add_input(net, "in", 1, (int[]){I}, &in) || spk_net_add_dense(net, "fc1", I, H, 1, &d1) ||
-              spk_net_add_neuron(net, "h", &hc, 1, (int[]){H}, &h) || spk_net_add_dense(net, "fc2", H, C, 1, &d2) ||
-              spk_net_add_neuron(net, "out", &oc, 1, (int[]){C}, &o) || spk_net_connect(net, in, d1) || spk_net_connect(net, d1, h) ||
-              spk_net_connect(net, h, d2) || spk_net_connect(net, d2, o);
-    if (!bad && rec) bad = spk_net_add_dense(net, "h.rec", H, H, 1, &r) || spk_net_connect(net, h, r) || spk_net_connect(net, r, h);
-    if (bad || spk_net_build(net, (spk_rng){5, 0})) {
-        fprintf(stderr, "build: %s\n", spk_errmsg(net));
-        spk_net_free(net);
-        return NULL;
-    }
-    size_t n;
-    float *w = spk_net_param(net, d1, "weight", &n);
-    for (size_t k = 0; k < n; k++) w[k] *= 4.0f; /* enough drive for the hidden layer to spike */
-    if (rec) {
-        float *wr = spk_net_param(net, r, "weight", &n);
+    spk_net *net = tu_build_hidden_net(I, H, C, &hc, &oc, rec, 5, ro);
+    if (net && rec) { /* the recurrent weights start at zero */
+        size_t n;
+        float *wr = spk_net_param(net, spk_net_find(net, "h.rec"), "weight", &n);
         memset(wr, 0, n * sizeof(float));
     }
-    *ro = o;
     return net;
 }
 

@@ -39,24 +39,10 @@ static void parsing(void) {
 }
 
 static spk_net *build(int *ro) {
-    spk_net *net;
-    int in, d1, h, d2, o;
     spk_neuron_config hc = spk_neuron_config_default(), oc = spk_neuron_config_default();
     oc.fire = SPK_FIRE_NONE;
     oc.reset = SPK_RESET_NONE;
-    spk_net_create(&net);
-    if (spk_net_add_input(net, "in", 1, (int[]){8}, &in) || spk_net_add_dense(net, "fc1", 8, 6, 1, &d1) ||
-        spk_net_add_neuron(net, "h", &hc, 1, (int[]){6}, &h) || spk_net_add_dense(net, "fc2", 6, 3, 1, &d2) ||
-        spk_net_add_neuron(net, "out", &oc, 1, (int[]){3}, &o) || spk_net_connect(net, in, d1) || spk_net_connect(net, d1, h) ||
-        spk_net_connect(net, h, d2) || spk_net_connect(net, d2, o) || spk_net_build(net, (spk_rng){3, 0})) {
-        spk_net_free(net);
-        return NULL;
-    }
-    size_t n;
-    float *w = spk_net_param(net, d1, "weight", &n);
-    for (size_t k = 0; k < n; k++) w[k] *= 4;
-    *ro = o;
-    return net;
+    return tu_build_hidden_net(8, 6, 3, &hc, &oc, 0, 3, ro);
 }
 
 static void trainer(spk_train_method m) {

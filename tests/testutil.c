@@ -102,3 +102,25 @@ int tu_oom_sweep(const char *what, spk_status (*fn)(void *), void *arg) {
     printf("out of memory: %s: each of %d allocations failed in turn: %s\n", what, k, failures ? "FAILED" : "SPK_ERR_NOMEM, no leak");
     return k;
 }
+
+spk_net *tu_build_hidden_net(int I, int H, int C, const spk_neuron_config *hc, const spk_neuron_config *oc, int rec, uint64_t seed,
+                             int *ro) {
+    spk_net *net;
+    int in, d1, h, r, d2, o;
+    if (spk_net_create(&net)) return NULL;
+    int bad = spk_net_add_input(net, "in", 1, (int[]){I}, &in) || spk_net_add_dense(net, "fc1", I, H, 1, &d1) ||
+              spk_net_add_neuron(net, "h", hc, 1, (int[]){H}, &h) || spk_net_add_dense(net, "fc2", H, C, 1, &d2) ||
+              spk_net_add_neuron(net, "out", oc, 1, (int[]){C}, &o) || spk_net_connect(net, in, d1) || spk_net_connect(net, d1, h) ||
+              spk_net_connect(net, h, d2) || spk_net_connect(net, d2, o);
+    if (!bad && rec) bad = spk_net_add_dense(net, "h.rec", H, H, 1, &r) || spk_net_connect(net, h, r) || spk_net_connect(net, r, h);
+    if (bad || spk_net_build(net, (spk_rng){seed, 0})) {
+        fprintf(stderr, "build: %s\n", spk_errmsg(net));
+        spk_net_free(net);
+        return NULL;
+    }
+    size_t n;
+    float *w = spk_net_param(net, d1, "weight", &n);
+    for (size_t k = 0; k < n; k++) w[k] *= 4.0f;
+    *ro = o;
+    return net;
+}

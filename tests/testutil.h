@@ -78,6 +78,13 @@ void tu_count_free(void *ud, void *p);
  * one summary line; returns the number of failure points swept. */
 int tu_oom_sweep(const char *what, spk_status (*fn)(void *), void *arg);
 
+/* The small network of the training-method tests: in [I] -> fc1 (dense) -> h (population hc,
+ * [H]) -> fc2 (dense) -> out (population oc, [C]), with rec an all-to-all recurrent dense
+ * "h.rec" on h; built from `seed` and fc1's weights multiplied by 4 (enough drive for h to
+ * spike). *ro is out; NULL (and a message) on failure. */
+spk_net *tu_build_hidden_net(int I, int H, int C, const spk_neuron_config *hc, const spk_neuron_config *oc, int rec, uint64_t seed,
+                             int *ro);
+
 /* Read an HDF5 dataset as float32 and check its element count (want == 0: any). NULL on
  * failure, counted as a failed check with the file and dataset named. */
 float *tu_read_floats(const char *file, const char *path, size_t want);
