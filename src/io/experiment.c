@@ -832,17 +832,14 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
     for (int i = 0, branch_end = -1, sc_start = -1; i < e->n_layers; i++) {
         const spk_layer_spec *L = &e->layers[i];
         const spk_neuron_config *n = &L->neuron;
-        size_t at = b.len; /* a branch layer's line is indented under its residual */
         if (L->kind == SPK_LAYER_RESIDUAL) {
             spk__sb_printf(&b, "  - residual:\n      name: %s\n      connect: %s\n      layers:\n", L->name, spk_merge_op_name(L->connect));
             branch_end = i + L->count + L->shortcut;
             sc_start = L->shortcut ? i + L->count + 1 : -1;
             continue;
         }
-        if (i == sc_start) {
-            spk__sb_printf(&b, "      shortcut:\n");
-            at = b.len;
-        }
+        if (i == sc_start) spk__sb_printf(&b, "      shortcut:\n");
+        if (i <= branch_end) spk__sb_printf(&b, "%6s", ""); /* a branch or shortcut layer is indented under its residual */
         switch (L->kind) {
         case SPK_LAYER_DENSE: spk__sb_printf(&b, "  - dense: {name: %s, units: %d, bias: %s}\n", L->name, L->units, L->bias ? "true" : "false"); break;
         case SPK_LAYER_CONV:
@@ -901,13 +898,6 @@ char *spk_experiment_to_yaml(const spk_experiment *e) {
             break;
         }
         default: spk__sb_printf(&b, "  - %s: {name: %s}\n", layer_names[L->kind], L->name); break;
-        }
-        if (i <= branch_end && !b.oom) {
-            spk__sb_printf(&b, "%6s", "");
-            if (!b.oom) {
-                memmove(b.p + at + 6, b.p + at, b.len - 6 - at);
-                memset(b.p + at, ' ', 6);
-            }
         }
     }
     const spk_train_config *t = &e->train;
