@@ -60,9 +60,10 @@ static void lay_out(spk_net *net, plan *p, int T, int B) {
         n->argmax = NULL;
         if (n->kind == SPK_NODE_NEURON) {
             size_t SS = spk_neuron_state_size(n->nr, B);
-            n->states = take(p, (size_t)(T + 1) * SS, sizeof(float));
-            n->u = take(p, TB * n->out_numel, sizeof(float));
+            n->thin = !net->reference && spk__neuron_thin_ok(n->nr);
+            n->states = take(p, (size_t)(n->thin ? 1 : T + 1) * SS, sizeof(float));
             n->mem = take(p, TB * n->out_numel, sizeof(float));
+            n->u = n->thin ? n->mem : take(p, TB * n->out_numel, sizeof(float));
             n->dstate = take(p, SS, sizeof(float));
         }
         if (n->kind == SPK_NODE_POOL && n->pool.kind == SPK_POOL_MAX) n->argmax = take(p, TB * n->out_numel, sizeof(int32_t));
@@ -257,6 +258,14 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
         int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V);
         const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
+        if (n->thin) { /* the state before step t is the initial one or step t-1's (mem, out) */
+            const int oS = spk_neuron_slot_offset(n->nr, SPK_SLOT_S);
+            for (int t = t0; t < t0 + nt; t++)
+                spk__neuron_step_thin(n->nr, B, t ? n->mem + (t - 1) * BN : n->states + (size_t)oV * BN,
+                                      t ? n->out + (t - 1) * BN : n->states + (size_t)oS * BN, n->out + t * BN, n->mem + t * BN,
+                                      n->in + t * BN);
+            break;
+        }
         for (int t = t0; t < t0 + nt; t++) {
             float *cur = n->states + (size_t)(t + 1) * SS;
             if (into) { /* the fused kernel reads step t-1's state and writes step t's and mem */
@@ -491,6 +500,15 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             /* truncated BPTT: no gradient reaches the state across a window boundary */
             if (net->tbptt_k > 0 && t < net->T - 1 && (t + 1) % net->tbptt_k == 0)
                 memset(n->dstate, 0, SS * sizeof(float));
+            if (n->thin) {
+                const int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V), oS = spk_neuron_slot_offset(n->nr, SPK_SLOT_S);
+                spk_status st = spk__neuron_step_backward_thin(
+                    n->nr, B, n->dstate, n->din + t * BN, t ? n->mem + (t - 1) * BN : n->states + (size_t)oV * BN,
+                    t ? n->out + (t - 1) * BN : n->states + (size_t)oS * BN, n->mem + t * BN, n->out + t * BN, n->in + t * BN,
+                    n->dout + t * BN, n->dmem ? n->dmem + t * BN : NULL);
+                if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
+                continue;
+            }
             spk_status st =
                 net->reference && n->nr->cfg.kind != SPK_NEURON_COMPLEX
                     ? spk__neuron_step_backward_ref(n->nr, B, t, n->dstate, n->din + t * BN, n->states + (size_t)t * SS,

@@ -43,6 +43,9 @@ typedef struct spk__node {
     float *mem;      /* neuron: [T,B,N] reported membrane */
     float *states;   /* neuron: [T+1, S, B, N] */
     float *u;        /* neuron: [T,B,N] */
+    int thin;        /* neuron on the fast path with delayed timing (spk__neuron_thin_ok): states
+                        holds only the initial state [S, B, N], the state after step t is
+                        (mem[t], out[t]), and u is mem (the same values) */
     int32_t *argmax; /* max pool */
     float *mask;     /* dropout: [B, F] */
     float *init;     /* [B, out_numel] output before t = 0 (back-edge sources) */

@@ -107,5 +107,19 @@ int spk__neuron_step_into_ok(const spk_neuron *nr);
  * bit for bit. Only for populations spk__neuron_step_into_ok accepts (no checks here). */
 void spk__neuron_step_into(const spk_neuron *nr, int B, const float *prev, float *state, float *u, float *s, float *mem,
                            const float *x);
+/* 1 when the thin step applies: spk__neuron_step_into_ok and delayed timing. Then the state
+ * after step t is exactly (membrane, spikes) of step t, and the membrane is the potential u. */
+int spk__neuron_thin_ok(const spk_neuron *nr);
+/* One step of a population spk__neuron_thin_ok accepts, keeping no state of its own: reads the
+ * state after step t-1 as v_prev [B, N] (the previous membrane) and s_prev [B, N] (the previous
+ * spikes), writes the spikes s and the membrane mem [B, N] (= the potential, = the new V). The
+ * same floats as spk__neuron_step_into bit for bit. */
+void spk__neuron_step_thin(const spk_neuron *nr, int B, const float *v_prev, const float *s_prev, float *s, float *mem,
+                           const float *x);
+/* The backward of spk__neuron_step_thin at one step: spk_neuron_step_backward with the state
+ * before the step given as v_prev, s_prev and the potential as mem (dstate keeps its slots). */
+spk_status spk__neuron_step_backward_thin(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev,
+                                          const float *s_prev, const float *mem, const float *s, const float *x,
+                                          const float *ds, const float *dmem);
 
 #endif

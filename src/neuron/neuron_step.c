@@ -339,6 +339,50 @@ void spk__neuron_step_into(const spk_neuron *nr, int B, const float *prev, float
     }
 }
 
+/* The thin step (delayed timing): with the reset taken from the previous step's spike, the
+ * membrane after a step is its potential, so the state after step t is (mem[t], s[t]) and the
+ * network keeps nothing else. Same float operations as lif_row_oop's delayed loops. */
+#define LIF_LOOP_THIN(MEXPR)                                                      \
+    for (int i = 0; i < N; i++) {                                                 \
+        const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0;     \
+        const float thr = thrv[i];                                                \
+        const float inp = g * xb[i], r = sin[i], vv = vin[i];                     \
+        (void)r;                                                                  \
+        const float m = (MEXPR);                                                  \
+        so[i] = m - thr > 0.0f ? 1.0f : 0.0f;                                     \
+        mo[i] = m;                                                                \
+    }
+
+static void lif_row_thin(int N, spk_reset_kind rk, float g, float vr, float lo, const float *restrict lamv,
+                         const float *restrict thrv, const float *restrict xb, const float *restrict vin,
+                         const float *restrict sin, float *restrict so, float *restrict mo) {
+    (void)vr;
+    switch (rk) {
+    case SPK_RESET_SOFT: LIF_LOOP_THIN((lam * vv + inp) - r * thr); break;
+    case SPK_RESET_HARD: LIF_LOOP_THIN(lam * ((1.0f - r) * vv + r * vr) + inp); break;
+    case SPK_RESET_HARD_ALL: LIF_LOOP_THIN((1.0f - r) * (lam * vv + inp) + r * vr); break;
+    default: LIF_LOOP_THIN(lam * vv + inp); break;
+    }
+}
+
+int spk__neuron_thin_ok(const spk_neuron *nr) {
+    return spk__neuron_step_into_ok(nr) && nr->cfg.timing == SPK_TIMING_DELAYED;
+}
+
+void spk__neuron_step_thin(const spk_neuron *nr, int B, const float *v_prev, const float *s_prev, float *s, float *mem,
+                           const float *x) {
+    const int N = nr->n;
+    const spk_neuron_config *c = &nr->cfg;
+    const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
+    const float g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
+    const spk_reset_kind rk = c->reset;
+#pragma omp parallel for schedule(static) if ((size_t)B * N > NEURON_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        size_t o = (size_t)b * N;
+        lif_row_thin(N, rk, g, vr, lo, lamv, thrv, x + o, v_prev + o, s_prev + o, s + o, mem + o);
+    }
+}
+
 spk_status spk_neuron_step(const spk_neuron *nr, int B, int64_t t, float *state, float *u, float *s,
                            const float *x, const float *x_im, float *s_im) {
     spk_status st = check_step_args(nr, B, state, s, x);
@@ -384,8 +428,8 @@ static inline __attribute__((always_inline)) void lif_bw_row_atan(
     }
 }
 
-static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float *dx, const float *state_prev, const float *u,
-                                    const float *s, const float *x, const float *ds, const float *dmem) {
+static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev, const float *s_prev,
+                                    const float *u, const float *s, const float *x, const float *ds, const float *dmem) {
     const spk_neuron_config *c = &nr->cfg;
     const int N = nr->n;
     const size_t BN = (size_t)B * N;
@@ -418,7 +462,7 @@ static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float 
             const size_t o = (size_t)b * N;
             if (common) {
                 const float *dm = dmem ? dmem + o : NULL, *dsp = ds ? ds + o : NULL;
-                const float *v0 = state_prev + oV * BN + o, *s0 = state_prev + oS * BN + o;
+                const float *v0 = v_prev + o, *s0 = s_prev + o;
                 float *dV = dstate + oV * BN + o, *dS = dstate + oS * BN + o;
                 const int soft = rk == SPK_RESET_SOFT;
                 /* constant arguments: each call below is its own branch-free loop */
@@ -432,7 +476,7 @@ static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float 
                 else lif_bw_row_atan(N, 0, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
                 continue;
             }
-            const float *restrict v0 = state_prev + oV * BN + o, *restrict s0 = state_prev + oS * BN + o;
+            const float *restrict v0 = v_prev + o, *restrict s0 = s_prev ? s_prev + o : NULL;
             const float *restrict ub = u + o, *restrict sb = s + o;
             float *restrict dV = dstate + oV * BN + o, *restrict dS = dstate + oS * BN + o, *restrict dxb = dx + o;
             for (int i = 0; i < N; i++) {
@@ -512,8 +556,19 @@ spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dst
     if (nr->cfg.kind == SPK_NEURON_COMPLEX)
         return spk__complex_step_backward(nr, B, t, dstate, dx, dx_im, state_prev, s, x, x_im, ds, ds_im, dmem);
     (void)s_im; (void)x_im; (void)ds_im; (void)dx_im;
-    if (u && spk__neuron_has_fast_path(nr)) return lif_backward_fast(nr, B, dstate, dx, state_prev, u, s, x, ds, dmem);
+    if (u && spk__neuron_has_fast_path(nr)) {
+        const size_t BN = (size_t)B * nr->n;
+        const int oS = nr->slot[SPK_SLOT_S];
+        return lif_backward_fast(nr, B, dstate, dx, state_prev + nr->slot[SPK_SLOT_V] * BN, oS >= 0 ? state_prev + oS * BN : NULL,
+                                 u, s, x, ds, dmem);
+    }
     return spk__neuron_step_backward_ref(nr, B, t, dstate, dx, state_prev, s, x, ds, dmem);
+}
+
+spk_status spk__neuron_step_backward_thin(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev,
+                                          const float *s_prev, const float *mem, const float *s, const float *x,
+                                          const float *ds, const float *dmem) {
+    return lif_backward_fast(nr, B, dstate, dx, v_prev, s_prev, mem, s, x, ds, dmem);
 }
 
 spk_status spk__neuron_step_backward_ref(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx, const float *state_prev,
