@@ -221,7 +221,8 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
             spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, rows);
         }
         size_t step = (size_t)B * n->out_numel;
-        for (int t = 1; rows != M && t < nt; t++) memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
+        for (int t = 1; rows != M && !n->out_once && t < nt; t++) memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
+        n->out_filled = 0;
         break;
     }
     case SPK_NODE_POOL: {
@@ -263,7 +264,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
             for (int t = t0; t < t0 + nt; t++)
                 spk__neuron_step_thin(n->nr, B, t ? n->mem + (t - 1) * BN : n->states + (size_t)oV * BN,
                                       t ? n->out + (t - 1) * BN : n->states + (size_t)oS * BN, n->out + t * BN, n->mem + t * BN,
-                                      n->in + t * BN);
+                                      n->in + (n->in_once ? 0 : t * BN));
             break;
         }
         for (int t = t0; t < t0 + nt; t++) {
@@ -321,6 +322,35 @@ static void mark_flow(spk_net *net) {
                                              n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON || n->kind == SPK_NODE_NORM ||
                                              n->kind == SPK_NODE_REVERSIBLE;
     }
+    /* A time-constant dense or conv output read only by thin populations (straight, as their
+     * only input) is computed and kept once: the populations read step 0 at every step and
+     * sum their input gradient over time into step 0. Not when the op must hand a gradient on
+     * (that would be per step). */
+    for (int v = 0; v < net->n_nodes; v++) net->nodes[v].out_once = net->nodes[v].in_once = 0;
+    for (int v = 0; v < net->n_nodes && !net->reference; v++) {
+        spk__node *n = &net->nodes[v];
+        if ((n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV) || !n->static_in || n->need_din) continue;
+        int readers = 0, ok = 1;
+        for (int e = 0; e < net->n_edges && ok; e++) {
+            const spk__edge *ed = &net->edges[e];
+            if (ed->from != v) continue;
+            const spk__node *w = &net->nodes[ed->to];
+            ok = !ed->delayed && w->kind == SPK_NODE_NEURON && w->thin && w->in_alias;
+            readers++;
+        }
+        if (!ok || !readers) continue;
+        n->out_once = 1;
+        for (int e = 0; e < net->n_edges; e++)
+            if (net->edges[e].from == v) net->nodes[net->edges[e].to].in_once = 1;
+    }
+}
+
+/* An out_once node's output at every step, written when first asked for after a forward. */
+static void fill_once(const spk_net *net, const spk__node *n) {
+    if (!n->out_once || n->out_filled) return;
+    size_t step = (size_t)net->B * n->out_numel;
+    for (int t = 1; t < net->T; t++) memcpy(n->out + (size_t)t * step, n->out, step * sizeof(float));
+    ((spk__node *)n)->out_filled = 1; /* a cache: the values are the same at every step */
 }
 
 spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
@@ -371,6 +401,7 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
 const float *spk_net_signal(const spk_net *net, int node, spk_signal sig) {
     if (!net || !net->has_forward || node < 0 || node >= net->n_nodes) return NULL;
     const spk__node *n = &net->nodes[node];
+    if (sig == SPK_SIGNAL_OUT) fill_once(net, n);
     return sig == SPK_SIGNAL_OUT ? n->out : sig == SPK_SIGNAL_MEM ? n->mem : NULL;
 }
 
@@ -431,10 +462,10 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         int rows = M;
         if (n->static_in && nt == net->T && !din) {
             /* the weight gradient is linear in dy: sum dy over time first, then one step
-             * (float sums reassociate: equal up to rounding) */
+             * (float sums reassociate: equal up to rounding); out_once: the readers summed it */
             size_t step = (size_t)B * n->out_numel;
             float *d0 = n->dout + ro;
-            for (int t = 1; t < nt; t++) {
+            for (int t = 1; !n->out_once && t < nt; t++) {
                 const float *dt = d0 + (size_t)t * step;
                 for (size_t k = 0; k < step; k++) d0[k] += dt[k];
             }
@@ -502,9 +533,10 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 memset(n->dstate, 0, SS * sizeof(float));
             if (n->thin) {
                 const int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V), oS = spk_neuron_slot_offset(n->nr, SPK_SLOT_S);
+                const size_t xo = n->in_once ? 0 : t * BN; /* a constant input: its gradient summed over time */
                 spk_status st = spk__neuron_step_backward_thin(
-                    n->nr, B, n->dstate, n->din + t * BN, t ? n->mem + (t - 1) * BN : n->states + (size_t)oV * BN,
-                    t ? n->out + (t - 1) * BN : n->states + (size_t)oS * BN, n->mem + t * BN, n->out + t * BN, n->in + t * BN,
+                    n->nr, B, n->dstate, n->din + xo, t ? n->mem + (t - 1) * BN : n->states + (size_t)oV * BN,
+                    t ? n->out + (t - 1) * BN : n->states + (size_t)oS * BN, n->mem + t * BN, n->out + t * BN, n->in + xo,
                     n->dout + t * BN, n->dmem ? n->dmem + t * BN : NULL);
                 if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
                 continue;
@@ -660,6 +692,7 @@ void spk_net_profile_print(const spk_net *net, FILE *fp) {
          * downstream op sees */
         double nz = 0;
         size_t cnt = net->has_forward ? (size_t)net->T * net->B * n->out_numel : 0;
+        if (cnt) fill_once(net, n);
         for (size_t k = 0; k < cnt; k++) nz += n->out[k] != 0.0f;
         fprintf(fp, "%-20s %-8s %12.2f %12.2f %6.1f%% %11.1f%%\n", n->name, spk_node_kind_name(n->kind), n->prof_fwd * 1e3,
                 n->prof_bwd * 1e3, tf + tb > 0 ? 100.0 * (n->prof_fwd + n->prof_bwd) / (tf + tb) : 0.0,

@@ -53,6 +53,12 @@ typedef struct spk__node {
     int is_back_src;
     int static_in;   /* fed only by a time-constant signal: computed once, replicated over T */
     int const_out;   /* its output is the same at every step (last forward) */
+    int out_once;    /* static_in dense/conv whose only readers are thin populations (in_once):
+                        out holds step 0 alone (steps 1.. are written on demand, out_filled),
+                        and its output gradient arrives summed over time in dout's step 0 */
+    int out_filled;  /* out_once: steps 1.. of out have been written since the last forward */
+    int in_once;     /* thin population fed by an out_once node: reads in step 0 at every step
+                        and accumulates every step's input gradient into din's step 0 */
     int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
     int need_din;    /* backward must produce dL/d(its input) for a source */
     /* flatten: dims [flat_start, flat_end] of the input merged into one (flat_partial = 1);
