@@ -537,7 +537,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 spk_status st = spk__neuron_step_backward_thin(
                     n->nr, B, n->dstate, n->din + xo, t ? n->mem + (t - 1) * BN : n->states + (size_t)oV * BN,
                     t ? n->out + (t - 1) * BN : n->states + (size_t)oS * BN, n->mem + t * BN, n->out + t * BN, n->in + xo,
-                    n->dout + t * BN, n->dmem ? n->dmem + t * BN : NULL);
+                    n->dout + t * BN, n->dmem ? n->dmem + t * BN : NULL, n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]);
                 if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
                 continue;
             }

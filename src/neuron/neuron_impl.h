@@ -117,9 +117,11 @@ int spk__neuron_thin_ok(const spk_neuron *nr);
 void spk__neuron_step_thin(const spk_neuron *nr, int B, const float *v_prev, const float *s_prev, float *s, float *mem,
                            const float *x);
 /* The backward of spk__neuron_step_thin at one step: spk_neuron_step_backward with the state
- * before the step given as v_prev, s_prev and the potential as mem (dstate keeps its slots). */
+ * before the step given as v_prev, s_prev and the potential as mem (dstate keeps its slots).
+ * param_grads 0: the gradients of the decay and threshold are not wanted (neither is
+ * learnable) and are left unchanged, which spares reading the previous state. */
 spk_status spk__neuron_step_backward_thin(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev,
                                           const float *s_prev, const float *mem, const float *s, const float *x,
-                                          const float *ds, const float *dmem);
+                                          const float *ds, const float *dmem, int param_grads);
 
 #endif

@@ -409,7 +409,7 @@ spk_status spk_neuron_step(const spk_neuron *nr, int B, int64_t t, float *state,
  * Called with constant soft / has_dmem / has_ds so that each call site is a branch-free,
  * vectorized loop. */
 static inline __attribute__((always_inline)) void lif_bw_row_atan(
-    int N, int soft, int has_dmem, int has_ds, float lo, float sc, float g, const float *restrict lamv,
+    int N, int soft, int has_dmem, int has_ds, int has_p, float lo, float sc, float g, const float *restrict lamv,
     const float *restrict thrv, const float *restrict v0, const float *restrict s0, const float *restrict ub,
     float *restrict dV, float *restrict dS, float *restrict dxb, const float *restrict dm, const float *restrict dsp,
     float *restrict plam, float *restrict pthr) {
@@ -418,18 +418,21 @@ static inline __attribute__((always_inline)) void lif_bw_row_atan(
         const float z = (ub[i] - thr) / sc, sg = 0.318309886f / sc / (1.0f + z * z);
         const float gV = dV[i] + (has_dmem ? dm[i] : 0.0f), gS = dS[i] + (has_ds ? dsp[i] : 0.0f);
         const float g_m = gV + gS * sg;
-        float g_thr = -gS * sg;
-        if (soft) g_thr += -g_m * s0[i];
         dxb[i] += g_m * g;
         dV[i] = g_m * lam;
         dS[i] = 0.0f;
-        plam[i] += g_m * v0[i];
-        pthr[i] += g_thr;
+        if (has_p) { /* without learnable lam / thr the previous state is not read at all */
+            float g_thr = -gS * sg;
+            if (soft) g_thr += -g_m * s0[i];
+            plam[i] += g_m * v0[i];
+            pthr[i] += g_thr;
+        }
     }
 }
 
 static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev, const float *s_prev,
-                                    const float *u, const float *s, const float *x, const float *ds, const float *dmem) {
+                                    const float *u, const float *s, const float *x, const float *ds, const float *dmem,
+                                    int pgrad) {
     const spk_neuron_config *c = &nr->cfg;
     const int N = nr->n;
     const size_t BN = (size_t)B * N;
@@ -445,7 +448,6 @@ static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float 
         nr->scratch_n = np;
     }
     float *part = nr->scratch;
-    memset(part, 0, np * sizeof(float));
     const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
     const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
     const int delayed = c->timing == SPK_TIMING_DELAYED, detach = c->detach_reset;
@@ -455,6 +457,7 @@ static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float 
     /* the most common configuration (snnTorch's Leaky: delayed, detached soft or no reset,
      * atan surrogate) has a branch-free row kernel that vectorizes; same float operations */
     const int common = delayed && detach && sk == SPK_SURR_ATAN && (rk == SPK_RESET_SOFT || rk == SPK_RESET_NONE);
+    if (pgrad || !common) memset(part, 0, np * sizeof(float)); /* (the general loop always sums) */
 #pragma omp parallel for schedule(static) if ((size_t)B * N > NEURON_PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {
         float *restrict plam = part + (size_t)blk * 2 * N, *restrict pthr = plam + N;
@@ -466,14 +469,21 @@ static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float 
                 float *dV = dstate + oV * BN + o, *dS = dstate + oS * BN + o;
                 const int soft = rk == SPK_RESET_SOFT;
                 /* constant arguments: each call below is its own branch-free loop */
-                if (soft && dm && dsp) lif_bw_row_atan(N, 1, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (soft && dm) lif_bw_row_atan(N, 1, 1, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (soft && dsp) lif_bw_row_atan(N, 1, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (soft) lif_bw_row_atan(N, 1, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (dm && dsp) lif_bw_row_atan(N, 0, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (dm) lif_bw_row_atan(N, 0, 1, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (dsp) lif_bw_row_atan(N, 0, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else lif_bw_row_atan(N, 0, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                if (!pgrad) { /* no parameter gradients: the reset kind does not matter */
+                    if (dm && dsp) lif_bw_row_atan(N, 0, 1, 1, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                    else if (dm) lif_bw_row_atan(N, 0, 1, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                    else if (dsp) lif_bw_row_atan(N, 0, 0, 1, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                    else lif_bw_row_atan(N, 0, 0, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                    continue;
+                }
+                if (soft && dm && dsp) lif_bw_row_atan(N, 1, 1, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (soft && dm) lif_bw_row_atan(N, 1, 1, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (soft && dsp) lif_bw_row_atan(N, 1, 0, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (soft) lif_bw_row_atan(N, 1, 0, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (dm && dsp) lif_bw_row_atan(N, 0, 1, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (dm) lif_bw_row_atan(N, 0, 1, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else if (dsp) lif_bw_row_atan(N, 0, 0, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
+                else lif_bw_row_atan(N, 0, 0, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
                 continue;
             }
             const float *restrict v0 = v_prev + o, *restrict s0 = s_prev ? s_prev + o : NULL;
@@ -532,7 +542,7 @@ static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float 
         }
     }
     float *glam = nr->grad[SPK_NP_LAM], *gthr = nr->grad[SPK_NP_THR];
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N && pgrad; i++) {
         double al = 0, at = 0;
         for (int blk = 0; blk < nblk; blk++) {
             al += part[(size_t)blk * 2 * N + i];
@@ -560,15 +570,15 @@ spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dst
         const size_t BN = (size_t)B * nr->n;
         const int oS = nr->slot[SPK_SLOT_S];
         return lif_backward_fast(nr, B, dstate, dx, state_prev + nr->slot[SPK_SLOT_V] * BN, oS >= 0 ? state_prev + oS * BN : NULL,
-                                 u, s, x, ds, dmem);
+                                 u, s, x, ds, dmem, 1);
     }
     return spk__neuron_step_backward_ref(nr, B, t, dstate, dx, state_prev, s, x, ds, dmem);
 }
 
 spk_status spk__neuron_step_backward_thin(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev,
                                           const float *s_prev, const float *mem, const float *s, const float *x,
-                                          const float *ds, const float *dmem) {
-    return lif_backward_fast(nr, B, dstate, dx, v_prev, s_prev, mem, s, x, ds, dmem);
+                                          const float *ds, const float *dmem, int param_grads) {
+    return lif_backward_fast(nr, B, dstate, dx, v_prev, s_prev, mem, s, x, ds, dmem, param_grads);
 }
 
 spk_status spk__neuron_step_backward_ref(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx, const float *state_prev,
