@@ -197,21 +197,24 @@ spk_status spk_optim_step(spk_optim *o, float *params, float *grads, float lr, d
          * p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
         const double b1 = c->beta1, b2 = c->beta2, eps = c->eps;
         const double bc1 = 1.0 - pow(b1, (double)t), bc2s = sqrt(1.0 - pow(b2, (double)t));
-        const double step_size = lrd / bc1;
+        /* the per-step scalars in double, the per-parameter arithmetic in float as torch's
+         * (a double sqrt and division per parameter took 13 % of a training step) */
+        const float fb1 = (float)b1, fb2 = (float)b2, cb1 = (float)(1.0 - b1), cb2 = (float)(1.0 - b2);
+        const float ibc2s = (float)(1.0 / bc2s), feps = (float)eps, step_size = (float)(lrd / bc1), fwd = (float)wd;
         const int decoupled = c->kind == SPK_OPT_ADAMW;
-        const double shrink = decoupled ? 1.0 - lrd * wd : 1.0;
-        float *m = o->m, *v = o->v;
+        const float shrink = decoupled ? (float)(1.0 - lrd * wd) : 1.0f;
+        float *restrict m = o->m, *restrict v = o->v, *restrict pp = params;
+        const float *restrict gg = grads;
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
-            double p = params[i], g = grads[i];
+            float p = pp[i], g = gg[i];
             if (decoupled) p *= shrink;
-            else g += wd * p;
-            double mi = b1 * m[i] + (1.0 - b1) * g;
-            double vi = b2 * v[i] + (1.0 - b2) * g * g;
-            m[i] = (float)mi;
-            v[i] = (float)vi;
-            double denom = sqrt((double)v[i]) / bc2s + eps;
-            params[i] = (float)(p - step_size * (double)m[i] / denom);
+            else g += fwd * p;
+            const float mi = fb1 * m[i] + cb1 * g;
+            const float vi = fb2 * v[i] + cb2 * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            pp[i] = p - step_size * mi / (sqrtf(vi) * ibc2s + feps);
         }
     }
     return SPK_OK;
