@@ -782,11 +782,23 @@ static void sparse_case(int M, int in, int out, double density, float graded) {
     spk_op_dense_forward(yg, x, W, b, M, in, out);
     double e = tu_max_abs_diff(ys, yg, (size_t)M * out) / fmax(1.0, max_abs(yg, (size_t)M * out));
     CHECK_MSG(e < 1e-5, "sparse forward %dx%d->%d differs from the GEMM by %g", M, in, out, e);
-    float *dws = rnd((size_t)out * in), *dwg = dup(dws, (size_t)out * in), *scr = zeros((size_t)in * out);
+    float *dws = rnd((size_t)out * in), *dwg = dup(dws, (size_t)out * in), *scr = zeros(spk_op_dense_dw_scratch(in, out));
     spk_op_dense_dw_sparse(dws, scr, dy, &c, out);
     spk_op_dense_backward(NULL, dwg, NULL, dy, x, W, M, in, out);
     e = tu_max_abs_diff(dws, dwg, (size_t)out * in) / fmax(1.0, max_abs(dwg, (size_t)out * in));
     CHECK_MSG(e < 1e-5, "sparse weight gradient %dx%d->%d differs from the GEMM by %g", M, in, out, e);
+    /* the input gradient (narrow layers take their own kernel) against a double loop, and
+     * accumulating into what dx held */
+    float *dx = rnd((size_t)M * in);
+    double *dxw = malloc((size_t)M * in * sizeof(double));
+    for (size_t k = 0; k < (size_t)M * in; k++) dxw[k] = dx[k];
+    for (int m = 0; m < M; m++)
+        for (int o = 0; o < out; o++)
+            for (int i = 0; i < in; i++) dxw[(size_t)m * in + i] += (double)dy[(size_t)m * out + o] * W[(size_t)o * in + i];
+    spk_op_dense_backward(dx, NULL, NULL, dy, x, W, M, in, out);
+    e = rel_diff_d(dx, dxw, (size_t)M * in);
+    CHECK_MSG(e < 1e-5, "dense input gradient %dx%d->%d differs from a double loop by %g", M, in, out, e);
+    free(dx), free(dxw);
     /* the same bits on 1 and 2 threads */
     int th = spk_get_threads();
     float *y1 = zeros((size_t)M * out), *d1 = zeros((size_t)out * in), *y2 = zeros((size_t)M * out), *d2 = zeros((size_t)out * in);
@@ -811,6 +823,9 @@ static void test_sparse(void) {
     sparse_case(333, 37, 40, 0.3, 0);   /* widths that are not multiples of 16 */
     sparse_case(100, 256, 100, 0.2, 3.0f); /* graded spikes */
     sparse_case(7, 5, 33, 0.0, 0);       /* no spikes at all */
+    sparse_case(300, 1000, 10, 0.2, 0);  /* narrow layers (<= 16 outputs): their own kernels */
+    sparse_case(90, 150, 16, 0.3, 2.0f);
+    sparse_case(40, 77, 1, 0.5, 0);
     /* NaN is a nonzero: it must reach the output as the GEMM would carry it */
     float x[20] = {0}, W[32 * 20];
     for (int k = 0; k < 32 * 20; k++) W[k] = 0.5f;

@@ -171,7 +171,7 @@ static const float *wt_of(spk_net *net, spk__node *n) {
 
 /* Scratch [in, out] for a dense node's sparse weight gradient; NULL without memory. */
 static float *scratch_of(spk__node *n) {
-    if (!n->wscratch) n->wscratch = spk_malloc((size_t)n->d_in * n->d_out * sizeof(float));
+    if (!n->wscratch) n->wscratch = spk_malloc(spk_op_dense_dw_scratch(n->d_in, n->d_out) * sizeof(float));
     return n->wscratch;
 }
 

@@ -284,7 +284,7 @@ static void op_backward(spk_net *net, spk__node *n, int op, float *dx, const flo
     spk__rev *r = n->rev;
     float *dW = dW_op(net, n, op);
     if (r->cfg.op == SPK_REV_DENSE) {
-        if (sparse_in(net, n, op, x, M, 1) && (r->wscratch || (r->wscratch = spk_malloc((size_t)r->hc * r->hc * sizeof(float))))) {
+        if (sparse_in(net, n, op, x, M, 1) && (r->wscratch || (r->wscratch = spk_malloc(spk_op_dense_dw_scratch(r->hc, r->hc) * sizeof(float))))) {
             spk_op_dense_dw_sparse(dW, r->wscratch, dz, &n->csr, r->hc);
             dW = NULL;
         }

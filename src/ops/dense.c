@@ -36,10 +36,58 @@ void spk_op_dense_forward(float *y, const float *x, const float *W, const float 
     spk__sgemm_det(0, 1, M, out, in, 1.0f, x, in, W, in, beta, y, out);
 }
 
+#ifdef __AVX512F__
+/* Layers with at most NARROW outputs: a row of them fits one 16-lane register, and the
+ * kernels below beat the GEMM (whose packing dominates at K or N = 10) and the general
+ * sparse loops (measured on [3200, 1000] -> 10 at density 0.2, one thread: forward 0.2 ms
+ * against 1.3 ms (GEMM) and 1.9 ms (general gather); input gradient 0.9 against 1.1-2.0). */
+#define NARROW 16
+
+/* dx[m, :] += sum_k dy[m, k] W[k, :] for out <= NARROW: per row, 16 inputs at a time, the
+ * outputs k in order (each dx element: dx + dy0 W0 + dy1 W1 + ...). */
+static void dense_dx_narrow(float *dx, const float *dy, const float *W, int M, int in, int out) {
+#pragma omp parallel for schedule(static) if ((size_t)M * in > 65536)
+    for (int m = 0; m < M; m++) {
+        float *restrict xr = dx + (size_t)m * in;
+        const float *restrict d = dy + (size_t)m * out;
+        __m512 dk[NARROW];
+        for (int k = 0; k < out; k++) dk[k] = _mm512_set1_ps(d[k]);
+        int i = 0;
+        /* four independent chains of FMAs (one chain of `out` dependent FMAs per 16 inputs
+         * waits on the FMA latency) */
+        for (; i + 64 <= in; i += 64) {
+            __m512 a0 = _mm512_loadu_ps(xr + i), a1 = _mm512_loadu_ps(xr + i + 16);
+            __m512 a2 = _mm512_loadu_ps(xr + i + 32), a3 = _mm512_loadu_ps(xr + i + 48);
+            for (int k = 0; k < out; k++) {
+                const float *w = W + (size_t)k * in + i;
+                a0 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w), a0);
+                a1 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 16), a1);
+                a2 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 32), a2);
+                a3 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 48), a3);
+            }
+            _mm512_storeu_ps(xr + i, a0);
+            _mm512_storeu_ps(xr + i + 16, a1);
+            _mm512_storeu_ps(xr + i + 32, a2);
+            _mm512_storeu_ps(xr + i + 48, a3);
+        }
+        for (; i < in; i += 16) {
+            const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+            __m512 acc = _mm512_maskz_loadu_ps(mk, xr + i);
+            for (int k = 0; k < out; k++) acc = _mm512_fmadd_ps(dk[k], _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), acc);
+            _mm512_mask_storeu_ps(xr + i, mk, acc);
+        }
+    }
+}
+#endif
+
 /* dx[M,in] += dy[M,out] W[out,in];  dW[out,in] += dy^T x;  db[out] += sum_m dy[m,:] */
 void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
                            int M, int in, int out) {
     if (M <= 0 || out <= 0) return;
+#ifdef __AVX512F__
+    if (dx && in > 0 && out <= NARROW) dense_dx_narrow(dx, dy, W, M, in, out);
+    else
+#endif
     if (dx && in > 0) spk__sgemm_det(0, 0, M, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);
     if (dW && in > 0) spk__sgemm_det(1, 0, out, in, M, 1.0f, dy, out, x, in, 1.0f, dW, in);
     if (db) {
@@ -157,9 +205,23 @@ void spk_op_csr_free(spk_csr *c) {
  * 9.6 ms at 0.2 against 20 ms for the GEMM; the sparse weight gradient 9 ms at 0.05 and
  * 28 ms at 0.2 against 21 ms. Rows shorter than 32 outputs do not vectorize well: GEMM. */
 int spk_op_dense_prefer_sparse(size_t nnz, int M, int in, int out, int weight_grad) {
-    if (out < 32 || M <= 0 || in <= 0) return 0;
+    if (M <= 0 || in <= 0) return 0;
     double density = (double)nnz / ((double)M * in);
+#ifdef __AVX512F__
+    /* narrow layers ([3200, 1000] -> 10 at density 0.2, one thread): forward 0.56 ms and
+     * weight gradient 0.61 ms, plus 0.9 ms for the compression both share, against 1.3 ms
+     * for each GEMM */
+    if (out <= NARROW) return density < 0.4;
+#endif
+    if (out < 32) return 0;
     return density < (weight_grad ? 0.12 : 0.35);
+}
+
+size_t spk_op_dense_dw_scratch(int in, int out) {
+#ifdef __AVX512F__
+    if (out <= NARROW) return (size_t)in * 16;
+#endif
+    return (size_t)in * out;
 }
 
 void spk_op_transpose(float *Wt, const float *W, int rows, int cols) {
@@ -173,6 +235,19 @@ void spk_op_transpose(float *Wt, const float *W, int rows, int cols) {
 
 void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, const float *b, int out) {
     const int M = x->M;
+#ifdef __AVX512F__
+    if (out <= NARROW) { /* the row of y in one register: a masked load and an FMA per entry */
+        const __mmask16 mk = (__mmask16)((1u << out) - 1);
+#pragma omp parallel for schedule(static) if ((size_t)x->nnz * out > SPARSE_PAR_MIN)
+        for (int m = 0; m < M; m++) {
+            __m512 acc = b ? _mm512_maskz_loadu_ps(mk, b) : _mm512_setzero_ps();
+            for (int32_t k = x->ptr[m]; k < x->ptr[m + 1]; k++)
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k] * out), acc);
+            _mm512_mask_storeu_ps(y + (size_t)m * out, mk, acc);
+        }
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static) if ((size_t)M * out > SPARSE_PAR_MIN)
     for (int m = 0; m < M; m++) {
         float *restrict yr = y + (size_t)m * out;
@@ -203,6 +278,26 @@ void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const sp
         const int j0 = (int)((int64_t)jb * out / njb) & ~15, j1 = jb + 1 == njb ? out : (int)((int64_t)(jb + 1) * out / njb) & ~15;
         const int w = j1 - j0;
         float *blk = scratch + (size_t)in * j0;
+#ifdef __AVX512F__
+        if (njb == 1 && w <= NARROW) {
+            /* one 16-float row of scratch per input (the scratch holds in * 16 floats: see
+             * spk_op_dense_dw_scratch): a load, FMA and store per entry, no masks */
+            const __mmask16 mk = (__mmask16)((1u << w) - 1);
+            memset(blk, 0, (size_t)in * 16 * sizeof(float));
+            for (int m = 0; m < M; m++) {
+                const __m512 d = _mm512_maskz_loadu_ps(mk, dy + (size_t)m * out);
+                for (int32_t k = x->ptr[m]; k < x->ptr[m + 1]; k++) {
+                    float *acc = blk + (size_t)x->idx[k] * 16;
+                    _mm512_storeu_ps(acc, _mm512_fmadd_ps(_mm512_set1_ps(x->val[k]), d, _mm512_loadu_ps(acc)));
+                }
+            }
+            for (int o = 0; o < w; o++) {
+                float *dr = dW + (size_t)o * in;
+                for (int i = 0; i < in; i++) dr[i] += blk[(size_t)i * 16 + o];
+            }
+            continue;
+        }
+#endif
         memset(blk, 0, (size_t)in * w * sizeof(float));
         for (int m = 0; m < M; m++) {
             const float *restrict d = dy + (size_t)m * out + j0;

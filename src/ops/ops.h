@@ -47,8 +47,11 @@ int spk_op_dense_prefer_sparse(size_t nnz, int M, int in, int out, int weight_gr
 void spk_op_transpose(float *Wt, const float *W, int rows, int cols);
 /* y[M,out] = b + sum over the entries (i, v) of row m of v * Wt[i,:] (gather-add). */
 void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, const float *b, int out);
-/* dW[out,in] += dy^T x over the entries of x only; scratch [in, out] floats (overwritten). */
+/* dW[out,in] += dy^T x over the entries of x only; scratch: spk_op_dense_dw_scratch(in, out)
+ * floats (overwritten). */
 void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const spk_csr *x, int out);
+/* The floats of scratch spk_op_dense_dw_sparse needs: in * out, or in * 16 for narrow layers. */
+size_t spk_op_dense_dw_scratch(int in, int out);
 
 /* ---- convolution (1-d and 2-d) --------------------------------------------------------
  * x [M, cin, in_h, in_w] -> y [M, cout, out_h, out_w]; W [cout, cin/groups, k_h, k_w];
