@@ -823,6 +823,8 @@ static void test_sparse(void) {
     sparse_case(333, 37, 40, 0.3, 0);   /* widths that are not multiples of 16 */
     sparse_case(100, 256, 100, 0.2, 3.0f); /* graded spikes */
     sparse_case(7, 5, 33, 0.0, 0);       /* no spikes at all */
+    sparse_case(50, 90, 48, 0.2, 0);     /* multiples of 16 outputs: blocks of up to 256 in registers */
+    sparse_case(30, 64, 272, 0.1, 1.5f);
     sparse_case(300, 1000, 10, 0.2, 0);  /* narrow layers (<= 16 outputs): their own kernels */
     sparse_case(90, 150, 16, 0.3, 2.0f);
     sparse_case(40, 77, 1, 0.5, 0);
