@@ -326,7 +326,8 @@ static void mark_flow(spk_net *net) {
      * only input) is computed and kept once: the populations read step 0 at every step and
      * sum their input gradient over time into step 0. Not when the op must hand a gradient on
      * (that would be per step). */
-    for (int v = 0; v < net->n_nodes; v++) net->nodes[v].out_once = net->nodes[v].in_once = 0;
+    for (int v = 0; v < net->n_nodes; v++)
+        if (v != net->input) net->nodes[v].out_once = net->nodes[v].in_once = 0;
     for (int v = 0; v < net->n_nodes && !net->reference; v++) {
         spk__node *n = &net->nodes[v];
         if ((n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV) || !n->static_in || n->need_din) continue;
@@ -363,10 +364,19 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     spk_net_params_changed(net); /* shared learnable values reach their populations */
     spk__node *in = &net->nodes[net->input];
     size_t row = (size_t)B * in->out_numel;
-    memcpy(in->out, x, (size_t)T * row * sizeof(float));
     net->static_input = !net->reference;
     for (int t = 1; t < T && net->static_input; t++) net->static_input = memcmp(x, x + (size_t)t * row, row * sizeof(float)) == 0;
     mark_flow(net);
+    /* A time-constant input read only by ops that compute one step of it (static_in, reading
+     * it in place) is copied once: its other steps are written only if asked for (fill_once). */
+    int once = net->static_input && !net->want_input_grad;
+    for (int e = 0; e < net->n_edges && once; e++) {
+        const spk__edge *ed = &net->edges[e];
+        if (ed->from == net->input) once = !ed->delayed && net->nodes[ed->to].static_in && net->nodes[ed->to].in_alias;
+    }
+    memcpy(in->out, x, (size_t)(once ? 1 : T) * row * sizeof(float));
+    in->out_once = once;
+    in->out_filled = 0;
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         n->wt_valid = 0; /* the parameters may have changed since the last forward */
