@@ -26,9 +26,13 @@ static void dyadic_params(spk_net *net, uint64_t seed) {
 }
 
 typedef struct run_out {
-    float *out, *mem, *grads;
-    size_t n_out, n_grads;
+    float *out, *mem, *grads, *extra;
+    size_t n_out, n_grads, n_extra;
 } run_out;
+
+/* a node other than the readout whose output is compared too and also gets a gradient seed
+ * on it (-1: none) */
+static int g_extra = -1, g_extra_seed = 0;
 
 /* forward + a random dL/dmem and dL/dspikes on `readout` + backward */
 static run_out run(spk_net *net, int readout, int reference, int T, int B, const float *x) {
@@ -48,6 +52,18 @@ static run_out run(spk_net *net, int readout, int reference, int T, int B, const
     spk_net_zero_grad(net);
     CHECK_OK(spk_net_seed_grad(net, readout, SPK_SIGNAL_MEM, seed));
     CHECK_OK(spk_net_seed_grad(net, readout, SPK_SIGNAL_OUT, seed));
+    if (g_extra >= 0) {
+        nd = spk_net_node_shape(net, g_extra, dims);
+        size_t F = 1;
+        for (int k = 0; k < nd; k++) F *= (size_t)dims[k];
+        r.n_extra = (size_t)T * B * F;
+        r.extra = malloc(r.n_extra * sizeof(float));
+        memcpy(r.extra, spk_net_signal(net, g_extra, SPK_SIGNAL_OUT), r.n_extra * sizeof(float));
+        float *s2 = malloc(r.n_extra * sizeof(float));
+        for (size_t k = 0; k < r.n_extra; k++) s2[k] = spk_rng_uniform((spk_rng){9, 10}, 0, k, 0) - 0.5f;
+        if (g_extra_seed) CHECK_OK(spk_net_seed_grad(net, g_extra, SPK_SIGNAL_OUT, s2));
+        free(s2);
+    }
     CHECK_OK(spk_net_backward(net));
     const float *g = spk_net_grads(net, &r.n_grads);
     r.grads = malloc(r.n_grads * sizeof(float));
@@ -64,13 +80,16 @@ static void compare(const char *name, spk_net *net, int readout, int T, int B, c
     CHECK_MSG(memcmp(f.out, r.out, r.n_out * sizeof(float)) == 0, "%s: readout spikes differ from the reference path", name);
     CHECK_MSG(memcmp(f.mem, r.mem, r.n_out * sizeof(float)) == 0, "%s: readout membranes differ (max %g)", name,
               tu_max_abs_diff(f.mem, r.mem, r.n_out));
+    if (g_extra >= 0)
+        CHECK_MSG(f.n_extra == r.n_extra && memcmp(f.extra, r.extra, r.n_extra * sizeof(float)) == 0,
+                  "%s: the output of node %d differs from the reference path", name, g_extra);
     double gmax = 0;
     for (size_t k = 0; k < r.n_grads; k++) gmax = fmax(gmax, fabs(r.grads[k]));
     double e = tu_max_abs_diff(f.grads, r.grads, r.n_grads) / fmax(gmax, 1e-30);
     CHECK_MSG(gmax > 0 && e < 1e-5, "%s: gradients differ from the reference path by %g of their largest (%g)", name, e, gmax);
     printf("%-6s %zu readout values (%.0f spikes) identical; %zu gradients within %.1e of the largest\n", name, r.n_out,
            spikes, r.n_grads, e);
-    free(f.out), free(f.mem), free(f.grads), free(r.out), free(r.mem), free(r.grads);
+    free(f.out), free(f.mem), free(f.grads), free(r.out), free(r.mem), free(r.grads), free(f.extra), free(r.extra);
 }
 
 static spk_neuron_config lif(float beta, spk_reset_kind reset) {
@@ -140,7 +159,11 @@ static void test_conv(void) {
     spk_net_free(net);
 }
 
-static void test_mlp_static(void) {
+/* learn: the hidden population's decay and threshold are learnable (its backward then reads
+ * the previous state); extra: the output of the input (0) or of fc1 (1) is read after the
+ * forward (it is kept for step 0 alone and written out when asked), and fc1's also gets a
+ * gradient seed at every step */
+static void test_mlp_static(const char *name, int learn, int extra) {
     spk_net *net;
     int in, a, l1, d, l2;
     spk_neuron_config c = lif(0.95f, SPK_RESET_SOFT);
@@ -148,6 +171,10 @@ static void test_mlp_static(void) {
     CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
     CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
     CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){64}, &l1));
+    if (learn) {
+        CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_LAM, SPK_LEARN_PER_NEURON));
+        CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_THR, SPK_LEARN_PER_NEURON));
+    }
     CHECK_OK(spk_net_add_dense(net, "fc2", 64, 40, 1, &d));
     CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){40}, &l2));
     CHECK_OK(spk_net_connect(net, in, a));
@@ -159,7 +186,11 @@ static void test_mlp_static(void) {
     const int T = 15, B = 5;
     float *img = bernoulli((size_t)B * 100, 0.3f, 4), *x = malloc((size_t)T * B * 100 * sizeof(float));
     for (int t = 0; t < T; t++) memcpy(x + (size_t)t * B * 100, img, (size_t)B * 100 * sizeof(float));
-    compare("mlp", net, l2, T, B, x);
+    g_extra = extra < 0 ? -1 : extra == 0 ? in : a;
+    g_extra_seed = extra == 1;
+    compare(name, net, l2, T, B, x);
+    g_extra = -1;
+    g_extra_seed = 0;
     free(img), free(x);
     spk_net_free(net);
 }
@@ -167,6 +198,8 @@ static void test_mlp_static(void) {
 int main(void) {
     test_rec();
     test_conv();
-    test_mlp_static();
+    test_mlp_static("mlp", 0, -1);
+    test_mlp_static("mlp-learn", 1, 0);
+    test_mlp_static("mlp-seed", 0, 1);
     return tu_finish("test_fastpath");
 }

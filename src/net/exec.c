@@ -426,7 +426,12 @@ void spk_net_zero_grad(spk_net *net) {
         if (n->rev) spk__rev_zero_grad(n);
         if (net->has_forward) {
             size_t TB = (size_t)net->T * net->B;
-            if (n->dout) memset(n->dout, 0, TB * n->out_numel * sizeof(float));
+            /* an out_once node's backward touches step 0 of dout alone */
+            int tail_zero = n->dout_zero_at == n->dout && n->dout_zero_T == net->T && n->dout_zero_B == net->B;
+            if (n->dout) memset(n->dout, 0, (n->out_once && tail_zero ? (size_t)net->B : TB) * n->out_numel * sizeof(float));
+            n->dout_zero_at = n->dout;
+            n->dout_zero_T = net->T;
+            n->dout_zero_B = net->B;
             if (n->dmem) memset(n->dmem, 0, TB * n->out_numel * sizeof(float));
         }
     }
@@ -449,6 +454,7 @@ spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float
         memset(n->dmem, 0, cnt * sizeof(float));
     }
     float *dst = sig == SPK_SIGNAL_OUT ? n->dout : sig == SPK_SIGNAL_MEM ? n->dmem : NULL;
+    if (sig == SPK_SIGNAL_OUT) n->dout_zero_at = NULL; /* every step may now be nonzero */
     if (!dst) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node '%s' has no %s signal", n->name, sig == SPK_SIGNAL_MEM ? "membrane" : "such");
     for (size_t k = 0; k < cnt; k++) dst[k] += grad[k];
     return SPK_OK;
@@ -475,7 +481,9 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
              * (float sums reassociate: equal up to rounding); out_once: the readers summed it */
             size_t step = (size_t)B * n->out_numel;
             float *d0 = n->dout + ro;
-            for (int t = 1; !n->out_once && t < nt; t++) {
+            /* (a seeded gradient may sit at any step: then sum them all) */
+            const int summed = n->out_once && n->dout_zero_at == n->dout;
+            for (int t = 1; !summed && t < nt; t++) {
                 const float *dt = d0 + (size_t)t * step;
                 for (size_t k = 0; k < step; k++) d0[k] += dt[k];
             }
@@ -626,6 +634,7 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
     size_t TB = (size_t)T * B;
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
+        if (!n->out_once) n->dout_zero_at = NULL; /* its backward may write every step */
         if (!n->in_alias && n->din) memset(n->din, 0, TB * n->in_numel * sizeof(float));
         if (n->dstate) memset(n->dstate, 0, spk_neuron_state_size(n->nr, B) * sizeof(float));
         if (n->dinit) memset(n->dinit, 0, (size_t)B * n->out_numel * sizeof(float));

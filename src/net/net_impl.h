@@ -59,6 +59,9 @@ typedef struct spk__node {
                         the input node: a time-constant input read only by static_in ops,
                         copied for step 0 alone (no gradient) */
     int out_filled;  /* out_once: steps 1.. of out have been written since the last forward */
+    const float *dout_zero_at; /* dout's steps 1.. are known to be zero while dout is this  */
+    int dout_zero_T, dout_zero_B; /* buffer for this T and B (spk_net_zero_grad: an out_once
+                        node then clears step 0 alone); NULL when they may not be */
     int in_once;     /* thin population fed by an out_once node: reads in step 0 at every step
                         and accumulates every step's input gradient into din's step 0 */
     int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
