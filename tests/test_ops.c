@@ -251,12 +251,16 @@ static void test_conv_hand(void) {
 }
 
 /* FD gradients, the reference forward and backward, and accumulation, for one geometry. */
-static void test_conv_case(const char *name, spk_conv_geom g, int M) {
+/* sparse_dy: the output gradient is zero at 3 of 4 entries (as after a 2x2 max pool), which
+ * sends the input gradient through its sparse kernel (groups = 1, AVX-512 builds) */
+static void test_conv_case_dy(const char *name, spk_conv_geom g, int M, int sparse_dy) {
     CHECK_OK(spk_conv_geom_init(&g));
     const size_t nx = conv_nx(&g, M), ny = conv_ny(&g, M), nw = conv_nw(&g);
     conv_ctx c = {rnd(nx), rnd(nw), rnd(g.cout), NULL, g, M};
     c.ws = malloc(spk_op_conv_workspace(&g, M) * sizeof(float));
     float *y = zeros(ny), *yr = zeros(ny), *R = rnd(ny);
+    for (size_t k = 0; sparse_dy && k < ny; k++)
+        if ((k * 2654435761u >> 7) % 4) R[k] = 0.0f;
 
     /* im2col + GEMM equals the direct loops (within 1e-5 relative) */
     spk_op_conv_forward(y, c.ws, c.x, c.W, c.b, &g, M);
@@ -299,9 +303,20 @@ static void test_conv_case(const char *name, spk_conv_geom g, int M) {
     CHECK_MSG(memcmp(dW2, dW1, nw * sizeof(float)) == 0, "%s: dW alone differs", name);
     CHECK_MSG(memcmp(db2, db1, g.cout * sizeof(float)) == 0, "%s: db alone differs", name);
 
-    free(dx1), free(dW1), free(db1), free(dx2), free(dW2), free(db2), free(rdx), free(rdW), free(rdb);
+    /* the same bits on 1 and 2 threads */
+    int th = spk_get_threads();
+    float *dxa = zeros(nx), *dxb = zeros(nx);
+    CHECK_OK(spk_set_threads(1));
+    spk_op_conv_backward(dxa, NULL, NULL, c.ws, R, c.x, c.W, &g, M);
+    CHECK_OK(spk_set_threads(2));
+    spk_op_conv_backward(dxb, NULL, NULL, c.ws, R, c.x, c.W, &g, M);
+    CHECK_OK(spk_set_threads(th));
+    CHECK_MSG(memcmp(dxa, dxb, nx * sizeof(float)) == 0, "%s: dx differs between 1 and 2 threads", name);
+
+    free(dx1), free(dW1), free(db1), free(dx2), free(dW2), free(db2), free(rdx), free(rdW), free(rdb), free(dxa), free(dxb);
     free(c.x), free(c.W), free(c.b), free(c.ws), free(y), free(yr), free(R), free(dx), free(dW), free(db);
 }
+static void test_conv_case(const char *name, spk_conv_geom g, int M) { test_conv_case_dy(name, g, M, 0); }
 
 static void test_conv_cases(void) {
     /*                            cin cout grp  in_h in_w  k_h k_w  s_h s_w  p_h p_w  d_h d_w */
@@ -313,6 +328,14 @@ static void test_conv_cases(void) {
     test_conv_case("s2 p1 d2 g2 mixed", conv_geom(4, 4, 2, 7, 8, 3, 3, 2, 1, 1, 2, 2, 1), 2);
     test_conv_case("conv1d s2 p1 d2", conv_geom(3, 4, 1, 1, 10, 1, 3, 1, 2, 0, 1, 1, 2), 3);
     test_conv_case("conv1d groups 2", conv_geom(2, 4, 2, 1, 9, 1, 4, 1, 1, 0, 2, 1, 1), 2);
+    /* output gradients 25 % nonzero: the sparse input gradient (4 rows: its buffers for two
+     * threads fit the workspace), including a column of 150 > 128 (two register blocks) */
+    test_conv_case_dy("sparse dy plain 3x3", conv_geom(3, 4, 1, 5, 5, 3, 3, 1, 1, 0, 0, 1, 1), 4, 1);
+    test_conv_case_dy("sparse dy stride 2 pad 1", conv_geom(2, 3, 1, 6, 7, 3, 3, 2, 2, 1, 1, 1, 1), 4, 1);
+    test_conv_case_dy("sparse dy dilation 2", conv_geom(2, 2, 1, 7, 7, 3, 3, 1, 1, 0, 0, 2, 2), 4, 1);
+    test_conv_case_dy("sparse dy conv1d s2 p1 d2", conv_geom(3, 4, 1, 1, 10, 1, 3, 1, 2, 0, 1, 1, 2), 4, 1);
+    test_conv_case_dy("sparse dy 5x5, 150 taps", conv_geom(6, 5, 1, 7, 7, 5, 5, 1, 1, 1, 1, 1, 1), 4, 1);
+    test_conv_case_dy("groups 2, sparse dy", conv_geom(4, 6, 2, 5, 6, 3, 2, 1, 1, 1, 1, 1, 1), 4, 1);
 }
 
 /* Rows beyond the workspace budget are cut into chunks: still equal to the direct loops. */

@@ -20,7 +20,11 @@
 #include "ops/ops_impl.h"
 
 #include <limits.h>
+#include <omp.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 /* The most floats of workspace a call asks for before it cuts rows into chunks (1 MiB): the
  * im2col columns of a chunk are then still in L2 when the GEMM and col2im read them. With
@@ -190,6 +194,90 @@ void spk_op_conv_forward(float *y, float *ws, const float *x, const float *W, co
     }
 }
 
+#ifdef __AVX512F__
+/* The input gradient from the nonzero output gradients (groups = 1). After a max pool most of
+ * dy is zero (3 of 4 entries for a 2x2 pool), and W^T dy spends most of its multiplications
+ * on zeros. Per row: each output pixel p's column of dcol [CK, P] is the sum, over the
+ * channels with a nonzero gradient at p, of that gradient times the channel's row of W (128
+ * floats of the column at a time in registers, written as row p of colT [P, CK]); colT is
+ * transposed into dcol and folded back into dx by col2im_add. One row per iteration, in a
+ * fixed order: results do not depend on the number of threads. ws: 2 * P * CK floats per
+ * thread. On the conv workload's second layer ([3200, 12, 12, 12] -> [64, 8, 8], 5x5, dy
+ * 25 % nonzero after its 2x2 max pool; one thread): 74 ms against 107 ms for W^T dy + col2im. */
+static void conv_dx_sparse_dy(float *dx, float *ws, const float *dy, const float *W, const spk_conv_geom *g, int M) {
+    const int cout = g->cout, P = g->out_h * g->out_w, CK = g->cin * g->k_h * g->k_w;
+    const size_t xrow = (size_t)g->cin * g->in_h * g->in_w, yrow = (size_t)cout * P;
+#pragma omp parallel for schedule(static) if ((size_t)M * yrow > CONV_PAR_MIN)
+    for (int m = 0; m < M; m++) {
+        float *colT = ws + (size_t)omp_get_thread_num() * 2 * P * CK, *dcol = colT + (size_t)P * CK;
+        const float *d = dy + (size_t)m * yrow;
+        int nzc[1024];
+        float nzv[1024];
+        for (int p = 0; p < P; p++) {
+            int nz = 0;
+            for (int co = 0; co < cout; co++) {
+                const float v = d[(size_t)co * P + p];
+                if (v != 0.0f) nzc[nz] = co, nzv[nz] = v, nz++;
+            }
+            /* 128 floats of the column at a time in eight named registers (an indexed
+             * array of them was kept on the stack), stored as row p of colT [P, CK] */
+            float *c = colT + (size_t)p * CK;
+            for (int k0 = 0; k0 < CK; k0 += 128) {
+                __mmask16 mk[8];
+                for (int q = 0; q < 8; q++) {
+                    const int left = CK - k0 - 16 * q;
+                    mk[q] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+                }
+                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+                __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+                __m512 a4 = _mm512_setzero_ps(), a5 = _mm512_setzero_ps();
+                __m512 a6 = _mm512_setzero_ps(), a7 = _mm512_setzero_ps();
+                for (int j = 0; j < nz; j++) {
+                    const __m512 v = _mm512_set1_ps(nzv[j]);
+                    const float *w = W + (size_t)nzc[j] * CK + k0;
+                    a0 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[0], w), a0);
+                    a1 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[1], w + 16), a1);
+                    a2 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[2], w + 32), a2);
+                    a3 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[3], w + 48), a3);
+                    a4 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[4], w + 64), a4);
+                    a5 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[5], w + 80), a5);
+                    a6 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[6], w + 96), a6);
+                    a7 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[7], w + 112), a7);
+                }
+                float *cc = c + k0;
+                _mm512_mask_storeu_ps(cc, mk[0], a0);
+                _mm512_mask_storeu_ps(cc + 16, mk[1], a1);
+                _mm512_mask_storeu_ps(cc + 32, mk[2], a2);
+                _mm512_mask_storeu_ps(cc + 48, mk[3], a3);
+                _mm512_mask_storeu_ps(cc + 64, mk[4], a4);
+                _mm512_mask_storeu_ps(cc + 80, mk[5], a5);
+                _mm512_mask_storeu_ps(cc + 96, mk[6], a6);
+                _mm512_mask_storeu_ps(cc + 112, mk[7], a7);
+            }
+        }
+        /* colT [P, CK] -> dcol [CK, P] (strided reads: measured faster than writing the
+         * registers straight into the columns of dcol) */
+        for (int k = 0; k < CK; k++)
+            for (int p = 0; p < P; p++) dcol[(size_t)k * P + p] = colT[(size_t)p * CK + k];
+        col2im_add(dx + (size_t)m * xrow, dcol, g, 1);
+    }
+}
+
+/* Whether the input gradient takes conv_dx_sparse_dy: groups = 1, cout <= 1024 (its lists of
+ * nonzero channels), its buffers for every
+ * thread fit the workspace, and dy is less than 35 % nonzero, estimated from its first rows
+ * (up to 64: a fixed sample, so the choice depends on the data alone). */
+static int conv_dx_sparse_ok(const float *dy, const spk_conv_geom *g, int M) {
+    const size_t P = (size_t)g->out_h * g->out_w, CK = (size_t)g->cin * g->k_h * g->k_w, yrow = (size_t)g->cout * P;
+    const size_t nth = (size_t)(omp_get_max_threads() < M ? omp_get_max_threads() : M);
+    if (g->groups != 1 || g->cout > 1024 || nth * 2 * P * CK > spk_op_conv_workspace(g, M)) return 0;
+    const int S = M < 64 ? M : 64;
+    size_t nz = 0;
+    for (size_t k = 0; k < (size_t)S * yrow; k++) nz += dy[k] != 0.0f;
+    return (double)nz < 0.35 * (double)S * (double)yrow;
+}
+#endif
+
 void spk_op_conv_backward(float *dx, float *dW, float *db, float *ws, const float *dy, const float *x,
                           const float *W, const spk_conv_geom *g, int M) {
     if (M <= 0) return;
@@ -216,6 +304,12 @@ void spk_op_conv_backward(float *dx, float *dW, float *db, float *ws, const floa
             db[c] += (float)acc;
         }
     }
+#ifdef __AVX512F__
+    if (dx && conv_dx_sparse_ok(dy, g, M)) {
+        conv_dx_sparse_dy(dx, ws, dy, W, g, M);
+        dx = NULL;
+    }
+#endif
     if (!dx && !dW) return;
 
     const int Rmax = conv_chunk_rows(g, M);
