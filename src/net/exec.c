@@ -199,6 +199,19 @@ static void gather(spk_net *net, int v, int t0, int nt) {
     }
 }
 
+/* Copy step 0 of a [nt, step] block to its steps 1..nt-1 (a time-constant output). */
+static void replicate_step0(float *base, size_t step, int nt) {
+    for (int t = 1; t < nt; t++) memcpy(base + (size_t)t * step, base, step * sizeof(float));
+}
+
+/* The state of thin population n before step t: the initial state, or step t-1's (mem, out). */
+static const float *thin_prev_v(const spk__node *n, int t, size_t BN) {
+    return t ? n->mem + (size_t)(t - 1) * BN : n->states + (size_t)spk_neuron_slot_offset(n->nr, SPK_SLOT_V) * BN;
+}
+static const float *thin_prev_s(const spk__node *n, int t, size_t BN) {
+    return t ? n->out + (size_t)(t - 1) * BN : n->states + (size_t)spk_neuron_slot_offset(n->nr, SPK_SLOT_S) * BN;
+}
+
 /* Run node v's op on steps [t0, t0+nt). */
 static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
@@ -221,7 +234,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
             spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, rows);
         }
         size_t step = (size_t)B * n->out_numel;
-        for (int t = 1; rows != M && !n->out_once && t < nt; t++) memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
+        if (rows != M && !n->out_once) replicate_step0(n->out + ro, step, nt);
         n->out_filled = 0;
         break;
     }
@@ -259,11 +272,9 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
         int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V);
         const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
-        if (n->thin) { /* the state before step t is the initial one or step t-1's (mem, out) */
-            const int oS = spk_neuron_slot_offset(n->nr, SPK_SLOT_S);
+        if (n->thin) {
             for (int t = t0; t < t0 + nt; t++)
-                spk__neuron_step_thin(n->nr, B, t ? n->mem + (t - 1) * BN : n->states + (size_t)oV * BN,
-                                      t ? n->out + (t - 1) * BN : n->states + (size_t)oS * BN, n->out + t * BN, n->mem + t * BN,
+                spk__neuron_step_thin(n->nr, B, thin_prev_v(n, t, BN), thin_prev_s(n, t, BN), n->out + t * BN, n->mem + t * BN,
                                       n->in + (n->in_once ? 0 : t * BN));
             break;
         }
@@ -349,8 +360,7 @@ static void mark_flow(spk_net *net) {
 /* An out_once node's output at every step, written when first asked for after a forward. */
 static void fill_once(const spk_net *net, const spk__node *n) {
     if (!n->out_once || n->out_filled) return;
-    size_t step = (size_t)net->B * n->out_numel;
-    for (int t = 1; t < net->T; t++) memcpy(n->out + (size_t)t * step, n->out, step * sizeof(float));
+    replicate_step0(n->out, (size_t)net->B * n->out_numel, net->T);
     ((spk__node *)n)->out_filled = 1; /* a cache: the values are the same at every step */
 }
 
@@ -550,11 +560,10 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             if (net->tbptt_k > 0 && t < net->T - 1 && (t + 1) % net->tbptt_k == 0)
                 memset(n->dstate, 0, SS * sizeof(float));
             if (n->thin) {
-                const int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V), oS = spk_neuron_slot_offset(n->nr, SPK_SLOT_S);
                 const size_t xo = n->in_once ? 0 : t * BN; /* a constant input: its gradient summed over time */
                 spk_status st = spk__neuron_step_backward_thin(
-                    n->nr, B, n->dstate, n->din + xo, t ? n->mem + (t - 1) * BN : n->states + (size_t)oV * BN,
-                    t ? n->out + (t - 1) * BN : n->states + (size_t)oS * BN, n->mem + t * BN, n->out + t * BN, n->in + xo,
+                    n->nr, B, n->dstate, n->din + xo, thin_prev_v(n, t, BN), thin_prev_s(n, t, BN), n->mem + t * BN,
+                    n->out + t * BN, n->in + xo,
                     n->dout + t * BN, n->dmem ? n->dmem + t * BN : NULL, n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]);
                 if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
                 continue;
