@@ -5,7 +5,8 @@
  *   rec   Bernoulli(0.05) spikes -> dense 120 -> recurrent LIF 64 (all-to-all w_rec) -> dense 40
  *         -> leaky readout: sparse dense forward and weight gradient, deferred w_rec gradient;
  *   conv  spikes [2, 10, 10] -> conv 3x3 (16) -> max pool 2 -> LIF -> flatten -> dense 40 -> LIF:
- *         sparse conv forward and weight gradient;
+ *         sparse conv forward and weight gradient; with a static image, conv and pool (and a
+ *         flatten before the LIF) kept for one step;
  *   mlp   a static image -> dense 64 -> LIF -> dense 40 -> LIF: the static-input shortcut.
  * Weights are multiples of 2^-8 below 1/8 in size and inputs are 0/1, so every forward sum is
  * exact in float whatever its order: spikes and membranes must be IDENTICAL. Gradients pass
@@ -132,7 +133,11 @@ static void test_rec(void) {
     spk_net_free(net);
 }
 
-static void test_conv(void) {
+/* stat: the input is one image at every step, so conv, pool (and flatten) are kept for one
+ * step (exec.c: out_once); flat_first: conv -> pool -> flatten -> LIF instead of conv -> pool
+ * -> LIF -> flatten; extra: the pool's output (0) is read and gets a gradient seed at every
+ * step, or the conv's output (1) is read */
+static void test_conv(const char *name, int stat, int flat_first, int extra) {
     spk_net *net;
     int in, cv, p, l1, fl, d, l2;
     spk_neuron_config c = lif(0.5f, SPK_RESET_SOFT);
@@ -140,21 +145,33 @@ static void test_conv(void) {
     CHECK_OK(spk_net_add_input(net, "in", 3, (int[]){2, 10, 10}, &in));
     CHECK_OK(spk_net_add_conv(net, "conv", 2, 2, 16, (int[]){3, 3}, NULL, (int[]){1, 1}, NULL, 1, 1, &cv));
     CHECK_OK(spk_net_add_pool(net, "pool", 2, 2, (int[]){2, 2}, NULL, NULL, &p));
-    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 3, (int[]){16, 5, 5}, &l1));
+    if (flat_first) CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){400}, &l1));
+    else CHECK_OK(spk_net_add_neuron(net, "l1", &c, 3, (int[]){16, 5, 5}, &l1));
     CHECK_OK(spk_net_add_flatten(net, "flat", &fl));
     CHECK_OK(spk_net_add_dense(net, "fc", 400, 40, 1, &d));
     CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){40}, &l2));
     CHECK_OK(spk_net_connect(net, in, cv));
     CHECK_OK(spk_net_connect(net, cv, p));
-    CHECK_OK(spk_net_connect(net, p, l1));
-    CHECK_OK(spk_net_connect(net, l1, fl));
-    CHECK_OK(spk_net_connect(net, fl, d));
+    if (flat_first) {
+        CHECK_OK(spk_net_connect(net, p, fl));
+        CHECK_OK(spk_net_connect(net, fl, l1));
+        CHECK_OK(spk_net_connect(net, l1, d));
+    } else {
+        CHECK_OK(spk_net_connect(net, p, l1));
+        CHECK_OK(spk_net_connect(net, l1, fl));
+        CHECK_OK(spk_net_connect(net, fl, d));
+    }
     CHECK_OK(spk_net_connect(net, d, l2));
     CHECK_OK(spk_net_build(net, (spk_rng){2, 0}));
     dyadic_params(net, 2);
     const int T = 12, B = 6;
-    float *x = bernoulli((size_t)T * B * 200, 0.05f, 3);
-    compare("conv", net, l2, T, B, x);
+    float *x = bernoulli((size_t)T * B * 200, stat ? 0.3f : 0.05f, 3);
+    for (int t = 1; stat && t < T; t++) memcpy(x + (size_t)t * B * 200, x, (size_t)B * 200 * sizeof(float));
+    g_extra = extra < 0 ? -1 : extra == 0 ? p : cv;
+    g_extra_seed = extra == 0;
+    compare(name, net, l2, T, B, x);
+    g_extra = -1;
+    g_extra_seed = 0;
     free(x);
     spk_net_free(net);
 }
@@ -197,7 +214,10 @@ static void test_mlp_static(const char *name, int learn, int extra) {
 
 int main(void) {
     test_rec();
-    test_conv();
+    test_conv("conv", 0, 0, -1);
+    test_conv("conv-static", 1, 0, -1);
+    test_conv("conv-static-flat", 1, 1, 0);
+    test_conv("conv-static-read", 1, 0, 1);
     test_mlp_static("mlp", 0, -1);
     test_mlp_static("mlp-learn", 1, 0);
     test_mlp_static("mlp-seed", 0, 1);

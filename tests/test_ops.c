@@ -335,6 +335,9 @@ static void test_conv_cases(void) {
     test_conv_case_dy("sparse dy dilation 2", conv_geom(2, 2, 1, 7, 7, 3, 3, 1, 1, 0, 0, 2, 2), 4, 1);
     test_conv_case_dy("sparse dy conv1d s2 p1 d2", conv_geom(3, 4, 1, 1, 10, 1, 3, 1, 2, 0, 1, 1, 2), 4, 1);
     test_conv_case_dy("sparse dy 5x5, 150 taps", conv_geom(6, 5, 1, 7, 7, 5, 5, 1, 1, 1, 1, 1, 1), 4, 1);
+    /* rows of at most 16 take the one-register fold, wider ones the scalar fold */
+    test_conv_case_dy("sparse dy 3x5 s(2,1) p(1,2), rows of 16", conv_geom(3, 4, 1, 9, 16, 3, 5, 2, 1, 1, 2, 1, 1), 3, 1);
+    test_conv_case_dy("sparse dy 3x3 p1, rows of 17", conv_geom(2, 3, 1, 4, 17, 3, 3, 1, 1, 1, 1, 1, 1), 3, 1);
     test_conv_case_dy("groups 2, sparse dy", conv_geom(4, 6, 2, 5, 6, 3, 2, 1, 1, 1, 1, 1, 1), 4, 1);
 }
 
@@ -719,17 +722,20 @@ static void run_threaded(int threads, float **res, size_t *nout) {
     CHECK_OK(spk_set_threads(threads));
     rng_state = 0xabcdef12345ull; /* the same inputs each time */
     int k = 0;
-    /* dense: big enough for OpenBLAS and the OpenMP loops to split */
-    const int M = 256, in = 300, out = 200;
-    float *x = rnd((size_t)M * in), *W = rnd((size_t)out * in), *b = rnd(out), *dy = rnd((size_t)M * out);
-    res[k] = zeros((size_t)M * out), nout[k] = (size_t)M * out;
-    spk_op_dense_forward(res[k++], x, W, b, M, in, out);
-    res[k] = zeros((size_t)M * in), nout[k] = (size_t)M * in;
-    res[k + 1] = zeros((size_t)out * in), nout[k + 1] = (size_t)out * in;
-    res[k + 2] = zeros(out), nout[k + 2] = out;
-    spk_op_dense_backward(res[k], res[k + 1], res[k + 2], dy, x, W, M, in, out);
-    k += 3;
-    free(x), free(W), free(b), free(dy);
+    /* dense: big enough for OpenBLAS and the OpenMP loops to split; 1200 rows make more
+     * than 8 GEMM tiles of 128 rows, so the tiles grow (gemm.c) */
+    for (int rep = 0; rep < 2; rep++) {
+        const int M = rep ? 1200 : 256, in = 300, out = 200;
+        float *x = rnd((size_t)M * in), *W = rnd((size_t)out * in), *b = rnd(out), *dy = rnd((size_t)M * out);
+        res[k] = zeros((size_t)M * out), nout[k] = (size_t)M * out;
+        spk_op_dense_forward(res[k++], x, W, b, M, in, out);
+        res[k] = zeros((size_t)M * in), nout[k] = (size_t)M * in;
+        res[k + 1] = zeros((size_t)out * in), nout[k + 1] = (size_t)out * in;
+        res[k + 2] = zeros(out), nout[k + 2] = out;
+        spk_op_dense_backward(res[k], res[k + 1], res[k + 2], dy, x, W, M, in, out);
+        k += 3;
+        free(x), free(W), free(b), free(dy);
+    }
     /* conv */
     spk_conv_geom g = conv_geom(8, 16, 2, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1);
     CHECK_OK(spk_conv_geom_init(&g));
@@ -756,11 +762,12 @@ static void run_threaded(int threads, float **res, size_t *nout) {
 }
 
 static void test_threads(void) {
-    enum { NOUT = 10 };
+    enum { NOUT = 14 };
     float *a[NOUT], *b[NOUT], *c[NOUT];
     size_t na[NOUT], nb[NOUT], nc[NOUT];
-    const char *names[NOUT] = {"dense y", "dense dx", "dense dW", "dense db", "conv y",
-                               "conv dx", "conv dW",  "conv db",  "pool y",   "pool dx"};
+    const char *names[NOUT] = {"dense y",      "dense dx",      "dense dW",      "dense db",     "dense(1200) y",
+                               "dense(1200) dx", "dense(1200) dW", "dense(1200) db", "conv y",       "conv dx",
+                               "conv dW",      "conv db",       "pool y",        "pool dx"};
     int th = spk_get_threads();
     run_threaded(1, a, na);
     run_threaded(2, b, nb);

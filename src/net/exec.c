@@ -241,8 +241,9 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     case SPK_NODE_POOL: {
         int rows = n->static_in && nt == net->T ? B : M;
         spk_op_pool_forward(n->out + ro, n->argmax ? n->argmax + ro : NULL, n->in + ri, &n->pool, rows);
+        n->out_filled = 0;
         size_t step = (size_t)B * n->out_numel;
-        for (int t = 1; rows != M && t < nt; t++) {
+        for (int t = 1; rows != M && !n->out_once && t < nt; t++) {
             memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
             if (n->argmax) memcpy(n->argmax + ro + (size_t)t * step, n->argmax + ro, step * sizeof(int32_t));
         }
@@ -251,7 +252,8 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE:
         if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) return spk__merge_forward(net, v, t0, nt);
-        memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float));
+        memcpy(n->out + ro, n->in + ri, (size_t)(n->out_once && nt == net->T ? B : M) * n->out_numel * sizeof(float));
+        n->out_filled = 0;
         break;
     case SPK_NODE_NORM: return spk__norm_forward(net, v, t0, nt);
     case SPK_NODE_SCALE:
@@ -333,27 +335,33 @@ static void mark_flow(spk_net *net) {
                                              n->kind == SPK_NODE_SCALE || n->kind == SPK_NODE_NEURON || n->kind == SPK_NODE_NORM ||
                                              n->kind == SPK_NODE_REVERSIBLE;
     }
-    /* A time-constant dense or conv output read only by thin populations (straight, as their
-     * only input) is computed and kept once: the populations read step 0 at every step and
-     * sum their input gradient over time into step 0. Not when the op must hand a gradient on
-     * (that would be per step). */
+    /* A time-constant output is computed and kept once (out_once: step 0 alone) when every
+     * reader reads it straight (its only input) and either is a thin population, which reads
+     * step 0 at every step and sums its input gradient over time into step 0 (in_once), or is
+     * itself kept once (a chain such as conv -> pool -> population). Then the gradient of such
+     * an output is nonzero at step 0 alone: a pool or flatten kept once runs its backward on
+     * that step. A dense or conv op qualifies only when it hands no gradient on (that would be
+     * per step). Decided readers first: the schedule's order backwards. */
     for (int v = 0; v < net->n_nodes; v++)
         if (v != net->input) net->nodes[v].out_once = net->nodes[v].in_once = 0;
-    for (int v = 0; v < net->n_nodes && !net->reference; v++) {
+    for (int k = net->n_nodes - 1; k >= 0 && !net->reference; k--) {
+        const int v = net->order[k];
         spk__node *n = &net->nodes[v];
-        if ((n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV) || !n->static_in || n->need_din) continue;
+        if (v == net->input || !n->static_in) continue;
+        const int layer = n->kind == SPK_NODE_DENSE || n->kind == SPK_NODE_CONV;
+        if (!(layer && !n->need_din) && !((n->kind == SPK_NODE_POOL || n->kind == SPK_NODE_FLATTEN) && n->in_alias)) continue;
         int readers = 0, ok = 1;
         for (int e = 0; e < net->n_edges && ok; e++) {
             const spk__edge *ed = &net->edges[e];
             if (ed->from != v) continue;
             const spk__node *w = &net->nodes[ed->to];
-            ok = !ed->delayed && w->kind == SPK_NODE_NEURON && w->thin && w->in_alias;
+            ok = !ed->delayed && w->in_alias && ((w->kind == SPK_NODE_NEURON && w->thin) || w->out_once);
             readers++;
         }
         if (!ok || !readers) continue;
         n->out_once = 1;
         for (int e = 0; e < net->n_edges; e++)
-            if (net->edges[e].from == v) net->nodes[net->edges[e].to].in_once = 1;
+            if (net->edges[e].from == v && net->nodes[net->edges[e].to].kind == SPK_NODE_NEURON) net->nodes[net->edges[e].to].in_once = 1;
     }
 }
 
@@ -470,6 +478,19 @@ spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float
     return SPK_OK;
 }
 
+/* Sum a time-constant node's output gradient over all steps into step 0, for a backward run
+ * on one step. Not needed when the node is kept once and its steps 1.. are known to be zero
+ * (its readers summed into step 0); a seeded gradient may sit at any step. */
+static void sum_dout_steps(const spk_net *net, spk__node *n) {
+    if (n->out_once && n->dout_zero_at == n->dout) return;
+    const size_t step = (size_t)net->B * n->out_numel;
+    float *d0 = n->dout;
+    for (int t = 1; t < net->T; t++) {
+        const float *dt = d0 + (size_t)t * step;
+        for (size_t k = 0; k < step; k++) d0[k] += dt[k];
+    }
+}
+
 /* Backward of node v's op on steps [t0, t0+nt): accumulates into n->din (and parameters). */
 static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
@@ -488,15 +509,8 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         int rows = M;
         if (n->static_in && nt == net->T && !din) {
             /* the weight gradient is linear in dy: sum dy over time first, then one step
-             * (float sums reassociate: equal up to rounding); out_once: the readers summed it */
-            size_t step = (size_t)B * n->out_numel;
-            float *d0 = n->dout + ro;
-            /* (a seeded gradient may sit at any step: then sum them all) */
-            const int summed = n->out_once && n->dout_zero_at == n->dout;
-            for (int t = 1; !summed && t < nt; t++) {
-                const float *dt = d0 + (size_t)t * step;
-                for (size_t k = 0; k < step; k++) d0[k] += dt[k];
-            }
+             * (float sums reassociate: equal up to rounding) */
+            sum_dout_steps(net, n);
             rows = B;
         }
         if (n->kind == SPK_NODE_DENSE) {
@@ -517,7 +531,14 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         }
         break;
     }
-    case SPK_NODE_POOL: spk_op_pool_backward(din, n->dout + ro, n->argmax ? n->argmax + ro : NULL, &n->pool, M); break;
+    case SPK_NODE_POOL:
+        if (n->out_once && nt == net->T) { /* the same windows at every step: one step of the summed gradient */
+            sum_dout_steps(net, n);
+            spk_op_pool_backward(din, n->dout, n->argmax, &n->pool, B);
+            break;
+        }
+        spk_op_pool_backward(din, n->dout + ro, n->argmax ? n->argmax + ro : NULL, &n->pool, M);
+        break;
     case SPK_NODE_NORM: spk__norm_backward(net, v, t0, nt); break;
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE: {
@@ -525,7 +546,12 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             spk__merge_backward(net, v, t0, nt);
             break;
         }
-        size_t cnt = (size_t)M * n->out_numel;
+        int rows = M;
+        if (n->out_once && nt == net->T) {
+            sum_dout_steps(net, n);
+            rows = B;
+        }
+        size_t cnt = (size_t)rows * n->out_numel;
         const float *d = n->dout + ro;
         for (size_t k = 0; k < cnt; k++) din[k] += d[k];
         break;

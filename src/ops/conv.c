@@ -195,6 +195,40 @@ void spk_op_conv_forward(float *y, float *ws, const float *x, const float *W, co
 }
 
 #ifdef __AVX512F__
+/* One block of conv_dx_sparse_dy's column: nv (4 or 8, a constant at each call) registers
+ * of 16 floats, the sum over the listed channels of their gradient times W's row (from w). */
+static inline __attribute__((always_inline)) void dx_block(int nv, const __mmask16 *mk, int nz, const int *nzc,
+                                                           const float *nzv, const float *w0, int CK, float *cc) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    __m512 a4 = _mm512_setzero_ps(), a5 = _mm512_setzero_ps();
+    __m512 a6 = _mm512_setzero_ps(), a7 = _mm512_setzero_ps();
+    for (int j = 0; j < nz; j++) {
+        const __m512 v = _mm512_set1_ps(nzv[j]);
+        const float *w = w0 + (size_t)nzc[j] * CK;
+        a0 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[0], w), a0);
+        a1 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[1], w + 16), a1);
+        a2 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[2], w + 32), a2);
+        a3 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[3], w + 48), a3);
+        if (nv > 4) {
+            a4 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[4], w + 64), a4);
+            a5 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[5], w + 80), a5);
+            a6 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[6], w + 96), a6);
+            a7 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[7], w + 112), a7);
+        }
+    }
+    _mm512_mask_storeu_ps(cc, mk[0], a0);
+    _mm512_mask_storeu_ps(cc + 16, mk[1], a1);
+    _mm512_mask_storeu_ps(cc + 32, mk[2], a2);
+    _mm512_mask_storeu_ps(cc + 48, mk[3], a3);
+    if (nv > 4) {
+        _mm512_mask_storeu_ps(cc + 64, mk[4], a4);
+        _mm512_mask_storeu_ps(cc + 80, mk[5], a5);
+        _mm512_mask_storeu_ps(cc + 96, mk[6], a6);
+        _mm512_mask_storeu_ps(cc + 112, mk[7], a7);
+    }
+}
+
 /* The input gradient from the nonzero output gradients (groups = 1). After a max pool most of
  * dy is zero (3 of 4 entries for a 2x2 pool), and W^T dy spends most of its multiplications
  * on zeros. Per row: each output pixel p's column (ci, ky, kx) is the sum, over the channels
@@ -210,6 +244,18 @@ void spk_op_conv_forward(float *y, float *ws, const float *x, const float *W, co
 static void conv_dx_sparse_dy(float *dx, float *ws, const float *dy, const float *W, const spk_conv_geom *g, int M) {
     const int cout = g->cout, P = g->out_h * g->out_w, CK = g->cin * g->k_h * g->k_w;
     const size_t xrow = (size_t)g->cin * g->in_h * g->in_w, yrow = (size_t)cout * P;
+    /* the one-register fold (stride and dilation 1 across, rows of at most 16): per output
+     * column ox, the lanes its taps land on and the byte step from row 0's taps to them */
+    const int fold16 = g->stride_w == 1 && g->dil_w == 1 && g->in_w <= 16 && g->out_w <= 64;
+    __mmask16 fmask[64];
+    uintptr_t fstep[64];
+    for (int ox = 0; fold16 && ox < g->out_w; ox++) {
+        int kx0, kx1;
+        const int ix0 = ox - g->pad_w;
+        valid_range(ix0, 1, g->in_w, g->k_w, &kx0, &kx1);
+        fmask[ox] = kx0 < kx1 ? (__mmask16)(((1u << (kx1 - kx0)) - 1) << (ix0 + kx0)) : 0;
+        fstep[ox] = (uintptr_t)(((intptr_t)ox * CK - ix0) * (intptr_t)sizeof(float));
+    }
 #pragma omp parallel for schedule(static) if ((size_t)M * yrow > CONV_PAR_MIN)
     for (int m = 0; m < M; m++) {
         float *colT = ws + (size_t)omp_get_thread_num() * P * CK;
@@ -233,35 +279,41 @@ static void conv_dx_sparse_dy(float *dx, float *ws, const float *dy, const float
                     const int left = CK - k0 - 16 * q;
                     mk[q] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
                 }
-                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-                __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-                __m512 a4 = _mm512_setzero_ps(), a5 = _mm512_setzero_ps();
-                __m512 a6 = _mm512_setzero_ps(), a7 = _mm512_setzero_ps();
-                for (int j = 0; j < nz; j++) {
-                    const __m512 v = _mm512_set1_ps(nzv[j]);
-                    const float *w = W + (size_t)nzc[j] * CK + k0;
-                    a0 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[0], w), a0);
-                    a1 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[1], w + 16), a1);
-                    a2 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[2], w + 32), a2);
-                    a3 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[3], w + 48), a3);
-                    a4 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[4], w + 64), a4);
-                    a5 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[5], w + 80), a5);
-                    a6 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[6], w + 96), a6);
-                    a7 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mk[7], w + 112), a7);
-                }
-                float *cc = c + k0;
-                _mm512_mask_storeu_ps(cc, mk[0], a0);
-                _mm512_mask_storeu_ps(cc + 16, mk[1], a1);
-                _mm512_mask_storeu_ps(cc + 32, mk[2], a2);
-                _mm512_mask_storeu_ps(cc + 48, mk[3], a3);
-                _mm512_mask_storeu_ps(cc + 64, mk[4], a4);
-                _mm512_mask_storeu_ps(cc + 80, mk[5], a5);
-                _mm512_mask_storeu_ps(cc + 96, mk[6], a6);
-                _mm512_mask_storeu_ps(cc + 112, mk[7], a7);
+                /* a tail of at most 64 floats in four registers: the other four would
+                 * load and multiply only masked-off lanes */
+                if (CK - k0 > 64) dx_block(8, mk, nz, nzc, nzv, W + k0, CK, c + k0);
+                else dx_block(4, mk, nz, nzc, nzv, W + k0, CK, c + k0);
             }
         }
         /* fold colT back into dx: pixel p's entry (ci, ky, kx) adds to input (ci, iy, ix) */
         float *xr = dx + (size_t)m * xrow;
+        if (fold16) {
+            /* a whole input row in one register: per (ci, oy, ky), the k_w taps of every
+             * output column ox land on lanes ox - pad_w + kx, loaded shifted under a mask
+             * (masked lanes are not read), summed in two registers; then one add to the
+             * row. The scalar fold below chains each input entry's k_w adds through memory
+             * (store-to-load forwarding). */
+            const __mmask16 row_mask = (__mmask16)((1u << g->in_w) - 1);
+            for (int ci = 0; ci < g->cin; ci++)
+                for (int oy = 0; oy < g->out_h; oy++)
+                    for (int ky = 0; ky < g->k_h; ky++) {
+                        const int iy = oy * g->stride_h - g->pad_h + ky * g->dil_h;
+                        if (iy < 0 || iy >= g->in_h) continue;
+                        /* lane ix0 + kx takes tap kx: the base is ix0 floats before the taps
+                         * (an address, never dereferenced outside the mask) */
+                        const uintptr_t taps = (uintptr_t)(colT + (size_t)oy * g->out_w * CK + (size_t)(ci * g->k_h + ky) * g->k_w);
+                        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+                        int ox = 0;
+                        for (; ox + 1 < g->out_w; ox += 2) {
+                            acc0 = _mm512_add_ps(acc0, _mm512_maskz_loadu_ps(fmask[ox], (const void *)(taps + fstep[ox])));
+                            acc1 = _mm512_add_ps(acc1, _mm512_maskz_loadu_ps(fmask[ox + 1], (const void *)(taps + fstep[ox + 1])));
+                        }
+                        if (ox < g->out_w) acc0 = _mm512_add_ps(acc0, _mm512_maskz_loadu_ps(fmask[ox], (const void *)(taps + fstep[ox])));
+                        float *xl = xr + ((size_t)ci * g->in_h + iy) * g->in_w;
+                        _mm512_mask_storeu_ps(xl, row_mask, _mm512_add_ps(_mm512_maskz_loadu_ps(row_mask, xl), _mm512_add_ps(acc0, acc1)));
+                    }
+            continue;
+        }
         for (int oy = 0; oy < g->out_h; oy++)
             for (int ox = 0; ox < g->out_w; ox++) {
                 const float *c = colT + (size_t)(oy * g->out_w + ox) * CK;

@@ -190,9 +190,14 @@ static int run_batch(workload *w, double *loss) {
     }
     if (spk_net_forward(w->net, w->T, w->B, w->x)) { cli_error("bench: %s", spk_errmsg(w->net)); return -1; }
     const float *s = spk_net_signal(w->net, w->readout, SPK_SIGNAL_OUT);
-    double sum = 0;
-    for (size_t k = 0, n = (size_t)w->T * w->B * 1024; k < n; k++) sum += s[k];
-    *loss = sum;
+    /* eight running sums: one chain of dependent double adds over 8M spikes took 9 ms */
+    double part[8] = {0};
+    const size_t n = (size_t)w->T * w->B * 1024;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) part[j] += s[k + j];
+    for (; k < n; k++) part[0] += s[k];
+    *loss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     spk_net_zero_grad(w->net);
     if (spk_net_seed_grad(w->net, w->readout, SPK_SIGNAL_OUT, w->seed) || spk_net_backward(w->net)) {
         cli_error("bench: %s", spk_errmsg(w->net));
