@@ -151,9 +151,15 @@ spk_status spk_optim_step(spk_optim *o, float *params, float *grads, float lr, d
     double ss = 0.0;
 #pragma omp parallel for schedule(static) ordered if (nblk > 1)
     for (size_t blk = 0; blk < nblk; blk++) {
-        double part = 0.0;
+        /* eight running sums (one vector), then added in a fixed order: one chain of
+         * dependent double adds ran at a quarter of the speed */
+        double acc[8] = {0};
         const size_t end = (blk + 1) * NORM_BLOCK < n ? (blk + 1) * NORM_BLOCK : n;
-        for (size_t i = blk * NORM_BLOCK; i < end; i++) part += (double)grads[i] * (double)grads[i];
+        size_t i = blk * NORM_BLOCK;
+        for (; i + 8 <= end; i += 8)
+            for (int j = 0; j < 8; j++) acc[j] += (double)grads[i + j] * (double)grads[i + j];
+        for (; i < end; i++) acc[0] += (double)grads[i] * (double)grads[i];
+        double part = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 #pragma omp ordered
         ss += part;
     }
