@@ -179,8 +179,9 @@ static void test_conv(const char *name, int stat, int flat_first, int extra) {
 /* learn: the hidden population's decay and threshold are learnable (its backward then reads
  * the previous state); extra: the output of the input (0) or of fc1 (1) is read after the
  * forward (it is kept for step 0 alone and written out when asked), and fc1's also gets a
- * gradient seed at every step */
-static void test_mlp_static(const char *name, int learn, int extra) {
+ * gradient seed at every step; or (2) the hidden population's output gets a seed; n_out <= 16:
+ * the hidden population computes fc2's input gradient step by step (exec.c: ds_from) */
+static void test_mlp_static(const char *name, int learn, int extra, int n_out) {
     spk_net *net;
     int in, a, l1, d, l2;
     spk_neuron_config c = lif(0.95f, SPK_RESET_SOFT);
@@ -192,8 +193,8 @@ static void test_mlp_static(const char *name, int learn, int extra) {
         CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_LAM, SPK_LEARN_PER_NEURON));
         CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_THR, SPK_LEARN_PER_NEURON));
     }
-    CHECK_OK(spk_net_add_dense(net, "fc2", 64, 40, 1, &d));
-    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){40}, &l2));
+    CHECK_OK(spk_net_add_dense(net, "fc2", 64, n_out, 1, &d));
+    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){n_out}, &l2));
     CHECK_OK(spk_net_connect(net, in, a));
     CHECK_OK(spk_net_connect(net, a, l1));
     CHECK_OK(spk_net_connect(net, l1, d));
@@ -203,8 +204,8 @@ static void test_mlp_static(const char *name, int learn, int extra) {
     const int T = 15, B = 5;
     float *img = bernoulli((size_t)B * 100, 0.3f, 4), *x = malloc((size_t)T * B * 100 * sizeof(float));
     for (int t = 0; t < T; t++) memcpy(x + (size_t)t * B * 100, img, (size_t)B * 100 * sizeof(float));
-    g_extra = extra < 0 ? -1 : extra == 0 ? in : a;
-    g_extra_seed = extra == 1;
+    g_extra = extra < 0 ? -1 : extra == 0 ? in : extra == 1 ? a : l1;
+    g_extra_seed = extra >= 1;
     compare(name, net, l2, T, B, x);
     g_extra = -1;
     g_extra_seed = 0;
@@ -218,8 +219,11 @@ int main(void) {
     test_conv("conv-static", 1, 0, -1);
     test_conv("conv-static-flat", 1, 1, 0);
     test_conv("conv-static-read", 1, 0, 1);
-    test_mlp_static("mlp", 0, -1);
-    test_mlp_static("mlp-learn", 1, 0);
-    test_mlp_static("mlp-seed", 0, 1);
+    test_mlp_static("mlp", 0, -1, 40);
+    test_mlp_static("mlp-learn", 1, 0, 40);
+    test_mlp_static("mlp-seed", 0, 1, 40);
+    test_mlp_static("mlp-narrow", 0, -1, 10);
+    test_mlp_static("mlp-narrow-learn", 1, -1, 16);
+    test_mlp_static("mlp-narrow-seed", 0, 2, 10);
     return tu_finish("test_fastpath");
 }

@@ -110,6 +110,8 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
         spk_free(net->act);
         net->act = spk_malloc(need);
         net->act_cap = net->act ? need : 0;
+        for (int v = 0; v < net->n_nodes; v++) /* what was known of the old buffers */
+            net->nodes[v].dout_zero_at = net->nodes[v].dout_clean_at = NULL;
         if (!net->act) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: no memory for activations (%zu MiB for T=%d, B=%d)", need >> 20, T, B);
     }
     plan q = {0, (char *)spk__align_up((size_t)net->act, SPK__ALIGN)};
@@ -363,6 +365,23 @@ static void mark_flow(spk_net *net) {
         for (int e = 0; e < net->n_edges; e++)
             if (net->edges[e].from == v && net->nodes[net->edges[e].to].kind == SPK_NODE_NEURON) net->nodes[net->edges[e].to].in_once = 1;
     }
+    /* A narrow dense layer (a readout: at most 16 outputs) whose input is a thin population
+     * that feeds nothing else: the population's backward computes the input gradient of
+     * the layer one step at a time, in cache, where it reads it (dx_into / ds_from). The
+     * layer would otherwise write a [T, B, N] array that the population then reads back. */
+    for (int v = 0; v < net->n_nodes; v++) net->nodes[v].ds_from = -1, net->nodes[v].dx_into = 0;
+    for (int v = 0; v < net->n_nodes && !net->reference; v++) {
+        spk__node *d = &net->nodes[v];
+        if (d->kind != SPK_NODE_DENSE || !spk_op_dense_narrow(d->d_out) || d->recurrent || d->static_in || !d->need_din) continue;
+        const int src = single_alias_source(net, v);
+        if (src < 0 || src == net->input) continue;
+        spk__node *p = &net->nodes[src];
+        int readers = 0;
+        for (int e = 0; e < net->n_edges; e++) readers += net->edges[e].from == src;
+        if (p->kind != SPK_NODE_NEURON || !p->thin || p->recurrent || readers != 1) continue;
+        p->ds_from = v;
+        d->dx_into = 1;
+    }
 }
 
 /* An out_once node's output at every step, written when first asked for after a forward. */
@@ -435,6 +454,12 @@ const float *spk_net_signal(const spk_net *net, int node, spk_signal sig) {
 
 /* ---------------------------------------------------------------- backward ------------ */
 
+/* Whether node n's output gradient is all zero: cleared by spk_net_zero_grad and written by
+ * no one since (no seed, no reader's backward). */
+static int dout_clean(const spk_net *net, const spk__node *n) {
+    return n->dout && n->dout_clean_at == n->dout && n->dout_zero_T == net->T && n->dout_zero_B == net->B;
+}
+
 void spk_net_zero_grad(spk_net *net) {
     if (!net || !net->built) return;
     memset(net->grads, 0, (net->n_params ? net->n_params : 1) * sizeof(float));
@@ -446,8 +471,10 @@ void spk_net_zero_grad(spk_net *net) {
             size_t TB = (size_t)net->T * net->B;
             /* an out_once node's backward touches step 0 of dout alone */
             int tail_zero = n->dout_zero_at == n->dout && n->dout_zero_T == net->T && n->dout_zero_B == net->B;
-            if (n->dout) memset(n->dout, 0, (n->out_once && tail_zero ? (size_t)net->B : TB) * n->out_numel * sizeof(float));
-            n->dout_zero_at = n->dout;
+            /* (not at all when nothing wrote it since it was last cleared) */
+            if (n->dout && !dout_clean(net, n))
+                memset(n->dout, 0, (n->out_once && tail_zero ? (size_t)net->B : TB) * n->out_numel * sizeof(float));
+            n->dout_zero_at = n->dout_clean_at = n->dout;
             n->dout_zero_T = net->T;
             n->dout_zero_B = net->B;
             if (n->dmem) memset(n->dmem, 0, TB * n->out_numel * sizeof(float));
@@ -472,7 +499,7 @@ spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float
         memset(n->dmem, 0, cnt * sizeof(float));
     }
     float *dst = sig == SPK_SIGNAL_OUT ? n->dout : sig == SPK_SIGNAL_MEM ? n->dmem : NULL;
-    if (sig == SPK_SIGNAL_OUT) n->dout_zero_at = NULL; /* every step may now be nonzero */
+    if (sig == SPK_SIGNAL_OUT) n->dout_zero_at = n->dout_clean_at = NULL; /* every step may now be nonzero */
     if (!dst) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node '%s' has no %s signal", n->name, sig == SPK_SIGNAL_MEM ? "membrane" : "such");
     for (size_t k = 0; k < cnt; k++) dst[k] += grad[k];
     return SPK_OK;
@@ -491,6 +518,26 @@ static void sum_dout_steps(const spk_net *net, spk__node *n) {
     }
 }
 
+/* The gradient of thin population n's spikes at step t when its reader d (n->ds_from)
+ * leaves its input gradient to it: n's own output gradient at t (zero when clean) plus
+ * step t of d's, d.dout[t] W, written to n's [B, N] scratch. NULL without memory. */
+static const float *step_ds(spk_net *net, spk__node *n, int t, int clean) {
+    spk__node *d = &net->nodes[n->ds_from];
+    const int B = net->B;
+    const size_t BN = (size_t)B * n->out_numel;
+    if (n->ds_step_cap < BN) {
+        float *b = spk_malloc(BN * sizeof(float));
+        if (!b) return NULL;
+        spk_free(n->ds_step);
+        n->ds_step = b;
+        n->ds_step_cap = BN;
+    }
+    if (clean) memset(n->ds_step, 0, BN * sizeof(float));
+    else memcpy(n->ds_step, n->dout + (size_t)t * BN, BN * sizeof(float));
+    spk_op_dense_backward(n->ds_step, NULL, NULL, d->dout + (size_t)t * B * d->out_numel, NULL, W_of(net, d), B, d->d_in, d->d_out);
+    return n->ds_step;
+}
+
 /* Backward of node v's op on steps [t0, t0+nt): accumulates into n->din (and parameters). */
 static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
@@ -502,6 +549,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         if (n->kind != SPK_NODE_DENSE && n->kind != SPK_NODE_CONV && n->kind != SPK_NODE_SCALE && n->kind != SPK_NODE_NORM) return SPK_OK;
         din = NULL; /* parameters still get their gradients */
     }
+    if (n->dx_into) din = NULL; /* the source population computes it (ds_from) */
     switch (n->kind) {
     case SPK_NODE_INPUT: break;
     case SPK_NODE_DENSE:
@@ -581,16 +629,20 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         break;
     case SPK_NODE_NEURON: {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
+        const int clean = dout_clean(net, n);
         for (int t = t0 + nt - 1; t >= t0; t--) {
             /* truncated BPTT: no gradient reaches the state across a window boundary */
             if (net->tbptt_k > 0 && t < net->T - 1 && (t + 1) % net->tbptt_k == 0)
                 memset(n->dstate, 0, SS * sizeof(float));
             if (n->thin) {
                 const size_t xo = n->in_once ? 0 : t * BN; /* a constant input: its gradient summed over time */
+                const float *ds = clean ? NULL : n->dout + t * BN; /* (all zero: not read) */
+                if (n->ds_from >= 0 && !(ds = step_ds(net, n, t, clean)))
+                    return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", n->name);
                 spk_status st = spk__neuron_step_backward_thin(
                     n->nr, B, n->dstate, n->din + xo, thin_prev_v(n, t, BN), thin_prev_s(n, t, BN), n->mem + t * BN,
-                    n->out + t * BN, n->in + xo,
-                    n->dout + t * BN, n->dmem ? n->dmem + t * BN : NULL, n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]);
+                    n->out + t * BN, n->in + xo, ds, n->dmem ? n->dmem + t * BN : NULL,
+                    n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]);
                 if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
                 continue;
             }
@@ -667,6 +719,12 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
     net->tbptt_k = k >= net->T ? 0 : k;
     const int T = net->T, B = net->B;
     size_t TB = (size_t)T * B;
+    /* every source's output gradient is written by its readers' backward (a population that
+     * computes its reader's input gradient itself leaves its own untouched) */
+    for (int e = 0; e < net->n_edges; e++) {
+        spk__node *s = &net->nodes[net->edges[e].from];
+        if (s->ds_from != net->edges[e].to) s->dout_clean_at = NULL;
+    }
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (!n->out_once) n->dout_zero_at = NULL; /* its backward may write every step */

@@ -64,6 +64,15 @@ typedef struct spk__node {
                         node then clears step 0 alone); NULL when they may not be */
     int in_once;     /* thin population fed by an out_once node: reads in step 0 at every step
                         and accumulates every step's input gradient into din's step 0 */
+    const float *dout_clean_at; /* dout is all zero (cleared and written by no one since)
+                        while dout is this and T, B are dout_zero_T, dout_zero_B */
+    int ds_from;     /* thin population read only by a narrow dense node (exec.c, mark_flow):
+                        that node, whose input gradient this population's backward computes
+                        one step at a time into ds_step (in cache) instead of reading it from
+                        a [T, B, N] array the dense node wrote; -1 none */
+    int dx_into;     /* that dense node: its backward leaves the input gradient to the source */
+    float *ds_step;  /* ds_from: [B, N] scratch, owned, allocated when first used */
+    size_t ds_step_cap;
     int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
     int need_din;    /* backward must produce dL/d(its input) for a source */
     /* flatten: dims [flat_start, flat_end] of the input merged into one (flat_partial = 1);

@@ -80,6 +80,15 @@ static void dense_dx_narrow(float *dx, const float *dy, const float *W, int M, i
 }
 #endif
 
+int spk_op_dense_narrow(int out) {
+#ifdef __AVX512F__
+    return out >= 1 && out <= NARROW;
+#else
+    (void)out;
+    return 0;
+#endif
+}
+
 /* dx[M,in] += dy[M,out] W[out,in];  dW[out,in] += dy^T x;  db[out] += sum_m dy[m,:] */
 void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
                            int M, int in, int out) {

@@ -43,6 +43,9 @@ void spk_op_csr_free(spk_csr *c);
  * `nnz` nonzeros in an [M, in] input feeding `out` outputs (density thresholds measured
  * against the GEMM; see dense.c). */
 int spk_op_dense_prefer_sparse(size_t nnz, int M, int in, int out, int weight_grad);
+/* Whether a dense layer with `out` outputs has the narrow kernels (a row of outputs in one
+ * 16-lane register: input gradient without GEMM packing, per row): 1 or 0. */
+int spk_op_dense_narrow(int out);
 /* Wt[cols, rows] = W^T of W [rows, cols]. */
 void spk_op_transpose(float *Wt, const float *W, int rows, int cols);
 /* y[M,out] = b + sum over the entries (i, v) of row m of v * Wt[i,:] (gather-add). */
