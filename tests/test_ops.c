@@ -952,8 +952,25 @@ static void test_max_pool_2x2(void) {
     printf("  max pool 2x2 s2 (fast path)        ties, NaN, -inf and odd sizes as the direct loop\n");
 }
 
+/* spk_op_dense_dx_set writes dy W over whatever dx held: the same bits as accumulating into
+ * zeros, on the narrow kernel (10, 16 outputs) and the GEMM (40) */
+static void test_dense_dx_set(void) {
+    const int widths[3] = {10, 16, 40};
+    for (int c = 0; c < 3; c++) {
+        const int M = 7, in = 83, out = widths[c];
+        float *dy = rnd((size_t)M * out), *W = rnd((size_t)out * in), *a = zeros((size_t)M * in), *b = zeros((size_t)M * in);
+        for (size_t k = 0; k < (size_t)M * in; k++) b[k] = NAN; /* overwritten, never read */
+        spk_op_dense_backward(a, NULL, NULL, dy, NULL, W, M, in, out);
+        spk_op_dense_dx_set(b, dy, W, M, in, out);
+        CHECK_MSG(memcmp(a, b, (size_t)M * in * sizeof(float)) == 0, "dense_dx_set (%d outputs) differs from += into zeros", out);
+        free(dy), free(W), free(a), free(b);
+    }
+    printf("  dense dx set (10, 16, 40 outputs)   the same bits as += into zeros\n");
+}
+
 int main(void) {
     printf("gradient checks (central differences):\n");
+    test_dense_dx_set();
     test_dense_hand();
     test_dense_grad(1);
     test_dense_grad(0);

@@ -532,9 +532,13 @@ static const float *step_ds(spk_net *net, spk__node *n, int t, int clean) {
         n->ds_step = b;
         n->ds_step_cap = BN;
     }
-    if (clean) memset(n->ds_step, 0, BN * sizeof(float));
-    else memcpy(n->ds_step, n->dout + (size_t)t * BN, BN * sizeof(float));
-    spk_op_dense_backward(n->ds_step, NULL, NULL, d->dout + (size_t)t * B * d->out_numel, NULL, W_of(net, d), B, d->d_in, d->d_out);
+    const float *dy = d->dout + (size_t)t * B * d->out_numel;
+    if (clean) {
+        spk_op_dense_dx_set(n->ds_step, dy, W_of(net, d), B, d->d_in, d->d_out);
+    } else {
+        memcpy(n->ds_step, n->dout + (size_t)t * BN, BN * sizeof(float));
+        spk_op_dense_backward(n->ds_step, NULL, NULL, dy, NULL, W_of(net, d), B, d->d_in, d->d_out);
+    }
     return n->ds_step;
 }
 

@@ -45,7 +45,7 @@ void spk_op_dense_forward(float *y, const float *x, const float *W, const float 
 
 /* dx[m, :] += sum_k dy[m, k] W[k, :] for out <= NARROW: per row, 16 inputs at a time, the
  * outputs k in order (each dx element: dx + dy0 W0 + dy1 W1 + ...). */
-static void dense_dx_narrow(float *dx, const float *dy, const float *W, int M, int in, int out) {
+static void dense_dx_narrow(float *dx, const float *dy, const float *W, int M, int in, int out, int acc) {
 #pragma omp parallel for schedule(static) if ((size_t)M * in > 65536)
     for (int m = 0; m < M; m++) {
         float *restrict xr = dx + (size_t)m * in;
@@ -56,8 +56,11 @@ static void dense_dx_narrow(float *dx, const float *dy, const float *W, int M, i
         /* four independent chains of FMAs (one chain of `out` dependent FMAs per 16 inputs
          * waits on the FMA latency) */
         for (; i + 64 <= in; i += 64) {
-            __m512 a0 = _mm512_loadu_ps(xr + i), a1 = _mm512_loadu_ps(xr + i + 16);
-            __m512 a2 = _mm512_loadu_ps(xr + i + 32), a3 = _mm512_loadu_ps(xr + i + 48);
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            if (acc) {
+                a0 = _mm512_loadu_ps(xr + i), a1 = _mm512_loadu_ps(xr + i + 16);
+                a2 = _mm512_loadu_ps(xr + i + 32), a3 = _mm512_loadu_ps(xr + i + 48);
+            }
             for (int k = 0; k < out; k++) {
                 const float *w = W + (size_t)k * in + i;
                 a0 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w), a0);
@@ -72,13 +75,25 @@ static void dense_dx_narrow(float *dx, const float *dy, const float *W, int M, i
         }
         for (; i < in; i += 16) {
             const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
-            __m512 acc = _mm512_maskz_loadu_ps(mk, xr + i);
-            for (int k = 0; k < out; k++) acc = _mm512_fmadd_ps(dk[k], _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), acc);
-            _mm512_mask_storeu_ps(xr + i, mk, acc);
+            __m512 a = acc ? _mm512_maskz_loadu_ps(mk, xr + i) : _mm512_setzero_ps();
+            for (int k = 0; k < out; k++) a = _mm512_fmadd_ps(dk[k], _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), a);
+            _mm512_mask_storeu_ps(xr + i, mk, a);
         }
     }
 }
 #endif
+
+void spk_op_dense_dx_set(float *dx, const float *dy, const float *W, int M, int in, int out) {
+    if (M <= 0 || in <= 0) return;
+#ifdef __AVX512F__
+    if (out >= 1 && out <= NARROW) {
+        dense_dx_narrow(dx, dy, W, M, in, out, 0);
+        return;
+    }
+#endif
+    if (out <= 0) memset(dx, 0, (size_t)M * in * sizeof(float));
+    else spk__sgemm_det(0, 0, M, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
+}
 
 int spk_op_dense_narrow(int out) {
 #ifdef __AVX512F__
@@ -94,7 +109,7 @@ void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, con
                            int M, int in, int out) {
     if (M <= 0 || out <= 0) return;
 #ifdef __AVX512F__
-    if (dx && in > 0 && out <= NARROW) dense_dx_narrow(dx, dy, W, M, in, out);
+    if (dx && in > 0 && out <= NARROW) dense_dx_narrow(dx, dy, W, M, in, out, 1);
     else
 #endif
     if (dx && in > 0) spk__sgemm_det(0, 0, M, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);

@@ -43,6 +43,8 @@ void spk_op_csr_free(spk_csr *c);
  * `nnz` nonzeros in an [M, in] input feeding `out` outputs (density thresholds measured
  * against the GEMM; see dense.c). */
 int spk_op_dense_prefer_sparse(size_t nnz, int M, int in, int out, int weight_grad);
+/* dx[M,in] = dy[M,out] W[out,in]: the input gradient alone, written, not accumulated. */
+void spk_op_dense_dx_set(float *dx, const float *dy, const float *W, int M, int in, int out);
 /* Whether a dense layer with `out` outputs has the narrow kernels (a row of outputs in one
  * 16-lane register: input gradient without GEMM packing, per row): 1 or 0. */
 int spk_op_dense_narrow(int out);
