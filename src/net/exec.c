@@ -110,10 +110,12 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
         spk_free(net->act);
         net->act = spk_malloc(need);
         net->act_cap = net->act ? need : 0;
-        for (int v = 0; v < net->n_nodes; v++) /* what was known of the old buffers */
-            net->nodes[v].dout_zero_at = net->nodes[v].dout_clean_at = NULL;
+        net->has_forward = 0; /* (what was known of the old buffers is forgotten below) */
         if (!net->act) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: no memory for activations (%zu MiB for T=%d, B=%d)", need >> 20, T, B);
     }
+    if (T != net->T || B != net->B || !net->has_forward)
+        for (int v = 0; v < net->n_nodes; v++) /* what was known of the old buffers or layout */
+            net->nodes[v].dout_zero_at = net->nodes[v].dout_clean_at = NULL, net->nodes[v].dout_pending = 0;
     plan q = {0, (char *)spk__align_up((size_t)net->act, SPK__ALIGN)};
     lay_out(net, &q, T, B);
     /* Every buffer the forward reads it has written first, except the initial neuron state;
@@ -460,6 +462,22 @@ static int dout_clean(const spk_net *net, const spk__node *n) {
     return n->dout && n->dout_clean_at == n->dout && n->dout_zero_T == net->T && n->dout_zero_B == net->B;
 }
 
+/* Large buffers are cleared and added to by all threads (one thread's stores do not use the
+ * memory bandwidth of two cores). */
+static void zero_floats(float *p, size_t n) {
+    const size_t CH = (size_t)1 << 16;
+    const long nch = (long)((n + CH - 1) / CH);
+#pragma omp parallel for schedule(static) if (nch > 16)
+    for (long c = 0; c < nch; c++) memset(p + (size_t)c * CH, 0, ((size_t)c * CH + CH < n ? CH : n - (size_t)c * CH) * sizeof(float));
+}
+
+/* Clear what spk_net_zero_grad left pending in n's output gradient. */
+static void clear_pending(spk__node *n) {
+    if (!n->dout_pending) return;
+    zero_floats(n->dout, n->dout_pending);
+    n->dout_pending = 0;
+}
+
 void spk_net_zero_grad(spk_net *net) {
     if (!net || !net->built) return;
     memset(net->grads, 0, (net->n_params ? net->n_params : 1) * sizeof(float));
@@ -471,13 +489,15 @@ void spk_net_zero_grad(spk_net *net) {
             size_t TB = (size_t)net->T * net->B;
             /* an out_once node's backward touches step 0 of dout alone */
             int tail_zero = n->dout_zero_at == n->dout && n->dout_zero_T == net->T && n->dout_zero_B == net->B;
-            /* (not at all when nothing wrote it since it was last cleared) */
-            if (n->dout && !dout_clean(net, n))
-                memset(n->dout, 0, (n->out_once && tail_zero ? (size_t)net->B : TB) * n->out_numel * sizeof(float));
+            /* not at all when nothing wrote it since it was last cleared; else pending: a seed
+             * then writes it instead of adding to zeros, or backward clears it first */
+            if (n->dout && !dout_clean(net, n)) {
+                n->dout_pending = (n->out_once && tail_zero ? (size_t)net->B : TB) * n->out_numel;
+            }
             n->dout_zero_at = n->dout_clean_at = n->dout;
             n->dout_zero_T = net->T;
             n->dout_zero_B = net->B;
-            if (n->dmem) memset(n->dmem, 0, TB * n->out_numel * sizeof(float));
+            if (n->dmem) zero_floats(n->dmem, TB * n->out_numel);
         }
     }
 }
@@ -499,8 +519,22 @@ spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float
         memset(n->dmem, 0, cnt * sizeof(float));
     }
     float *dst = sig == SPK_SIGNAL_OUT ? n->dout : sig == SPK_SIGNAL_MEM ? n->dmem : NULL;
-    if (sig == SPK_SIGNAL_OUT) n->dout_zero_at = n->dout_clean_at = NULL; /* every step may now be nonzero */
     if (!dst) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node '%s' has no %s signal", n->name, sig == SPK_SIGNAL_MEM ? "membrane" : "such");
+    if (sig == SPK_SIGNAL_OUT) {
+        n->dout_zero_at = n->dout_clean_at = NULL; /* every step may now be nonzero */
+        if (n->dout_pending == cnt) { /* cleared in name only, all of it: the seed is the gradient */
+            n->dout_pending = 0;
+            const long nch = (long)((cnt + 65535) / 65536);
+#pragma omp parallel for schedule(static) if (nch > 16)
+            for (long c = 0; c < nch; c++) {
+                const size_t a = (size_t)c * 65536, b = a + 65536 < cnt ? a + 65536 : cnt;
+                memcpy(dst + a, grad + a, (b - a) * sizeof(float));
+            }
+            return SPK_OK;
+        }
+        clear_pending(n);
+    }
+#pragma omp parallel for schedule(static) if (cnt > ((size_t)1 << 20))
     for (size_t k = 0; k < cnt; k++) dst[k] += grad[k];
     return SPK_OK;
 }
@@ -723,6 +757,10 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
     net->tbptt_k = k >= net->T ? 0 : k;
     const int T = net->T, B = net->B;
     size_t TB = (size_t)T * B;
+    /* what zero_grad left pending is cleared before anything adds to it (a population that
+     * computes its reader's input gradient itself reads its own as zero without touching it) */
+    for (int v = 0; v < net->n_nodes; v++)
+        if (!(net->nodes[v].ds_from >= 0 && dout_clean(net, &net->nodes[v]))) clear_pending(&net->nodes[v]);
     /* every source's output gradient is written by its readers' backward (a population that
      * computes its reader's input gradient itself leaves its own untouched) */
     for (int e = 0; e < net->n_edges; e++) {

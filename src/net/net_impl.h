@@ -66,6 +66,9 @@ typedef struct spk__node {
                         and accumulates every step's input gradient into din's step 0 */
     const float *dout_clean_at; /* dout is all zero (cleared and written by no one since)
                         while dout is this and T, B are dout_zero_T, dout_zero_B */
+    size_t dout_pending; /* floats at the start of dout that spk_net_zero_grad has cleared
+                        in name only: a seed then copies instead of adding, and backward
+                        clears them before anything adds to them (exec.c) */
     int ds_from;     /* thin population read only by a narrow dense node (exec.c, mark_flow):
                         that node, whose input gradient this population's backward computes
                         one step at a time into ds_step (in cache) instead of reading it from
