@@ -189,15 +189,27 @@ int spk_op_csr_fill(spk_csr *c, const float *x) {
         int i0 = 0;
 #ifdef __AVX512F__
         /* 16 inputs at a time: a compare gives the mask of nonzeros (NaN counts as nonzero, as
-         * != 0 does), and compressing stores write their values and indices in order */
+         * != 0 does); their values and indices are compressed in registers and stored whole
+         * (the lanes past them are overwritten by the next store) while 16 fit in the row,
+         * then under a mask. (Compressing stores to memory, microcoded on Zen 4, took 0.57 -
+         * 0.60 ms against 0.36 - 0.42 ms for [3200, 1000] at 22 %, one thread.) */
         const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        const int32_t row_nnz = c->ptr[m + 1] - c->ptr[m];
         for (; i0 + 16 <= cols; i0 += 16) {
             const __m512 v = _mm512_loadu_ps(xr + i0);
             const __mmask16 nz = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-            if (!nz) continue;
-            _mm512_mask_compressstoreu_ps(val + k, nz, v);
-            _mm512_mask_compressstoreu_epi32(idx + k, nz, _mm512_add_epi32(lane, _mm512_set1_epi32(i0)));
-            k += __builtin_popcount((unsigned)nz);
+            const __m512 cv = _mm512_maskz_compress_ps(nz, v);
+            const __m512i ci = _mm512_maskz_compress_epi32(nz, _mm512_add_epi32(lane, _mm512_set1_epi32(i0)));
+            const int pc = __builtin_popcount((unsigned)nz);
+            if (k + 16 <= row_nnz) {
+                _mm512_storeu_ps(val + k, cv);
+                _mm512_storeu_si512((void *)(idx + k), ci);
+            } else if (pc) {
+                const __mmask16 head = (__mmask16)((1u << pc) - 1);
+                _mm512_mask_storeu_ps(val + k, head, cv);
+                _mm512_mask_storeu_epi32(idx + k, head, ci);
+            }
+            k += pc;
         }
 #endif
         /* portable: 16 inputs at a time, a bit mask of the nonzeros, one store per set bit */
