@@ -404,8 +404,12 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     spk_net_params_changed(net); /* shared learnable values reach their populations */
     spk__node *in = &net->nodes[net->input];
     size_t row = (size_t)B * in->out_numel;
-    net->static_input = !net->reference;
-    for (int t = 1; t < T && net->static_input; t++) net->static_input = memcmp(x, x + (size_t)t * row, row * sizeof(float)) == 0;
+    /* whether every step equals the first (the steps compared by all threads) */
+    int differs = net->reference;
+#pragma omp parallel for schedule(static) reduction(| : differs) if ((size_t)T * row > ((size_t)1 << 20))
+    for (int t = 1; t < T; t++)
+        if (!differs) differs = memcmp(x, x + (size_t)t * row, row * sizeof(float)) != 0;
+    net->static_input = !differs;
     mark_flow(net);
     /* A time-constant input read only by ops that compute one step of it (static_in, reading
      * it in place) is copied once: its other steps are written only if asked for (fill_once). */
