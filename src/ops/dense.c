@@ -272,14 +272,26 @@ void spk_op_transpose(float *Wt, const float *W, int rows, int cols) {
 void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, const float *b, int out) {
     const int M = x->M;
 #ifdef __AVX512F__
-    if (out <= NARROW) { /* the row of y in one register: a masked load and an FMA per entry */
+    if (out <= NARROW) {
+        /* the row of y in registers: a masked load and an FMA per entry, the entries dealt
+         * round to four sums (one chain of dependent FMAs waited on their latency: 0.63 ms against 0.36 ms
+         * for [3200, 1000] at 22 %, one thread), added in a fixed order at the end */
         const __mmask16 mk = (__mmask16)((1u << out) - 1);
 #pragma omp parallel for schedule(static) if ((size_t)x->nnz * out > SPARSE_PAR_MIN)
         for (int m = 0; m < M; m++) {
-            __m512 acc = b ? _mm512_maskz_loadu_ps(mk, b) : _mm512_setzero_ps();
-            for (int32_t k = x->ptr[m]; k < x->ptr[m + 1]; k++)
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k] * out), acc);
-            _mm512_mask_storeu_ps(y + (size_t)m * out, mk, acc);
+            __m512 a0 = b ? _mm512_maskz_loadu_ps(mk, b) : _mm512_setzero_ps();
+            __m512 a1 = _mm512_setzero_ps(), a2 = a1, a3 = a1;
+            int32_t k = x->ptr[m];
+            const int32_t end = x->ptr[m + 1];
+            for (; k + 4 <= end; k += 4) {
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k] * out), a0);
+                a1 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k + 1]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k + 1] * out), a1);
+                a2 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k + 2]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k + 2] * out), a2);
+                a3 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k + 3]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k + 3] * out), a3);
+            }
+            for (; k < end; k++)
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k] * out), a0);
+            _mm512_mask_storeu_ps(y + (size_t)m * out, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
         }
         return;
     }
