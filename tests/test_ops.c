@@ -916,6 +916,9 @@ static void test_conv_sparse(void) {
     conv_sparse_case("12x12x12 -> 64, k5", (spk_conv_geom){.cin = 12, .cout = 64, .groups = 1, .in_h = 12, .in_w = 12, .k_h = 5, .k_w = 5, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1}, 20, 0.05);
     conv_sparse_case("stride 2, pad 1, k3", (spk_conv_geom){.cin = 3, .cout = 16, .groups = 1, .in_h = 9, .in_w = 7, .k_h = 3, .k_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1}, 11, 0.2);
     conv_sparse_case("dilation 2, pad 2, 40 out", (spk_conv_geom){.cin = 2, .cout = 40, .groups = 1, .in_h = 10, .in_w = 10, .k_h = 3, .k_w = 3, .stride_h = 1, .stride_w = 2, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2}, 5, 0.3);
+    /* stride and dilation 1 take the division-free tap ranges, per dimension */
+    conv_sparse_case("pad 2, k5", (spk_conv_geom){.cin = 3, .cout = 16, .groups = 1, .in_h = 8, .in_w = 9, .k_h = 5, .k_w = 5, .stride_h = 1, .stride_w = 1, .pad_h = 2, .pad_w = 2, .dil_h = 1, .dil_w = 1}, 7, 0.15);
+    conv_sparse_case("stride (1, 2), pad (1, 0), k3", (spk_conv_geom){.cin = 2, .cout = 8, .groups = 1, .in_h = 7, .in_w = 9, .k_h = 3, .k_w = 3, .stride_h = 1, .stride_w = 2, .pad_h = 1, .dil_h = 1, .dil_w = 1}, 5, 0.2);
     conv_sparse_case("1-d, k7", (spk_conv_geom){.cin = 4, .cout = 9, .groups = 1, .in_h = 1, .in_w = 50, .k_h = 1, .k_w = 7, .stride_h = 1, .stride_w = 1, .pad_w = 3, .dil_h = 1, .dil_w = 1}, 6, 0.1);
 }
 

@@ -20,9 +20,10 @@
 #include <string.h>
 
 #define CONV_SPARSE_PAR_MIN 65536
+#define MAX_TAPS 64 /* kernel extent per dimension these kernels take (else -1: the GEMM path) */
 
 int spk_op_conv_prefer_sparse(size_t nnz, int M, const spk_conv_geom *g) {
-    if (g->groups != 1 || M <= 0 || g->cout < 8) return 0;
+    if (g->groups != 1 || M <= 0 || g->cout < 8 || g->k_h > MAX_TAPS || g->k_w > MAX_TAPS) return 0;
     double density = (double)nnz / ((double)M * g->cin * g->in_h * g->in_w);
     return density < 0.10;
 }
@@ -35,11 +36,30 @@ static inline int out_coord(int i, int k, int pad, int dil, int stride, int n_ou
     return o < n_out ? o : -1;
 }
 
+/* The taps (kk, in order) through which input coordinate i reaches an output, and those
+ * outputs (oo): once per spike and dimension, without divisions for stride and dilation 1.
+ * ([1280, 32, 14, 14] -> 64, 5x5, at 8 %, one thread: forward 52.9 -> 49.1 ms, weight
+ * gradient 79.7 -> 73.8 ms against the divisions per tap inside the tap loops.) */
+static inline int taps(int i, int k, int pad, int dil, int stride, int n_out, int *kk, int *oo) {
+    int n = 0;
+    if (stride == 1 && dil == 1) {
+        const int k0 = i + pad - n_out + 1 > 0 ? i + pad - n_out + 1 : 0, k1 = i + pad + 1 < k ? i + pad + 1 : k;
+        for (int q = k0; q < k1; q++, n++) kk[n] = q, oo[n] = i + pad - q;
+        return n;
+    }
+    for (int q = 0; q < k; q++) {
+        const int o = out_coord(i, q, pad, dil, stride, n_out);
+        if (o >= 0) kk[n] = q, oo[n] = o, n++;
+    }
+    return n;
+}
+
 int spk_op_conv_forward_sparse(float *y, const spk_csr *x, const float *Wr, const float *b, const spk_conv_geom *g) {
     const int M = x->M, C = g->cout, kh = g->k_h, kw = g->k_w, ow = g->out_w;
     const int plane = g->in_h * g->in_w;
     const size_t P = (size_t)g->out_h * ow, yrow = (size_t)C * P;
     const int nth = omp_get_max_threads();
+    if (kh > MAX_TAPS || kw > MAX_TAPS) return -1;
     float *acc_all = spk_malloc((size_t)nth * P * C * sizeof(float));
     if (!acc_all) return -1;
 #pragma omp parallel for schedule(static) if ((size_t)x->nnz * kh * kw * C + (size_t)M * yrow > CONV_SPARSE_PAR_MIN)
@@ -49,12 +69,13 @@ int spk_op_conv_forward_sparse(float *y, const spk_csr *x, const float *Wr, cons
         for (int32_t e = x->ptr[m]; e < x->ptr[m + 1]; e++) {
             const int i = x->idx[e], ci = i / plane, iy = i % plane / g->in_w, ix = i % g->in_w;
             const float v = x->val[e];
-            for (int ky = 0; ky < kh; ky++) {
-                const int oy = out_coord(iy, ky, g->pad_h, g->dil_h, g->stride_h, g->out_h);
-                if (oy < 0) continue;
-                for (int kx = 0; kx < kw; kx++) {
-                    const int ox = out_coord(ix, kx, g->pad_w, g->dil_w, g->stride_w, ow);
-                    if (ox < 0) continue;
+            int kyv[MAX_TAPS], oyv[MAX_TAPS], kxv[MAX_TAPS], oxv[MAX_TAPS];
+            const int ny = taps(iy, kh, g->pad_h, g->dil_h, g->stride_h, g->out_h, kyv, oyv);
+            const int nx = taps(ix, kw, g->pad_w, g->dil_w, g->stride_w, ow, kxv, oxv);
+            for (int a_ = 0; a_ < ny; a_++) {
+                const int ky = kyv[a_], oy = oyv[a_];
+                for (int b_ = 0; b_ < nx; b_++) {
+                    const int kx = kxv[b_], ox = oxv[b_];
                     const float *restrict w = Wr + ((size_t)(ci * kh + ky) * kw + kx) * C;
                     float *restrict a = acc + ((size_t)oy * ow + ox) * C;
                     for (int c = 0; c < C; c++) a[c] += v * w[c];
@@ -77,6 +98,7 @@ int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const sp
     const size_t P = (size_t)g->out_h * ow, yrow = (size_t)C * P, CK = (size_t)g->cin * kh * kw;
     enum { CB = 32 }; /* output channels per block: each block is one thread's own slice */
     const int ncb = (C + CB - 1) / CB;
+    if (kh > MAX_TAPS || kw > MAX_TAPS) return -1;
     /* block cb accumulates into its own contiguous [CK, nc] region of dWr (blocks side by
      * side within one row would share cache lines between threads) */
     float *dWr = spk_malloc(CK * C * sizeof(float));
@@ -100,12 +122,13 @@ int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const sp
             for (int32_t e = x->ptr[m]; e < x->ptr[m + 1]; e++) {
                 const int i = x->idx[e], ci = i / plane, iy = i % plane / g->in_w, ix = i % g->in_w;
                 const float v = x->val[e];
-                for (int ky = 0; ky < kh; ky++) {
-                    const int oy = out_coord(iy, ky, g->pad_h, g->dil_h, g->stride_h, g->out_h);
-                    if (oy < 0) continue;
-                    for (int kx = 0; kx < kw; kx++) {
-                        const int ox = out_coord(ix, kx, g->pad_w, g->dil_w, g->stride_w, ow);
-                        if (ox < 0) continue;
+                int kyv[MAX_TAPS], oyv[MAX_TAPS], kxv[MAX_TAPS], oxv[MAX_TAPS];
+                const int ny = taps(iy, kh, g->pad_h, g->dil_h, g->stride_h, g->out_h, kyv, oyv);
+                const int nx = taps(ix, kw, g->pad_w, g->dil_w, g->stride_w, ow, kxv, oxv);
+                for (int a_ = 0; a_ < ny; a_++) {
+                    const int ky = kyv[a_], oy = oyv[a_];
+                    for (int b_ = 0; b_ < nx; b_++) {
+                        const int kx = kxv[b_], ox = oxv[b_];
                         float *restrict a = blk + ((size_t)(ci * kh + ky) * kw + kx) * nc;
                         const float *restrict d = dyt + ((size_t)oy * ow + ox) * CB;
                         for (int c = 0; c < nc; c++) a[c] += v * d[c];
