@@ -53,9 +53,10 @@ typedef struct spk__node {
     int is_back_src;
     int static_in;   /* fed only by a time-constant signal: computed once, replicated over T */
     int const_out;   /* its output is the same at every step (last forward) */
-    int out_once;    /* static_in dense/conv whose only readers are thin populations (in_once):
-                        out holds step 0 alone (steps 1.. are written on demand, out_filled),
-                        and its output gradient arrives summed over time in dout's step 0;
+    int out_once;    /* static_in dense/conv/pool/flatten whose only readers are thin
+                        populations (in_once) or out_once nodes (exec.c, mark_flow): out holds
+                        step 0 alone (steps 1.. are written on demand, out_filled), and its
+                        output gradient arrives summed over time in dout's step 0;
                         the input node: a time-constant input read only by static_in ops,
                         copied for step 0 alone (no gradient) */
     int out_filled;  /* out_once: steps 1.. of out have been written since the last forward */
