@@ -110,11 +110,12 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
         spk_free(net->act);
         net->act = spk_malloc(need);
         net->act_cap = net->act ? need : 0;
-        net->has_forward = 0; /* (what was known of the old buffers is forgotten below) */
+        net->has_forward = 0; /* the old buffers are gone */
         if (!net->act) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: no memory for activations (%zu MiB for T=%d, B=%d)", need >> 20, T, B);
     }
+    /* what is known of the output gradients holds for one layout of one buffer */
     if (T != net->T || B != net->B || !net->has_forward)
-        for (int v = 0; v < net->n_nodes; v++) /* what was known of the old buffers or layout */
+        for (int v = 0; v < net->n_nodes; v++)
             net->nodes[v].dout_zero_at = net->nodes[v].dout_clean_at = NULL, net->nodes[v].dout_pending = 0;
     plan q = {0, (char *)spk__align_up((size_t)net->act, SPK__ALIGN)};
     lay_out(net, &q, T, B);
@@ -240,13 +241,11 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         }
         size_t step = (size_t)B * n->out_numel;
         if (rows != M && !n->out_once) replicate_step0(n->out + ro, step, nt);
-        n->out_filled = 0;
         break;
     }
     case SPK_NODE_POOL: {
         int rows = n->static_in && nt == net->T ? B : M;
         spk_op_pool_forward(n->out + ro, n->argmax ? n->argmax + ro : NULL, n->in + ri, &n->pool, rows);
-        n->out_filled = 0;
         size_t step = (size_t)B * n->out_numel;
         for (int t = 1; rows != M && !n->out_once && t < nt; t++) {
             memcpy(n->out + ro + (size_t)t * step, n->out + ro, step * sizeof(float));
@@ -258,7 +257,6 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     case SPK_NODE_MERGE:
         if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) return spk__merge_forward(net, v, t0, nt);
         memcpy(n->out + ro, n->in + ri, (size_t)(n->out_once && nt == net->T ? B : M) * n->out_numel * sizeof(float));
-        n->out_filled = 0;
         break;
     case SPK_NODE_NORM: return spk__norm_forward(net, v, t0, nt);
     case SPK_NODE_SCALE:
@@ -420,11 +418,11 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     }
     memcpy(in->out, x, (size_t)(once ? 1 : T) * row * sizeof(float));
     in->out_once = once;
-    in->out_filled = 0;
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
-        n->wt_valid = 0; /* the parameters may have changed since the last forward */
-        n->csr_ok = 0;   /* and the inputs */
+        n->wt_valid = 0;   /* the parameters may have changed since the last forward */
+        n->csr_ok = 0;     /* and the inputs */
+        n->out_filled = 0; /* an out_once output holds step 0 alone again */
         if (n->is_back_src) make_init(net, n);
         if (n->kind == SPK_NODE_DROPOUT && net->training && n->drop_p > 0)
             spk_op_dropout_mask(n->mask, n->drop_p, (spk_rng){net->rng.seed, net->rng.stream ^ ((uint64_t)v << 32)},
@@ -463,23 +461,27 @@ const float *spk_net_signal(const spk_net *net, int node, spk_signal sig) {
 
 /* Whether node n's output gradient is all zero: cleared by spk_net_zero_grad and written by
  * no one since (no seed, no reader's backward). */
-static int dout_clean(const spk_net *net, const spk__node *n) {
-    return n->dout && n->dout_clean_at == n->dout && n->dout_zero_T == net->T && n->dout_zero_B == net->B;
+static int dout_clean(const spk__node *n) {
+    return n->dout && n->dout_clean_at == n->dout;
 }
 
-/* Large buffers are cleared and added to by all threads (one thread's stores do not use the
- * memory bandwidth of two cores). */
-static void zero_floats(float *p, size_t n) {
+/* dst = src, or 0 when src is NULL: large buffers by all threads (one thread's stores do not
+ * use the memory bandwidth of two cores). */
+static void set_floats(float *dst, const float *src, size_t n) {
     const size_t CH = (size_t)1 << 16;
     const long nch = (long)((n + CH - 1) / CH);
 #pragma omp parallel for schedule(static) if (nch > 16)
-    for (long c = 0; c < nch; c++) memset(p + (size_t)c * CH, 0, ((size_t)c * CH + CH < n ? CH : n - (size_t)c * CH) * sizeof(float));
+    for (long c = 0; c < nch; c++) {
+        const size_t a = (size_t)c * CH, len = (a + CH < n ? CH : n - a) * sizeof(float);
+        if (src) memcpy(dst + a, src + a, len);
+        else memset(dst + a, 0, len);
+    }
 }
 
 /* Clear what spk_net_zero_grad left pending in n's output gradient. */
 static void clear_pending(spk__node *n) {
     if (!n->dout_pending) return;
-    zero_floats(n->dout, n->dout_pending);
+    set_floats(n->dout, NULL, n->dout_pending);
     n->dout_pending = 0;
 }
 
@@ -493,16 +495,14 @@ void spk_net_zero_grad(spk_net *net) {
         if (net->has_forward) {
             size_t TB = (size_t)net->T * net->B;
             /* an out_once node's backward touches step 0 of dout alone */
-            int tail_zero = n->dout_zero_at == n->dout && n->dout_zero_T == net->T && n->dout_zero_B == net->B;
+            int tail_zero = n->dout_zero_at == n->dout;
             /* not at all when nothing wrote it since it was last cleared; else pending: a seed
              * then writes it instead of adding to zeros, or backward clears it first */
-            if (n->dout && !dout_clean(net, n)) {
+            if (n->dout && !dout_clean(n)) {
                 n->dout_pending = (n->out_once && tail_zero ? (size_t)net->B : TB) * n->out_numel;
             }
             n->dout_zero_at = n->dout_clean_at = n->dout;
-            n->dout_zero_T = net->T;
-            n->dout_zero_B = net->B;
-            if (n->dmem) zero_floats(n->dmem, TB * n->out_numel);
+            if (n->dmem) set_floats(n->dmem, NULL, TB * n->out_numel);
         }
     }
 }
@@ -529,12 +529,7 @@ spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float
         n->dout_zero_at = n->dout_clean_at = NULL; /* every step may now be nonzero */
         if (n->dout_pending == cnt) { /* cleared in name only, all of it: the seed is the gradient */
             n->dout_pending = 0;
-            const long nch = (long)((cnt + 65535) / 65536);
-#pragma omp parallel for schedule(static) if (nch > 16)
-            for (long c = 0; c < nch; c++) {
-                const size_t a = (size_t)c * 65536, b = a + 65536 < cnt ? a + 65536 : cnt;
-                memcpy(dst + a, grad + a, (b - a) * sizeof(float));
-            }
+            set_floats(dst, grad, cnt);
             return SPK_OK;
         }
         clear_pending(n);
@@ -672,7 +667,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         break;
     case SPK_NODE_NEURON: {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
-        const int clean = dout_clean(net, n);
+        const int clean = dout_clean(n);
         for (int t = t0 + nt - 1; t >= t0; t--) {
             /* truncated BPTT: no gradient reaches the state across a window boundary */
             if (net->tbptt_k > 0 && t < net->T - 1 && (t + 1) % net->tbptt_k == 0)
@@ -765,7 +760,7 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
     /* what zero_grad left pending is cleared before anything adds to it (a population that
      * computes its reader's input gradient itself reads its own as zero without touching it) */
     for (int v = 0; v < net->n_nodes; v++)
-        if (!(net->nodes[v].ds_from >= 0 && dout_clean(net, &net->nodes[v]))) clear_pending(&net->nodes[v]);
+        if (!(net->nodes[v].ds_from >= 0 && dout_clean(&net->nodes[v]))) clear_pending(&net->nodes[v]);
     /* every source's output gradient is written by its readers' backward (a population that
      * computes its reader's input gradient itself leaves its own untouched) */
     for (int e = 0; e < net->n_edges; e++) {

@@ -60,13 +60,13 @@ typedef struct spk__node {
                         the input node: a time-constant input read only by static_in ops,
                         copied for step 0 alone (no gradient) */
     int out_filled;  /* out_once: steps 1.. of out have been written since the last forward */
-    const float *dout_zero_at; /* dout's steps 1.. are known to be zero while dout is this  */
-    int dout_zero_T, dout_zero_B; /* buffer for this T and B (spk_net_zero_grad: an out_once
-                        node then clears step 0 alone); NULL when they may not be */
+    const float *dout_zero_at; /* dout's steps 1.. are known to be zero while dout is this
+                        (spk_net_zero_grad: an out_once node then clears step 0 alone); NULL
+                        when they may not be, and after a change of layout (exec.c) */
     int in_once;     /* thin population fed by an out_once node: reads in step 0 at every step
                         and accumulates every step's input gradient into din's step 0 */
     const float *dout_clean_at; /* dout is all zero (cleared and written by no one since)
-                        while dout is this and T, B are dout_zero_T, dout_zero_B */
+                        while dout is this; NULL likewise */
     size_t dout_pending; /* floats at the start of dout that spk_net_zero_grad has cleared
                         in name only: a seed then copies instead of adding, and backward
                         clears them before anything adds to them (exec.c) */

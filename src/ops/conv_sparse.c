@@ -54,9 +54,22 @@ static inline int taps(int i, int k, int pad, int dil, int stride, int n_out, in
     return n;
 }
 
+/* Where input entry i (flat [cin, in_h, in_w]) reaches: its channel, and per dimension the
+ * taps and output coordinates (taps), rows ky/oy (ny of them) and columns kx/ox (nx). */
+typedef struct reach {
+    int ci, ny, nx;
+    int ky[MAX_TAPS], oy[MAX_TAPS], kx[MAX_TAPS], ox[MAX_TAPS];
+} reach;
+
+static inline void spike_reach(reach *r, int i, const spk_conv_geom *g) {
+    const int plane = g->in_h * g->in_w;
+    r->ci = i / plane;
+    r->ny = taps(i % plane / g->in_w, g->k_h, g->pad_h, g->dil_h, g->stride_h, g->out_h, r->ky, r->oy);
+    r->nx = taps(i % g->in_w, g->k_w, g->pad_w, g->dil_w, g->stride_w, g->out_w, r->kx, r->ox);
+}
+
 int spk_op_conv_forward_sparse(float *y, const spk_csr *x, const float *Wr, const float *b, const spk_conv_geom *g) {
     const int M = x->M, C = g->cout, kh = g->k_h, kw = g->k_w, ow = g->out_w;
-    const int plane = g->in_h * g->in_w;
     const size_t P = (size_t)g->out_h * ow, yrow = (size_t)C * P;
     const int nth = omp_get_max_threads();
     if (kh > MAX_TAPS || kw > MAX_TAPS) return -1;
@@ -67,20 +80,15 @@ int spk_op_conv_forward_sparse(float *y, const spk_csr *x, const float *Wr, cons
         float *restrict acc = acc_all + (size_t)omp_get_thread_num() * P * C;
         memset(acc, 0, P * C * sizeof(float));
         for (int32_t e = x->ptr[m]; e < x->ptr[m + 1]; e++) {
-            const int i = x->idx[e], ci = i / plane, iy = i % plane / g->in_w, ix = i % g->in_w;
             const float v = x->val[e];
-            int kyv[MAX_TAPS], oyv[MAX_TAPS], kxv[MAX_TAPS], oxv[MAX_TAPS];
-            const int ny = taps(iy, kh, g->pad_h, g->dil_h, g->stride_h, g->out_h, kyv, oyv);
-            const int nx = taps(ix, kw, g->pad_w, g->dil_w, g->stride_w, ow, kxv, oxv);
-            for (int a_ = 0; a_ < ny; a_++) {
-                const int ky = kyv[a_], oy = oyv[a_];
-                for (int b_ = 0; b_ < nx; b_++) {
-                    const int kx = kxv[b_], ox = oxv[b_];
-                    const float *restrict w = Wr + ((size_t)(ci * kh + ky) * kw + kx) * C;
-                    float *restrict a = acc + ((size_t)oy * ow + ox) * C;
+            reach r;
+            spike_reach(&r, x->idx[e], g);
+            for (int a_ = 0; a_ < r.ny; a_++)
+                for (int b_ = 0; b_ < r.nx; b_++) {
+                    const float *restrict w = Wr + ((size_t)(r.ci * kh + r.ky[a_]) * kw + r.kx[b_]) * C;
+                    float *restrict a = acc + ((size_t)r.oy[a_] * ow + r.ox[b_]) * C;
                     for (int c = 0; c < C; c++) a[c] += v * w[c];
                 }
-            }
         }
         float *yr = y + (size_t)m * yrow;
         for (int c = 0; c < C; c++) {
@@ -94,7 +102,6 @@ int spk_op_conv_forward_sparse(float *y, const spk_csr *x, const float *Wr, cons
 
 int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const spk_conv_geom *g) {
     const int M = x->M, C = g->cout, kh = g->k_h, kw = g->k_w, ow = g->out_w;
-    const int plane = g->in_h * g->in_w;
     const size_t P = (size_t)g->out_h * ow, yrow = (size_t)C * P, CK = (size_t)g->cin * kh * kw;
     enum { CB = 32 }; /* output channels per block: each block is one thread's own slice */
     const int ncb = (C + CB - 1) / CB;
@@ -120,20 +127,15 @@ int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const sp
             for (int c = 0; c < nc; c++)
                 for (size_t p = 0; p < P; p++) dyt[p * CB + c] = dr[(size_t)(c0 + c) * P + p];
             for (int32_t e = x->ptr[m]; e < x->ptr[m + 1]; e++) {
-                const int i = x->idx[e], ci = i / plane, iy = i % plane / g->in_w, ix = i % g->in_w;
                 const float v = x->val[e];
-                int kyv[MAX_TAPS], oyv[MAX_TAPS], kxv[MAX_TAPS], oxv[MAX_TAPS];
-                const int ny = taps(iy, kh, g->pad_h, g->dil_h, g->stride_h, g->out_h, kyv, oyv);
-                const int nx = taps(ix, kw, g->pad_w, g->dil_w, g->stride_w, ow, kxv, oxv);
-                for (int a_ = 0; a_ < ny; a_++) {
-                    const int ky = kyv[a_], oy = oyv[a_];
-                    for (int b_ = 0; b_ < nx; b_++) {
-                        const int kx = kxv[b_], ox = oxv[b_];
-                        float *restrict a = blk + ((size_t)(ci * kh + ky) * kw + kx) * nc;
-                        const float *restrict d = dyt + ((size_t)oy * ow + ox) * CB;
+                reach r;
+                spike_reach(&r, x->idx[e], g);
+                for (int a_ = 0; a_ < r.ny; a_++)
+                    for (int b_ = 0; b_ < r.nx; b_++) {
+                        float *restrict a = blk + ((size_t)(r.ci * kh + r.ky[a_]) * kw + r.kx[b_]) * nc;
+                        const float *restrict d = dyt + ((size_t)r.oy[a_] * ow + r.ox[b_]) * CB;
                         for (int c = 0; c < nc; c++) a[c] += v * d[c];
                     }
-                }
             }
         }
         /* dW[c, k] += blk[k, c - c0] for this block's channels */
