@@ -920,6 +920,11 @@ static void test_conv_sparse(void) {
     conv_sparse_case("pad 2, k5", (spk_conv_geom){.cin = 3, .cout = 16, .groups = 1, .in_h = 8, .in_w = 9, .k_h = 5, .k_w = 5, .stride_h = 1, .stride_w = 1, .pad_h = 2, .pad_w = 2, .dil_h = 1, .dil_w = 1}, 7, 0.15);
     conv_sparse_case("stride (1, 2), pad (1, 0), k3", (spk_conv_geom){.cin = 2, .cout = 8, .groups = 1, .in_h = 7, .in_w = 9, .k_h = 3, .k_w = 3, .stride_h = 1, .stride_w = 2, .pad_h = 1, .dil_h = 1, .dil_w = 1}, 5, 0.2);
     conv_sparse_case("1-d, k7", (spk_conv_geom){.cin = 4, .cout = 9, .groups = 1, .in_h = 1, .in_w = 50, .k_h = 1, .k_w = 7, .stride_h = 1, .stride_w = 1, .pad_w = 3, .dil_h = 1, .dil_w = 1}, 6, 0.1);
+    /* 2.5 spikes or more per input pixel: the forward gathers per output pixel (80 outputs:
+     * a block of 64 channels and one of 16; 24: one block, the second vector masked) */
+    conv_sparse_case("gather, 32 -> 80, k5", (spk_conv_geom){.cin = 32, .cout = 80, .groups = 1, .in_h = 10, .in_w = 10, .k_h = 5, .k_w = 5, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1}, 6, 0.15);
+    conv_sparse_case("gather, stride 2, pad 2, dil 2", (spk_conv_geom){.cin = 16, .cout = 24, .groups = 1, .in_h = 11, .in_w = 9, .k_h = 3, .k_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2}, 5, 0.3);
+    conv_sparse_case("gather, 1-d, k4, 130 out", (spk_conv_geom){.cin = 8, .cout = 130, .groups = 1, .in_h = 1, .in_w = 30, .k_h = 1, .k_w = 4, .stride_h = 1, .stride_w = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1}, 4, 0.5);
 }
 
 /* The 2x2 stride-2 max pool (a fast path) against a direct loop: ties (first wins), NaN

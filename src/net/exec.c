@@ -152,7 +152,7 @@ static int use_sparse(const spk_net *net, spk__node *n, const float *x, int rows
     size_t nnz = have ? n->csr.nnz : spk_op_csr_count(&n->csr, x, rows, n->in_numel);
     if (nnz == (size_t)-1) return 0;
     int prefer = n->kind == SPK_NODE_DENSE ? spk_op_dense_prefer_sparse(nnz, rows, n->d_in, n->d_out, weight_grad)
-                                           : spk_op_conv_prefer_sparse(nnz, rows, &n->conv);
+                                           : spk_op_conv_prefer_sparse(nnz, rows, &n->conv, weight_grad);
     if (!prefer || have) {
         n->csr_ok = have; /* a count without a fill leaves entries of another input */
         return prefer;
@@ -278,9 +278,9 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V);
         const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
         if (n->thin) {
-            for (int t = t0; t < t0 + nt; t++)
-                spk__neuron_step_thin(n->nr, B, thin_prev_v(n, t, BN), thin_prev_s(n, t, BN), n->out + t * BN, n->mem + t * BN,
-                                      n->in + (n->in_once ? 0 : t * BN));
+            const size_t xs = n->in_once ? 0 : BN;
+            spk__neuron_steps_thin(n->nr, B, nt, thin_prev_v(n, t0, BN), thin_prev_s(n, t0, BN), n->out + t0 * BN,
+                                   n->mem + t0 * BN, n->in + t0 * xs, xs);
             break;
         }
         for (int t = t0; t < t0 + nt; t++) {
@@ -553,27 +553,37 @@ static void sum_dout_steps(const spk_net *net, spk__node *n) {
 }
 
 /* The gradient of thin population n's spikes at step t when its reader d (n->ds_from)
- * leaves its input gradient to it: n's own output gradient at t (zero when clean) plus
- * step t of d's, d.dout[t] W, written to n's [B, N] scratch. NULL without memory. */
-static const float *step_ds(spk_net *net, spk__node *n, int t, int clean) {
-    spk__node *d = &net->nodes[n->ds_from];
-    const int B = net->B;
-    const size_t BN = (size_t)B * n->out_numel;
+ * leaves its input gradient to it, one row at a time (spk__thin_bw.ds_row): row b of n's
+ * own output gradient at t (zero when clean) plus row b of d.dout[t] W, written to row b of
+ * n's [B, N] scratch (each row its own place: rows run on several threads). */
+typedef struct {
+    spk_net *net;
+    spk__node *n, *d;
+    int t0, clean;
+} ds_rows;
+
+static const float *ds_row(void *ctx, int t, int b) {
+    const ds_rows *c = ctx;
+    const spk__node *n = c->n, *d = c->d;
+    const int B = c->net->B, ta = c->t0 + t;
+    float *row = n->ds_step + (size_t)b * n->out_numel;
+    const float *dy = d->dout + ((size_t)ta * B + b) * d->out_numel;
+    if (!c->clean) memcpy(row, n->dout + ((size_t)ta * B + b) * n->out_numel, (size_t)n->out_numel * sizeof(float));
+    spk_op_dense_dx_row(row, dy, W_of(c->net, c->d), d->d_in, d->d_out, !c->clean);
+    return row;
+}
+
+/* The [B, N] scratch ds_row writes into; -1 without memory. */
+static int ds_scratch(spk_net *net, spk__node *n) {
+    const size_t BN = (size_t)net->B * n->out_numel;
     if (n->ds_step_cap < BN) {
         float *b = spk_malloc(BN * sizeof(float));
-        if (!b) return NULL;
+        if (!b) return -1;
         spk_free(n->ds_step);
         n->ds_step = b;
         n->ds_step_cap = BN;
     }
-    const float *dy = d->dout + (size_t)t * B * d->out_numel;
-    if (clean) {
-        spk_op_dense_dx_set(n->ds_step, dy, W_of(net, d), B, d->d_in, d->d_out);
-    } else {
-        memcpy(n->ds_step, n->dout + (size_t)t * BN, BN * sizeof(float));
-        spk_op_dense_backward(n->ds_step, NULL, NULL, dy, NULL, W_of(net, d), B, d->d_in, d->d_out);
-    }
-    return n->ds_step;
+    return 0;
 }
 
 /* Backward of node v's op on steps [t0, t0+nt): accumulates into n->din (and parameters). */
@@ -668,22 +678,28 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     case SPK_NODE_NEURON: {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
         const int clean = dout_clean(n);
+        if (n->thin) {
+            ds_rows dr = {net, n, n->ds_from >= 0 ? &net->nodes[n->ds_from] : NULL, t0, clean};
+            if (dr.d && ds_scratch(net, n))
+                return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", n->name);
+            const size_t xs = n->in_once ? 0 : BN; /* a constant input: its gradient summed over time */
+            const spk__thin_bw a = {
+                .B = B, .nt = nt, .t0 = t0, .T = net->T, .tbptt_k = net->tbptt_k,
+                .v_init = thin_prev_v(n, t0, BN), .s_init = thin_prev_s(n, t0, BN),
+                .mem = n->mem + t0 * BN, .s = n->out + t0 * BN,
+                .x = n->in + t0 * xs, .dx = n->din + t0 * xs, .x_step = xs, .dstate = n->dstate,
+                .ds = clean ? NULL : n->dout + t0 * BN, /* (all zero: not read) */
+                .dmem = n->dmem ? n->dmem + t0 * BN : NULL,
+                .ds_row = dr.d ? ds_row : NULL, .ctx = &dr,
+                .param_grads = n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]};
+            spk_status st = spk__neuron_steps_backward_thin(n->nr, &a);
+            if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
+            break;
+        }
         for (int t = t0 + nt - 1; t >= t0; t--) {
             /* truncated BPTT: no gradient reaches the state across a window boundary */
             if (net->tbptt_k > 0 && t < net->T - 1 && (t + 1) % net->tbptt_k == 0)
                 memset(n->dstate, 0, SS * sizeof(float));
-            if (n->thin) {
-                const size_t xo = n->in_once ? 0 : t * BN; /* a constant input: its gradient summed over time */
-                const float *ds = clean ? NULL : n->dout + t * BN; /* (all zero: not read) */
-                if (n->ds_from >= 0 && !(ds = step_ds(net, n, t, clean)))
-                    return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", n->name);
-                spk_status st = spk__neuron_step_backward_thin(
-                    n->nr, B, n->dstate, n->din + xo, thin_prev_v(n, t, BN), thin_prev_s(n, t, BN), n->mem + t * BN,
-                    n->out + t * BN, n->in + xo, ds, n->dmem ? n->dmem + t * BN : NULL,
-                    n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]);
-                if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
-                continue;
-            }
             spk_status st =
                 net->reference && n->nr->cfg.kind != SPK_NEURON_COMPLEX
                     ? spk__neuron_step_backward_ref(n->nr, B, t, n->dstate, n->din + t * BN, n->states + (size_t)t * SS,

@@ -258,7 +258,7 @@ static int sparse_in(const spk_net *net, spk__node *n, int p, const float *x, in
     size_t nnz = spk_op_csr_count(&n->csr, x, rows, r->h);
     if (nnz == (size_t)-1) return 0;
     int prefer = r->cfg.op == SPK_REV_DENSE ? spk_op_dense_prefer_sparse(nnz, rows, r->hc, r->hc, weight_grad)
-                                            : spk_op_conv_prefer_sparse(nnz, rows, &r->geom);
+                                            : spk_op_conv_prefer_sparse(nnz, rows, &r->geom, weight_grad);
     if (!prefer || spk_op_csr_fill(&n->csr, x)) return 0;
     if (weight_grad) return 1;
     if (!r->wt && !(r->wt = spk_malloc((size_t)r->hc * r->hc * r->kk * sizeof(float)))) return 0;

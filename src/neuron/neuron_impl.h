@@ -110,18 +110,38 @@ void spk__neuron_step_into(const spk_neuron *nr, int B, const float *prev, float
 /* 1 when the thin step applies: spk__neuron_step_into_ok and delayed timing. Then the state
  * after step t is exactly (membrane, spikes) of step t, and the membrane is the potential u. */
 int spk__neuron_thin_ok(const spk_neuron *nr);
-/* One step of a population spk__neuron_thin_ok accepts, keeping no state of its own: reads the
- * state after step t-1 as v_prev [B, N] (the previous membrane) and s_prev [B, N] (the previous
- * spikes), writes the spikes s and the membrane mem [B, N] (= the potential, = the new V). The
- * same floats as spk__neuron_step_into bit for bit. */
-void spk__neuron_step_thin(const spk_neuron *nr, int B, const float *v_prev, const float *s_prev, float *s, float *mem,
-                           const float *x);
-/* The backward of spk__neuron_step_thin at one step: spk_neuron_step_backward with the state
- * before the step given as v_prev, s_prev and the potential as mem (dstate keeps its slots).
- * param_grads 0: the gradients of the decay and threshold are not wanted (neither is
- * learnable) and are left unchanged, which spares reading the previous state. */
-spk_status spk__neuron_step_backward_thin(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev,
-                                          const float *s_prev, const float *mem, const float *s, const float *x,
-                                          const float *ds, const float *dmem, int param_grads);
+/* Steps [0, nt) of a population spk__neuron_thin_ok accepts, keeping no state of its own:
+ * v_init and s_init [B, N] are the state before step 0 (the previous membrane and spikes);
+ * step t writes the spikes s[t] and the membrane mem[t] ([nt, B, N]; the membrane = the
+ * potential = the new V) from the input x + t * x_step (x_step 0: the same input at every
+ * step, else B * N). The state before step t > 0 is (mem[t-1], s[t-1]). The same floats as
+ * spk__neuron_step_into step after step, bit for bit; rows run through all their steps in
+ * turn, in parallel. */
+void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init, float *s,
+                            float *mem, const float *x, size_t x_step);
+
+/* The backward of spk__neuron_steps_thin over steps [0, nt), last to first (arrays as there;
+ * step t of this call is step t0 + t of a T-step run). */
+typedef struct {
+    int B, nt, t0, T;
+    int tbptt_k;                    /* > 0: the state gradient is cleared before step t0+t
+                                     * when (t0+t+1) % tbptt_k == 0 and t0+t < T-1 */
+    const float *v_init, *s_init;   /* [B, N] the state before step 0 */
+    const float *mem, *s;           /* [nt, B, N] the forward's membranes and spikes */
+    const float *x;                 /* the input, step t at x + t * x_step */
+    float *dx;                      /* += the input gradient, step t at dx + t * x_step (with
+                                     * x_step 0: summed over the steps) */
+    size_t x_step;                  /* 0 or B * N */
+    float *dstate;                  /* [S, B, N] the state gradient after step nt-1, in-out */
+    const float *ds, *dmem;         /* [nt, B, N] the spike and membrane gradients, or NULL */
+    /* when set, replaces ds: the spike gradient of row b at step t, [N] (NULL: none); called
+     * from several threads at once, each for its own rows */
+    const float *(*ds_row)(void *ctx, int t, int b);
+    void *ctx;
+    int param_grads;                /* 0: the decay and threshold gradients are not wanted
+                                     * (neither is learnable) and the previous state is not read */
+} spk__thin_bw;
+/* SPK_ERR_NOMEM (recorded on nr) when the partial sums cannot be allocated. */
+spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a);
 
 #endif

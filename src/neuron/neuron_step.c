@@ -369,17 +369,24 @@ int spk__neuron_thin_ok(const spk_neuron *nr) {
     return spk__neuron_step_into_ok(nr) && nr->cfg.timing == SPK_TIMING_DELAYED;
 }
 
-void spk__neuron_step_thin(const spk_neuron *nr, int B, const float *v_prev, const float *s_prev, float *s, float *mem,
-                           const float *x) {
+void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init, float *s,
+                            float *mem, const float *x, size_t x_step) {
     const int N = nr->n;
+    const size_t BN = (size_t)B * N;
     const spk_neuron_config *c = &nr->cfg;
     const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
     const float g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
     const spk_reset_kind rk = c->reset;
-#pragma omp parallel for schedule(static) if ((size_t)B * N > NEURON_PAR_MIN)
+    /* a row through all its steps: its state stays in L1 between steps, and only the outputs
+     * (and a changing input) go through memory */
+#pragma omp parallel for schedule(static) if (BN * (size_t)nt > NEURON_PAR_MIN)
     for (int b = 0; b < B; b++) {
-        size_t o = (size_t)b * N;
-        lif_row_thin(N, rk, g, vr, lo, lamv, thrv, x + o, v_prev + o, s_prev + o, s + o, mem + o);
+        const size_t o = (size_t)b * N;
+        for (int t = 0; t < nt; t++) {
+            const size_t so = (size_t)t * BN + o;
+            lif_row_thin(N, rk, g, vr, lo, lamv, thrv, x + (size_t)t * x_step + o, t ? mem + so - BN : v_init + o,
+                         t ? s + so - BN : s_init + o, s + so, mem + so);
+        }
     }
 }
 
@@ -430,128 +437,175 @@ static inline __attribute__((always_inline)) void lif_bw_row_atan(
     }
 }
 
-static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev, const float *s_prev,
-                                    const float *u, const float *s, const float *x, const float *ds, const float *dmem,
-                                    int pgrad) {
+/* What one backward row needs of the population, taken once per call. */
+typedef struct {
+    int N, delayed, detach, common;
+    spk_reset_kind rk;
+    spk_surrogate_kind sk;
+    float sc, g, vr, lo;
+    const float *lamv, *thrv;
+} lif_bw_cfg;
+
+static lif_bw_cfg lif_bw_setup(const spk_neuron *nr) {
     const spk_neuron_config *c = &nr->cfg;
-    const int N = nr->n;
-    const size_t BN = (size_t)B * N;
-    const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
-    /* the partial sums live in the population's scratch buffer, reused between calls (a
-     * fresh allocation of this size per step costs page faults) */
-    const size_t np = (size_t)nblk * 2 * N;
+    lif_bw_cfg k = {.N = nr->n, .delayed = c->timing == SPK_TIMING_DELAYED, .detach = c->detach_reset, .rk = c->reset,
+                    .sk = c->surrogate, .sc = c->surrogate_scale, .g = c->gain, .vr = c->v_reset,
+                    .lo = c->clamp_decay ? 0.0f : -1.0f, .lamv = nr->param[SPK_NP_LAM], .thrv = nr->param[SPK_NP_THR]};
+    /* the most common configuration (snnTorch's Leaky: delayed, detached soft or no reset,
+     * atan surrogate) has a branch-free row kernel that vectorizes; same float operations */
+    k.common = k.delayed && k.detach && k.sk == SPK_SURR_ATAN && (k.rk == SPK_RESET_SOFT || k.rk == SPK_RESET_NONE);
+    return k;
+}
+
+/* One row of the backward step: dV, dS the row's state gradients, dxb += its input gradient,
+ * plam / pthr += its lam / thr gradient terms (pgrad, or the general loop, which always sums). */
+static void lif_bw_row(const lif_bw_cfg *k, int pgrad, const float *restrict v0, const float *restrict s0,
+                       const float *restrict ub, const float *restrict sb, const float *restrict xr,
+                       float *restrict dV, float *restrict dS, float *restrict dxb, const float *restrict dm,
+                       const float *restrict dsp, float *restrict plam, float *restrict pthr) {
+    const int N = k->N;
+    const float *lamv = k->lamv, *thrv = k->thrv;
+    const float lo = k->lo, sc = k->sc, g = k->g, vr = k->vr;
+    if (k->common) {
+        const int soft = k->rk == SPK_RESET_SOFT;
+        /* constant arguments: each call below is its own branch-free loop */
+        if (!pgrad) { /* no parameter gradients: the reset kind does not matter */
+            if (dm && dsp) lif_bw_row_atan(N, 0, 1, 1, 0, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+            else if (dm) lif_bw_row_atan(N, 0, 1, 0, 0, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+            else if (dsp) lif_bw_row_atan(N, 0, 0, 1, 0, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+            else lif_bw_row_atan(N, 0, 0, 0, 0, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+            return;
+        }
+        if (soft && dm && dsp) lif_bw_row_atan(N, 1, 1, 1, 1, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+        else if (soft && dm) lif_bw_row_atan(N, 1, 1, 0, 1, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+        else if (soft && dsp) lif_bw_row_atan(N, 1, 0, 1, 1, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+        else if (soft) lif_bw_row_atan(N, 1, 0, 0, 1, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+        else if (dm && dsp) lif_bw_row_atan(N, 0, 1, 1, 1, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+        else if (dm) lif_bw_row_atan(N, 0, 1, 0, 1, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+        else if (dsp) lif_bw_row_atan(N, 0, 0, 1, 1, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+        else lif_bw_row_atan(N, 0, 0, 0, 1, lo, sc, g, lamv, thrv, v0, s0, ub, dV, dS, dxb, dm, dsp, plam, pthr);
+        return;
+    }
+    const spk_reset_kind rk = k->rk;
+    const int delayed = k->delayed, detach = k->detach;
+    for (int i = 0; i < N; i++) {
+        const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0, thr = thrv[i];
+        const float v = v0[i], m = ub[i], sg = spk__surr(k->sk, sc, m - thr);
+        const float gV = dV[i] + (dm ? dm[i] : 0.0f), gS = dS[i] + (dsp ? dsp[i] : 0.0f);
+        float g_m, g_thr = 0.0f, g_v, g_inp, g_sp = 0.0f, a_lam;
+        if (delayed) {
+            const float r = s0[i];
+            g_m = gV + gS * sg;
+            g_thr = -gS * sg;
+            switch (rk) {
+            case SPK_RESET_SOFT:
+                g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
+                g_thr += -g_m * r;
+                if (!detach) g_sp = -g_m * thr;
+                break;
+            case SPK_RESET_HARD:
+                g_v = g_m * lam * (1.0f - r); a_lam = g_m * ((1.0f - r) * v + r * vr); g_inp = g_m;
+                if (!detach) g_sp = g_m * lam * (vr - v);
+                break;
+            case SPK_RESET_HARD_ALL:
+                g_v = g_m * (1.0f - r) * lam; a_lam = g_m * (1.0f - r) * v; g_inp = g_m * (1.0f - r);
+                if (!detach) g_sp = g_m * (vr - (lam * v + g * xr[i]));
+                break;
+            default:
+                g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
+                break;
+            }
+        } else {
+            const float h = sb[i];
+            float gs = gS;
+            if (rk == SPK_RESET_SOFT) {
+                g_m = gV;
+                if (!detach) gs -= gV * thr;
+                g_thr = -gV * h;
+            } else if (rk == SPK_RESET_NONE) {
+                g_m = gV;
+            } else {
+                g_m = gV * (1.0f - h);
+                if (!detach) gs -= gV * (m - vr);
+            }
+            g_m += gs * sg;
+            g_thr -= gs * sg;
+            g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
+        }
+        dxb[i] += g_inp * g;
+        dV[i] = g_v;
+        dS[i] = g_sp;
+        plam[i] += a_lam;
+        pthr[i] += g_thr;
+    }
+}
+
+/* The partial sums of the lam / thr gradients, [nblk][2][N], in the population's scratch
+ * buffer (reused between calls: a fresh allocation of this size per step costs page faults),
+ * cleared when they will be summed. NULL when out of memory (the error is recorded). */
+static float *lif_bw_partials(spk_neuron *nr, int nblk, int clear) {
+    const size_t np = (size_t)nblk * 2 * nr->n;
     if (nr->scratch_n < np) {
         float *p = spk_malloc(np * sizeof(float));
-        if (!p) return spk__fail(&nr->obj, SPK_ERR_NOMEM, "neuron backward: no memory for %d x %d partial sums", nblk, 2 * N);
+        if (!p) {
+            spk__fail(&nr->obj, SPK_ERR_NOMEM, "neuron backward: no memory for %d x %d partial sums", nblk, 2 * nr->n);
+            return NULL;
+        }
         spk_free(nr->scratch);
         nr->scratch = p;
         nr->scratch_n = np;
     }
-    float *part = nr->scratch;
-    const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
+    if (clear) memset(nr->scratch, 0, np * sizeof(float));
+    return nr->scratch;
+}
+
+/* Add the partial sums ([nsteps][nblk][2N], the last step's first) to the lam / thr
+ * gradients: per step, the blocks in order in double, then a float add (a fixed order
+ * whatever the thread count). */
+static void lif_bw_reduce(spk_neuron *nr, int nblk, int nsteps) {
+    const int N = nr->n, clamp = nr->cfg.clamp_decay;
+    const size_t np = (size_t)2 * N;
+    const float *part = nr->scratch, *lamv = nr->param[SPK_NP_LAM];
+    float *glam = nr->grad[SPK_NP_LAM], *gthr = nr->grad[SPK_NP_THR];
+#pragma omp parallel for schedule(static) if ((size_t)N * nsteps * nblk > NEURON_PAR_MIN)
+    for (int i = 0; i < N; i++) {
+        const int lam_pass = !clamp || (lamv[i] >= 0.0f && lamv[i] <= 1.0f);
+        for (int t = nsteps - 1; t >= 0; t--) {
+            const float *pt = part + (size_t)t * nblk * np;
+            double al = 0, at = 0;
+            for (int blk = 0; blk < nblk; blk++) {
+                al += pt[(size_t)blk * np + i];
+                at += pt[(size_t)blk * np + N + i];
+            }
+            if (lam_pass) glam[i] += (float)al;
+            gthr[i] += (float)at;
+        }
+    }
+}
+
+/* The fused backward step: row blocks of LIF_BW_ROWS rows, each summing its own lam / thr
+ * gradient terms, then the blocks in order. */
+static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev, const float *s_prev,
+                                    const float *u, const float *s, const float *x, const float *ds, const float *dmem,
+                                    int pgrad) {
+    const lif_bw_cfg k = lif_bw_setup(nr);
+    const int N = nr->n;
+    const size_t BN = (size_t)B * N;
+    const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
+    const int sums = pgrad || !k.common;
+    float *part = lif_bw_partials(nr, nblk, sums);
+    if (!part) return SPK_ERR_NOMEM;
     const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
-    const int delayed = c->timing == SPK_TIMING_DELAYED, detach = c->detach_reset;
-    const spk_reset_kind rk = c->reset;
-    const spk_surrogate_kind sk = c->surrogate;
-    const float sc = c->surrogate_scale, g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
-    /* the most common configuration (snnTorch's Leaky: delayed, detached soft or no reset,
-     * atan surrogate) has a branch-free row kernel that vectorizes; same float operations */
-    const int common = delayed && detach && sk == SPK_SURR_ATAN && (rk == SPK_RESET_SOFT || rk == SPK_RESET_NONE);
-    if (pgrad || !common) memset(part, 0, np * sizeof(float)); /* (the general loop always sums) */
-#pragma omp parallel for schedule(static) if ((size_t)B * N > NEURON_PAR_MIN)
+#pragma omp parallel for schedule(static) if (BN > NEURON_PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {
-        float *restrict plam = part + (size_t)blk * 2 * N, *restrict pthr = plam + N;
+        float *plam = part + (size_t)blk * 2 * N, *pthr = plam + N;
         for (int b = blk * LIF_BW_ROWS; b < B && b < (blk + 1) * LIF_BW_ROWS; b++) {
             const size_t o = (size_t)b * N;
-            if (common) {
-                const float *dm = dmem ? dmem + o : NULL, *dsp = ds ? ds + o : NULL;
-                const float *v0 = v_prev + o, *s0 = s_prev + o;
-                float *dV = dstate + oV * BN + o, *dS = dstate + oS * BN + o;
-                const int soft = rk == SPK_RESET_SOFT;
-                /* constant arguments: each call below is its own branch-free loop */
-                if (!pgrad) { /* no parameter gradients: the reset kind does not matter */
-                    if (dm && dsp) lif_bw_row_atan(N, 0, 1, 1, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                    else if (dm) lif_bw_row_atan(N, 0, 1, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                    else if (dsp) lif_bw_row_atan(N, 0, 0, 1, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                    else lif_bw_row_atan(N, 0, 0, 0, 0, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                    continue;
-                }
-                if (soft && dm && dsp) lif_bw_row_atan(N, 1, 1, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (soft && dm) lif_bw_row_atan(N, 1, 1, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (soft && dsp) lif_bw_row_atan(N, 1, 0, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (soft) lif_bw_row_atan(N, 1, 0, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (dm && dsp) lif_bw_row_atan(N, 0, 1, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (dm) lif_bw_row_atan(N, 0, 1, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else if (dsp) lif_bw_row_atan(N, 0, 0, 1, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                else lif_bw_row_atan(N, 0, 0, 0, 1, lo, sc, g, lamv, thrv, v0, s0, u + o, dV, dS, dx + o, dm, dsp, plam, pthr);
-                continue;
-            }
-            const float *restrict v0 = v_prev + o, *restrict s0 = s_prev ? s_prev + o : NULL;
-            const float *restrict ub = u + o, *restrict sb = s + o;
-            float *restrict dV = dstate + oV * BN + o, *restrict dS = dstate + oS * BN + o, *restrict dxb = dx + o;
-            for (int i = 0; i < N; i++) {
-                const float l0 = lamv[i] < lo ? lo : lamv[i], lam = l0 > 1.0f ? 1.0f : l0, thr = thrv[i];
-                const float v = v0[i], m = ub[i], sg = spk__surr(sk, sc, m - thr);
-                const float gV = dV[i] + (dmem ? dmem[o + i] : 0.0f), gS = dS[i] + (ds ? ds[o + i] : 0.0f);
-                float g_m, g_thr = 0.0f, g_v, g_inp, g_sp = 0.0f, a_lam;
-                if (delayed) {
-                    const float r = s0[i];
-                    g_m = gV + gS * sg;
-                    g_thr = -gS * sg;
-                    switch (rk) {
-                    case SPK_RESET_SOFT:
-                        g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
-                        g_thr += -g_m * r;
-                        if (!detach) g_sp = -g_m * thr;
-                        break;
-                    case SPK_RESET_HARD:
-                        g_v = g_m * lam * (1.0f - r); a_lam = g_m * ((1.0f - r) * v + r * vr); g_inp = g_m;
-                        if (!detach) g_sp = g_m * lam * (vr - v);
-                        break;
-                    case SPK_RESET_HARD_ALL:
-                        g_v = g_m * (1.0f - r) * lam; a_lam = g_m * (1.0f - r) * v; g_inp = g_m * (1.0f - r);
-                        if (!detach) g_sp = g_m * (vr - (lam * v + g * x[o + i]));
-                        break;
-                    default:
-                        g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
-                        break;
-                    }
-                } else {
-                    const float h = sb[i];
-                    float gs = gS;
-                    if (rk == SPK_RESET_SOFT) {
-                        g_m = gV;
-                        if (!detach) gs -= gV * thr;
-                        g_thr = -gV * h;
-                    } else if (rk == SPK_RESET_NONE) {
-                        g_m = gV;
-                    } else {
-                        g_m = gV * (1.0f - h);
-                        if (!detach) gs -= gV * (m - vr);
-                    }
-                    g_m += gs * sg;
-                    g_thr -= gs * sg;
-                    g_v = g_m * lam; a_lam = g_m * v; g_inp = g_m;
-                }
-                dxb[i] += g_inp * g;
-                dV[i] = g_v;
-                dS[i] = g_sp;
-                plam[i] += a_lam;
-                pthr[i] += g_thr;
-            }
+            lif_bw_row(&k, pgrad, v_prev + o, s_prev ? s_prev + o : NULL, u + o, s + o, x + o, dstate + oV * BN + o,
+                       dstate + oS * BN + o, dx + o, dmem ? dmem + o : NULL, ds ? ds + o : NULL, plam, pthr);
         }
     }
-    float *glam = nr->grad[SPK_NP_LAM], *gthr = nr->grad[SPK_NP_THR];
-    for (int i = 0; i < N && pgrad; i++) {
-        double al = 0, at = 0;
-        for (int blk = 0; blk < nblk; blk++) {
-            al += part[(size_t)blk * 2 * N + i];
-            at += part[(size_t)blk * 2 * N + N + i];
-        }
-        int lam_pass = !c->clamp_decay || (lamv[i] >= 0.0f && lamv[i] <= 1.0f);
-        if (lam_pass) glam[i] += (float)al;
-        gthr[i] += (float)at;
-    }
+    if (pgrad) lif_bw_reduce(nr, nblk, 1);
     return SPK_OK;
 }
 
@@ -575,10 +629,45 @@ spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dst
     return spk__neuron_step_backward_ref(nr, B, t, dstate, dx, state_prev, s, x, ds, dmem);
 }
 
-spk_status spk__neuron_step_backward_thin(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev,
-                                          const float *s_prev, const float *mem, const float *s, const float *x,
-                                          const float *ds, const float *dmem, int param_grads) {
-    return lif_backward_fast(nr, B, dstate, dx, v_prev, s_prev, mem, s, x, ds, dmem, param_grads);
+spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a) {
+    const lif_bw_cfg k = lif_bw_setup(nr);
+    const int N = nr->n, B = a->B, nt = a->nt;
+    const size_t BN = (size_t)B * N, np = (size_t)2 * N;
+    const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
+    const int pgrad = a->param_grads;
+    /* with parameter gradients, each step keeps its own block partials ([nt][nblk][2N]), summed
+     * afterwards exactly as one call per step sums them; without, one set is written and
+     * ignored (the general loop always sums) */
+    float *part = lif_bw_partials(nr, pgrad ? nt * nblk : nblk, pgrad || !k.common);
+    if (!part) return SPK_ERR_NOMEM;
+    const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
+    /* a block of rows through all its steps, last to first: its state gradients (and a summed
+     * input gradient) stay in cache between steps instead of going through memory at every
+     * step; per element the same float operations as one call per step */
+#pragma omp parallel for schedule(static) if (BN * (size_t)nt > NEURON_PAR_MIN)
+    for (int blk = 0; blk < nblk; blk++) {
+        const int b0 = blk * LIF_BW_ROWS, b1 = b0 + LIF_BW_ROWS < B ? b0 + LIF_BW_ROWS : B;
+        for (int t = nt - 1; t >= 0; t--) {
+            float *plam = part + ((size_t)(pgrad ? t : 0) * nblk + blk) * np, *pthr = plam + N;
+            const int ta = a->t0 + t; /* absolute step */
+            /* truncated BPTT: no gradient reaches the state across a window boundary */
+            const int cut = a->tbptt_k > 0 && ta < a->T - 1 && (ta + 1) % a->tbptt_k == 0;
+            for (int b = b0; b < b1; b++) {
+                const size_t o = (size_t)b * N, so = (size_t)t * BN + o, xo = (size_t)t * a->x_step + o;
+                float *dV = a->dstate + oV * BN + o, *dS = a->dstate + oS * BN + o;
+                if (cut) {
+                    memset(dV, 0, (size_t)N * sizeof(float));
+                    memset(dS, 0, (size_t)N * sizeof(float));
+                }
+                const float *ds = a->ds_row ? a->ds_row(a->ctx, t, b) : a->ds ? a->ds + so : NULL;
+                lif_bw_row(&k, pgrad, t ? a->mem + so - BN : a->v_init + o, t ? a->s + so - BN : a->s_init + o,
+                           a->mem + so, a->s + so, a->x + xo, dV, dS, a->dx + xo, a->dmem ? a->dmem + so : NULL, ds,
+                           plam, pthr);
+            }
+        }
+    }
+    if (pgrad) lif_bw_reduce(nr, nblk, nt); /* the same sums as one call per step */
+    return SPK_OK;
 }
 
 spk_status spk__neuron_step_backward_ref(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx, const float *state_prev,

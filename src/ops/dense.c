@@ -45,41 +45,42 @@ void spk_op_dense_forward(float *y, const float *x, const float *W, const float 
 
 /* dx[m, :] += sum_k dy[m, k] W[k, :] for out <= NARROW: per row, 16 inputs at a time, the
  * outputs k in order (each dx element: dx + dy0 W0 + dy1 W1 + ...). */
+static inline void dx_narrow_row(float *restrict xr, const float *restrict d, const float *restrict W, int in, int out,
+                                 int acc) {
+    __m512 dk[NARROW];
+    for (int k = 0; k < out; k++) dk[k] = _mm512_set1_ps(d[k]);
+    int i = 0;
+    /* four independent chains of FMAs (one chain of `out` dependent FMAs per 16 inputs
+     * waits on the FMA latency) */
+    for (; i + 64 <= in; i += 64) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        if (acc) {
+            a0 = _mm512_loadu_ps(xr + i), a1 = _mm512_loadu_ps(xr + i + 16);
+            a2 = _mm512_loadu_ps(xr + i + 32), a3 = _mm512_loadu_ps(xr + i + 48);
+        }
+        for (int k = 0; k < out; k++) {
+            const float *w = W + (size_t)k * in + i;
+            a0 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w), a0);
+            a1 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 16), a1);
+            a2 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 32), a2);
+            a3 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 48), a3);
+        }
+        _mm512_storeu_ps(xr + i, a0);
+        _mm512_storeu_ps(xr + i + 16, a1);
+        _mm512_storeu_ps(xr + i + 32, a2);
+        _mm512_storeu_ps(xr + i + 48, a3);
+    }
+    for (; i < in; i += 16) {
+        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        __m512 a = acc ? _mm512_maskz_loadu_ps(mk, xr + i) : _mm512_setzero_ps();
+        for (int k = 0; k < out; k++) a = _mm512_fmadd_ps(dk[k], _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), a);
+        _mm512_mask_storeu_ps(xr + i, mk, a);
+    }
+}
+
 static void dense_dx_narrow(float *dx, const float *dy, const float *W, int M, int in, int out, int acc) {
 #pragma omp parallel for schedule(static) if ((size_t)M * in > 65536)
-    for (int m = 0; m < M; m++) {
-        float *restrict xr = dx + (size_t)m * in;
-        const float *restrict d = dy + (size_t)m * out;
-        __m512 dk[NARROW];
-        for (int k = 0; k < out; k++) dk[k] = _mm512_set1_ps(d[k]);
-        int i = 0;
-        /* four independent chains of FMAs (one chain of `out` dependent FMAs per 16 inputs
-         * waits on the FMA latency) */
-        for (; i + 64 <= in; i += 64) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            if (acc) {
-                a0 = _mm512_loadu_ps(xr + i), a1 = _mm512_loadu_ps(xr + i + 16);
-                a2 = _mm512_loadu_ps(xr + i + 32), a3 = _mm512_loadu_ps(xr + i + 48);
-            }
-            for (int k = 0; k < out; k++) {
-                const float *w = W + (size_t)k * in + i;
-                a0 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w), a0);
-                a1 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 16), a1);
-                a2 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 32), a2);
-                a3 = _mm512_fmadd_ps(dk[k], _mm512_loadu_ps(w + 48), a3);
-            }
-            _mm512_storeu_ps(xr + i, a0);
-            _mm512_storeu_ps(xr + i + 16, a1);
-            _mm512_storeu_ps(xr + i + 32, a2);
-            _mm512_storeu_ps(xr + i + 48, a3);
-        }
-        for (; i < in; i += 16) {
-            const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
-            __m512 a = acc ? _mm512_maskz_loadu_ps(mk, xr + i) : _mm512_setzero_ps();
-            for (int k = 0; k < out; k++) a = _mm512_fmadd_ps(dk[k], _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), a);
-            _mm512_mask_storeu_ps(xr + i, mk, a);
-        }
-    }
+    for (int m = 0; m < M; m++) dx_narrow_row(dx + (size_t)m * in, dy + (size_t)m * out, W, in, out, acc);
 }
 #endif
 
@@ -93,6 +94,20 @@ void spk_op_dense_dx_set(float *dx, const float *dy, const float *W, int M, int 
 #endif
     if (out <= 0) memset(dx, 0, (size_t)M * in * sizeof(float));
     else spk__sgemm_det(0, 0, M, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
+}
+
+void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int out, int acc) {
+#ifdef __AVX512F__
+    if (out >= 1 && out <= NARROW) {
+        dx_narrow_row(dx, dy, W, in, out, acc);
+        return;
+    }
+#endif
+    for (int i = 0; i < in; i++) {
+        float a = acc ? dx[i] : 0.0f;
+        for (int k = 0; k < out; k++) a += dy[k] * W[(size_t)k * in + i];
+        dx[i] = a;
+    }
 }
 
 int spk_op_dense_narrow(int out) {
@@ -169,7 +184,9 @@ size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols) {
 
 int spk_op_csr_fill(spk_csr *c, const float *x) {
     if (c->nnz > c->cap || !c->idx) {
-        size_t cap = c->nnz ? c->nnz : 1;
+        /* room to grow: spike counts rise as training goes on, and a buffer sized to each
+         * new maximum was freed and mapped again batch after batch (fresh pages faulted in) */
+        size_t cap = c->nnz + c->nnz / 2 + 64;
         int32_t *idx = spk_malloc(cap * sizeof(int32_t));
         float *val = spk_malloc(cap * sizeof(float));
         if (!idx || !val) { spk_free(idx); spk_free(val); return -1; }

@@ -45,6 +45,10 @@ void spk_op_csr_free(spk_csr *c);
 int spk_op_dense_prefer_sparse(size_t nnz, int M, int in, int out, int weight_grad);
 /* dx[M,in] = dy[M,out] W[out,in]: the input gradient alone, written, not accumulated. */
 void spk_op_dense_dx_set(float *dx, const float *dy, const float *W, int M, int in, int out);
+/* One row of the input gradient, without threads: dx[in] = (acc ? dx : 0) + dy[out] W[out, in],
+ * the outputs added in order; with the narrow kernels (spk_op_dense_narrow) the same floats
+ * as spk_op_dense_dx_set (acc 0) and spk_op_dense_backward's dx (acc 1) give that row. */
+void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int out, int acc);
 /* Whether a dense layer with `out` outputs has the narrow kernels (a row of outputs in one
  * 16-lane register: input gradient without GEMM packing, per row): 1 or 0. */
 int spk_op_dense_narrow(int out);
@@ -83,7 +87,10 @@ void spk_op_conv_backward(float *dx, float *dW, float *db, float *ws, const floa
  * in_h, in_w] as CSR (rows M, columns cin*in_h*in_w); Wr = W^T [cin*k_h*k_w, cout]
  * (spk_op_transpose(Wr, W, cout, cin*k_h*k_w)). Both return -1 (nothing written) when out
  * of memory for their scratch. The input gradient stays with spk_op_conv_backward.       */
-int spk_op_conv_prefer_sparse(size_t nnz, int M, const spk_conv_geom *g);
+/* 1 when the sparse forward (weight_grad = 0) or weight gradient (1) should be used for `nnz`
+ * nonzeros in M input rows (density thresholds measured against im2col + GEMM; see
+ * conv_sparse.c). */
+int spk_op_conv_prefer_sparse(size_t nnz, int M, const spk_conv_geom *g, int weight_grad);
 int spk_op_conv_forward_sparse(float *y, const spk_csr *x, const float *Wr, const float *b, const spk_conv_geom *g);
 /* dW [cout, cin*k_h*k_w] += dy^T x over the nonzero entries of x (dy [M, cout, out_h, out_w]) */
 int spk_op_conv_dw_sparse(float *dW, const float *dy, const spk_csr *x, const spk_conv_geom *g);
