@@ -855,6 +855,7 @@ static void test_sparse(void) {
     sparse_case(7, 5, 33, 0.0, 0);       /* no spikes at all */
     sparse_case(50, 90, 48, 0.2, 0);     /* multiples of 16 outputs: blocks of up to 256 in registers */
     sparse_case(30, 64, 272, 0.1, 1.5f);
+    sparse_case(1100, 40, 256, 0.1, 0);  /* several chunks of rows in the weight gradient (512 rows of 256) */
     sparse_case(300, 1000, 10, 0.2, 0);  /* narrow layers (<= 16 outputs): their own kernels */
     sparse_case(90, 150, 16, 0.3, 2.0f);
     sparse_case(40, 77, 1, 0.5, 0);
