@@ -76,6 +76,14 @@ static inline void spike_reach(reach *r, int i, const spk_conv_geom *g) {
     r->nx = taps(i % g->in_w, g->k_w, g->pad_w, g->dil_w, g->stride_w, g->out_w, r->kx, r->ox);
 }
 
+/* A row of outputs from its [P, C] sums: y [C, P] = acc^T + b. */
+static void store_row(float *restrict yr, const float *restrict acc, const float *b, int C, size_t P) {
+    for (int c = 0; c < C; c++) {
+        const float bc = b ? b[c] : 0.0f;
+        for (size_t p = 0; p < P; p++) yr[(size_t)c * P + p] = acc[p * C + c] + bc;
+    }
+}
+
 /* One row's spikes listed by input pixel: the entries at pixel q are [start[q], start[q+1]),
  * their channels in increasing order (ch) with their values (val). */
 typedef struct pixel_lists {
@@ -182,11 +190,7 @@ static int forward_gather(float *y, const spk_csr *x, const float *Wr, const flo
                     else gather_pixel(out + c0, &l, Wr, g, oy, ox, c0, nc, 1);
                 }
             }
-        float *yr = y + (size_t)m * yrow;
-        for (int c = 0; c < C; c++) {
-            const float bc = b ? b[c] : 0.0f;
-            for (size_t p = 0; p < P; p++) yr[(size_t)c * P + p] = acc[p * C + c] + bc;
-        }
+        store_row(y + (size_t)m * yrow, acc, b, C, P);
     }
     spk_free(ws);
     return 0;
@@ -216,11 +220,7 @@ static int forward_scatter(float *y, const spk_csr *x, const float *Wr, const fl
                     for (int c = 0; c < C; c++) a[c] += v * w[c];
                 }
         }
-        float *yr = y + (size_t)m * yrow;
-        for (int c = 0; c < C; c++) {
-            const float bc = b ? b[c] : 0.0f;
-            for (size_t p = 0; p < P; p++) yr[(size_t)c * P + p] = acc[p * C + c] + bc;
-        }
+        store_row(y + (size_t)m * yrow, acc, b, C, P);
     }
     spk_free(acc_all);
     return 0;
