@@ -459,6 +459,19 @@ const float *spk_net_signal(const spk_net *net, int node, spk_signal sig) {
 
 /* ---------------------------------------------------------------- backward ------------ */
 
+/* A scratch buffer of at least n floats in *buf (its contents not kept when it grows);
+ * NULL without memory. */
+static float *reserve(float **buf, size_t *cap, size_t n) {
+    if (*cap < n) {
+        float *b = spk_malloc(n * sizeof(float));
+        if (!b) return NULL;
+        spk_free(*buf);
+        *buf = b;
+        *cap = n;
+    }
+    return *buf;
+}
+
 /* Whether node n's output gradient is all zero: cleared by spk_net_zero_grad and written by
  * no one since (no seed, no reader's backward). */
 static int dout_clean(const spk__node *n) {
@@ -513,14 +526,8 @@ spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float
     spk__node *n = &net->nodes[node];
     size_t cnt = (size_t)net->T * net->B * n->out_numel;
     if (sig == SPK_SIGNAL_MEM && n->kind == SPK_NODE_NEURON && !n->dmem) { /* made on first use */
-        if (n->dmem_cap < cnt) {
-            float *b = spk_malloc(cnt * sizeof(float));
-            if (!b) return spk__fail(&net->obj, SPK_ERR_NOMEM, "seed_grad: no memory for the membrane gradient of '%s'", n->name);
-            spk_free(n->dmem_buf);
-            n->dmem_buf = b;
-            n->dmem_cap = cnt;
-        }
-        n->dmem = n->dmem_buf;
+        if (!(n->dmem = reserve(&n->dmem_buf, &n->dmem_cap, cnt)))
+            return spk__fail(&net->obj, SPK_ERR_NOMEM, "seed_grad: no memory for the membrane gradient of '%s'", n->name);
         memset(n->dmem, 0, cnt * sizeof(float));
     }
     float *dst = sig == SPK_SIGNAL_OUT ? n->dout : sig == SPK_SIGNAL_MEM ? n->dmem : NULL;
@@ -557,33 +564,19 @@ static void sum_dout_steps(const spk_net *net, spk__node *n) {
  * own output gradient at t (zero when clean) plus row b of d.dout[t] W, written to row b of
  * n's [B, N] scratch (each row its own place: rows run on several threads). */
 typedef struct {
-    spk_net *net;
-    spk__node *n, *d;
-    int t0, clean;
+    const spk__node *n, *d;
+    const float *W; /* d's weights */
+    int B, t0, clean;
 } ds_rows;
 
 static const float *ds_row(void *ctx, int t, int b) {
     const ds_rows *c = ctx;
     const spk__node *n = c->n, *d = c->d;
-    const int B = c->net->B, ta = c->t0 + t;
+    const size_t r = (size_t)(c->t0 + t) * c->B + b; /* row b of step t0 + t */
     float *row = n->ds_step + (size_t)b * n->out_numel;
-    const float *dy = d->dout + ((size_t)ta * B + b) * d->out_numel;
-    if (!c->clean) memcpy(row, n->dout + ((size_t)ta * B + b) * n->out_numel, (size_t)n->out_numel * sizeof(float));
-    spk_op_dense_dx_row(row, dy, W_of(c->net, c->d), d->d_in, d->d_out, !c->clean);
+    if (!c->clean) memcpy(row, n->dout + r * n->out_numel, (size_t)n->out_numel * sizeof(float));
+    spk_op_dense_dx_row(row, d->dout + r * d->out_numel, c->W, d->d_in, d->d_out, !c->clean);
     return row;
-}
-
-/* The [B, N] scratch ds_row writes into; -1 without memory. */
-static int ds_scratch(spk_net *net, spk__node *n) {
-    const size_t BN = (size_t)net->B * n->out_numel;
-    if (n->ds_step_cap < BN) {
-        float *b = spk_malloc(BN * sizeof(float));
-        if (!b) return -1;
-        spk_free(n->ds_step);
-        n->ds_step = b;
-        n->ds_step_cap = BN;
-    }
-    return 0;
 }
 
 /* Backward of node v's op on steps [t0, t0+nt): accumulates into n->din (and parameters). */
@@ -679,8 +672,9 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
         const int clean = dout_clean(n);
         if (n->thin) {
-            ds_rows dr = {net, n, n->ds_from >= 0 ? &net->nodes[n->ds_from] : NULL, t0, clean};
-            if (dr.d && ds_scratch(net, n))
+            spk__node *d = n->ds_from >= 0 ? &net->nodes[n->ds_from] : NULL;
+            const ds_rows dr = {n, d, d ? W_of(net, d) : NULL, B, t0, clean};
+            if (d && !reserve(&n->ds_step, &n->ds_step_cap, BN))
                 return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", n->name);
             const size_t xs = n->in_once ? 0 : BN; /* a constant input: its gradient summed over time */
             const spk__thin_bw a = {
@@ -690,7 +684,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 .x = n->in + t0 * xs, .dx = n->din + t0 * xs, .x_step = xs, .dstate = n->dstate,
                 .ds = clean ? NULL : n->dout + t0 * BN, /* (all zero: not read) */
                 .dmem = n->dmem ? n->dmem + t0 * BN : NULL,
-                .ds_row = dr.d ? ds_row : NULL, .ctx = &dr,
+                .ds_row = d ? ds_row : NULL, .ctx = (void *)&dr,
                 .param_grads = n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]};
             spk_status st = spk__neuron_steps_backward_thin(n->nr, &a);
             if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));

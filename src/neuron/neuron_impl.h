@@ -121,12 +121,14 @@ void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_
                             float *mem, const float *x, size_t x_step);
 
 /* The backward of spk__neuron_steps_thin over steps [0, nt), last to first (arrays as there;
- * step t of this call is step t0 + t of a T-step run). */
+ * step t of this call is step t0 + t of a T-step run). spk_neuron_step_backward's fused path
+ * runs it for one step, with the potential u as mem. */
 typedef struct {
     int B, nt, t0, T;
     int tbptt_k;                    /* > 0: the state gradient is cleared before step t0+t
                                      * when (t0+t+1) % tbptt_k == 0 and t0+t < T-1 */
-    const float *v_init, *s_init;   /* [B, N] the state before step 0 */
+    const float *v_init, *s_init;   /* [B, N] the state before step 0 (s_init NULL when the
+                                     * population keeps no spike state) */
     const float *mem, *s;           /* [nt, B, N] the forward's membranes and spikes */
     const float *x;                 /* the input, step t at x + t * x_step */
     float *dx;                      /* += the input gradient, step t at dx + t * x_step (with

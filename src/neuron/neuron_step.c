@@ -559,7 +559,7 @@ static float *lif_bw_partials(spk_neuron *nr, int nblk, int clear) {
     return nr->scratch;
 }
 
-/* Add the partial sums ([nsteps][nblk][2N], the last step's first) to the lam / thr
+/* Add the partial sums ([nsteps][nblk][2N], step by step) to the lam / thr
  * gradients: per step, the blocks in order in double, then a float add (a fixed order
  * whatever the thread count). */
 static void lif_bw_reduce(spk_neuron *nr, int nblk, int nsteps) {
@@ -583,32 +583,6 @@ static void lif_bw_reduce(spk_neuron *nr, int nblk, int nsteps) {
     }
 }
 
-/* The fused backward step: row blocks of LIF_BW_ROWS rows, each summing its own lam / thr
- * gradient terms, then the blocks in order. */
-static spk_status lif_backward_fast(spk_neuron *nr, int B, float *dstate, float *dx, const float *v_prev, const float *s_prev,
-                                    const float *u, const float *s, const float *x, const float *ds, const float *dmem,
-                                    int pgrad) {
-    const lif_bw_cfg k = lif_bw_setup(nr);
-    const int N = nr->n;
-    const size_t BN = (size_t)B * N;
-    const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
-    const int sums = pgrad || !k.common;
-    float *part = lif_bw_partials(nr, nblk, sums);
-    if (!part) return SPK_ERR_NOMEM;
-    const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
-#pragma omp parallel for schedule(static) if (BN > NEURON_PAR_MIN)
-    for (int blk = 0; blk < nblk; blk++) {
-        float *plam = part + (size_t)blk * 2 * N, *pthr = plam + N;
-        for (int b = blk * LIF_BW_ROWS; b < B && b < (blk + 1) * LIF_BW_ROWS; b++) {
-            const size_t o = (size_t)b * N;
-            lif_bw_row(&k, pgrad, v_prev + o, s_prev ? s_prev + o : NULL, u + o, s + o, x + o, dstate + oV * BN + o,
-                       dstate + oS * BN + o, dx + o, dmem ? dmem + o : NULL, ds ? ds + o : NULL, plam, pthr);
-        }
-    }
-    if (pgrad) lif_bw_reduce(nr, nblk, 1);
-    return SPK_OK;
-}
-
 spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dstate, float *dx,
                                     float *dx_im, const float *state_prev, const float *u,
                                     const float *s, const float *s_im, const float *x,
@@ -623,8 +597,11 @@ spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dst
     if (u && spk__neuron_has_fast_path(nr)) {
         const size_t BN = (size_t)B * nr->n;
         const int oS = nr->slot[SPK_SLOT_S];
-        return lif_backward_fast(nr, B, dstate, dx, state_prev + nr->slot[SPK_SLOT_V] * BN, oS >= 0 ? state_prev + oS * BN : NULL,
-                                 u, s, x, ds, dmem, 1);
+        /* one step of the thin backward, the potential u in place of the membrane */
+        const spk__thin_bw a = {.B = B, .nt = 1, .T = 1, .v_init = state_prev + nr->slot[SPK_SLOT_V] * BN,
+                                .s_init = oS >= 0 ? state_prev + oS * BN : NULL, .mem = u, .s = s, .x = x, .dx = dx,
+                                .x_step = BN, .dstate = dstate, .ds = ds, .dmem = dmem, .param_grads = 1};
+        return spk__neuron_steps_backward_thin(nr, &a);
     }
     return spk__neuron_step_backward_ref(nr, B, t, dstate, dx, state_prev, s, x, ds, dmem);
 }
@@ -660,7 +637,7 @@ spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a
                     memset(dS, 0, (size_t)N * sizeof(float));
                 }
                 const float *ds = a->ds_row ? a->ds_row(a->ctx, t, b) : a->ds ? a->ds + so : NULL;
-                lif_bw_row(&k, pgrad, t ? a->mem + so - BN : a->v_init + o, t ? a->s + so - BN : a->s_init + o,
+                lif_bw_row(&k, pgrad, t ? a->mem + so - BN : a->v_init + o, t ? a->s + so - BN : a->s_init ? a->s_init + o : NULL,
                            a->mem + so, a->s + so, a->x + xo, dV, dS, a->dx + xo, a->dmem ? a->dmem + so : NULL, ds,
                            plam, pthr);
             }

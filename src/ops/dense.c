@@ -97,6 +97,8 @@ void spk_op_dense_dx_set(float *dx, const float *dy, const float *W, int M, int 
 }
 
 void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int out, int acc) {
+    /* (it runs inside parallel loops: a plain loop, not the GEMM path, which sets the BLAS
+     * thread count process-wide) */
 #ifdef __AVX512F__
     if (out >= 1 && out <= NARROW) {
         dx_narrow_row(dx, dy, W, in, out, acc);
@@ -362,12 +364,13 @@ void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, co
  * sums do not depend on their number). Adding each entry to scratch directly loaded and
  * stored an out-float row per entry. -1 when out of memory for the chunk lists. */
 static int dw_sparse_columns(float *dW, float *scratch, const float *dy, const spk_csr *x, int out) {
-    const int DW_ROWS = (int)(DW_CHUNK_BYTES / ((size_t)out * sizeof(float))) > 16 ? (int)(DW_CHUNK_BYTES / ((size_t)out * sizeof(float))) : 16;
-    const int M = x->M, in = x->cols, nch = (M + DW_ROWS - 1) / DW_ROWS;
+    const size_t fit = DW_CHUNK_BYTES / ((size_t)out * sizeof(float)); /* rows per chunk */
+    const int R = fit > 16 ? (int)fit : 16;
+    const int M = x->M, in = x->cols, nch = (M + R - 1) / R;
     int32_t maxe = 0;
     for (int c = 0; c < nch; c++) {
-        const int m1 = (c + 1) * DW_ROWS < M ? (c + 1) * DW_ROWS : M;
-        const int32_t e = x->ptr[m1] - x->ptr[c * DW_ROWS];
+        const int m1 = (c + 1) * R < M ? (c + 1) * R : M;
+        const int32_t e = x->ptr[m1] - x->ptr[c * R];
         maxe = e > maxe ? e : maxe;
     }
     int nth = (size_t)x->nnz * out > SPARSE_PAR_MIN ? omp_get_max_threads() : 1;
@@ -384,7 +387,7 @@ static int dw_sparse_columns(float *dW, float *scratch, const float *dy, const s
         float *vals = (float *)(rows + maxe);
         memset(scratch + (size_t)i0 * out, 0, (size_t)(i1 - i0) * out * sizeof(float));
         for (int c = 0; c < nch; c++) {
-            const int m0 = c * DW_ROWS, m1 = m0 + DW_ROWS < M ? m0 + DW_ROWS : M;
+            const int m0 = c * R, m1 = m0 + R < M ? m0 + R : M;
             /* this thread's inputs' entries in the chunk, by input, rows in order */
             memset(cnt, 0, ((size_t)(i1 - i0) + 1) * sizeof(int32_t));
             for (int32_t k = x->ptr[m0]; k < x->ptr[m1]; k++)
