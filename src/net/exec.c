@@ -218,6 +218,51 @@ static const float *thin_prev_s(const spk__node *n, int t, size_t BN) {
     return t ? n->out + (size_t)(t - 1) * BN : n->states + (size_t)spk_neuron_slot_offset(n->nr, SPK_SLOT_S) * BN;
 }
 
+/* A scratch buffer of at least n floats in *buf (its contents not kept when it grows);
+ * NULL without memory. */
+static float *reserve(float **buf, size_t *cap, size_t n) {
+    if (*cap < n) {
+        float *b = spk_malloc(n * sizeof(float));
+        if (!b) return NULL;
+        spk_free(*buf);
+        *buf = b;
+        *cap = n;
+    }
+    return *buf;
+}
+
+/* The gradient of thin population n's spikes at step t when its reader d (n->ds_from)
+ * leaves its input gradient to it, one row at a time (spk__thin_bw.ds_row): row b of n's
+ * own output gradient at t (zero when clean) plus row b of d.dout[t] W, written to row b of
+ * n's [B, N] scratch (each row its own place: rows run on several threads). */
+typedef struct {
+    const spk__node *n, *d;
+    const float *W, *bias; /* d's weights and bias */
+    float *part;           /* recompute: [nblk][d_out * d_in] partial weight gradients of d */
+    int B, t0, nt, clean;
+} ds_rows;
+
+/* A recomputing population's (n->recompute) row b at steps t0.. (spikes s, N apart) through
+ * its reader d: forward, d's output rows; backward, d's weight gradient into the row's block
+ * partial (cleared by the block's first row; a block's rows run in order on one thread). */
+static void ro_forward_row(void *ctx, int blk, int b, const float *s) {
+    const ds_rows *c = ctx;
+    const spk__node *d = c->d;
+    (void)blk;
+    for (int t = 0; t < c->nt; t++)
+        spk_op_dense_forward_row(d->out + ((size_t)(c->t0 + t) * c->B + b) * d->d_out, s + (size_t)t * d->d_in, c->W, c->bias,
+                                 d->d_in, d->d_out);
+}
+static void ro_weight_grad_row(void *ctx, int blk, int b, const float *s) {
+    const ds_rows *c = ctx;
+    const spk__node *d = c->d;
+    const size_t WN = (size_t)d->d_out * d->d_in;
+    float *pw = c->part + (size_t)blk * WN;
+    if (b == blk * SPK__THIN_BLOCK_ROWS) memset(pw, 0, WN * sizeof(float));
+    spk_op_dense_dw_rows(pw, d->dout + ((size_t)c->t0 * c->B + b) * d->d_out, (size_t)c->B * d->d_out, s, (size_t)d->d_in,
+                         c->nt, d->d_in, d->d_out);
+}
+
 /* Run node v's op on steps [t0, t0+nt). */
 static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
@@ -228,6 +273,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     case SPK_NODE_INPUT: break;
     case SPK_NODE_DENSE:
     case SPK_NODE_CONV: {
+        if (n->by_src) break; /* its source population computed its output */
         /* a time-constant input: compute one step and replicate it (exact: the same rows) */
         int rows = n->static_in && nt == net->T ? B : M;
         if (n->kind == SPK_NODE_DENSE) {
@@ -277,6 +323,16 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
         int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V);
         const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
+        if (n->recompute && t0 == 0 && nt == net->T) { /* the reader's output, row by row; no steps kept */
+            const spk__node *d = &net->nodes[n->ds_from];
+            const ds_rows dr = {n, d, W_of(net, (spk__node *)d), b_of(net, (spk__node *)d), NULL, B, 0, nt, 0};
+            if (!reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt)))
+                return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for its rows of steps", n->name);
+            spk__neuron_steps_thin_rows(n->nr, B, nt, thin_prev_v(n, 0, BN), thin_prev_s(n, 0, BN), n->in, n->in_once ? 0 : BN,
+                                        n->row_buf, ro_forward_row, (void *)&dr);
+            n->out_stale = 1;
+            break;
+        }
         if (n->thin) {
             const size_t xs = n->in_once ? 0 : BN;
             spk__neuron_steps_thin(n->nr, B, nt, thin_prev_v(n, t0, BN), thin_prev_s(n, t0, BN), n->out + t0 * BN,
@@ -370,7 +426,8 @@ static void mark_flow(spk_net *net) {
      * that feeds nothing else: the population's backward computes the input gradient of
      * the layer one step at a time, in cache, where it reads it (dx_into / ds_from). The
      * layer would otherwise write a [T, B, N] array that the population then reads back. */
-    for (int v = 0; v < net->n_nodes; v++) net->nodes[v].ds_from = -1, net->nodes[v].dx_into = 0;
+    for (int v = 0; v < net->n_nodes; v++)
+        net->nodes[v].ds_from = -1, net->nodes[v].dx_into = net->nodes[v].recompute = net->nodes[v].by_src = 0;
     for (int v = 0; v < net->n_nodes && !net->reference; v++) {
         spk__node *d = &net->nodes[v];
         if (d->kind != SPK_NODE_DENSE || !spk_op_dense_narrow(d->d_out) || d->recurrent || d->static_in || !d->need_din) continue;
@@ -382,14 +439,31 @@ static void mark_flow(spk_net *net) {
         if (p->kind != SPK_NODE_NEURON || !p->thin || p->recurrent || readers != 1) continue;
         p->ds_from = v;
         d->dx_into = 1;
+        /* Then, without learnable parameters (a lazily written output is computed with the
+         * parameters of its forward), the population keeps no step of its own: its forward
+         * hands each row's spikes straight to the layer's product, and its backward runs the
+         * row's steps again (cheaper than writing and reading back [T, B, N] spikes and
+         * membranes) and takes the layer's weight gradient from them. */
+        int learnable = 0;
+        for (int q = 0; q < SPK_NP_COUNT; q++) learnable |= p->learn[q] != 0;
+        p->recompute = d->by_src = !learnable && !net->no_recompute;
     }
 }
 
-/* An out_once node's output at every step, written when first asked for after a forward. */
+/* An output kept in part or not at all written out in full when first asked for after a
+ * forward (a cache: the same values): an out_once node's steps 1.., a recomputing
+ * population's spikes and membranes (the same floats as its forward computed). */
 static void fill_once(const spk_net *net, const spk__node *n) {
+    spk__node *w = (spk__node *)n;
+    if (n->out_stale) {
+        const size_t BN = (size_t)net->B * n->out_numel;
+        spk__neuron_steps_thin(n->nr, net->B, net->T, thin_prev_v(n, 0, BN), thin_prev_s(n, 0, BN), w->out, w->mem, n->in,
+                               n->in_once ? 0 : BN);
+        w->out_stale = 0;
+    }
     if (!n->out_once || n->out_filled) return;
     replicate_step0(n->out, (size_t)net->B * n->out_numel, net->T);
-    ((spk__node *)n)->out_filled = 1; /* a cache: the values are the same at every step */
+    w->out_filled = 1;
 }
 
 spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
@@ -423,6 +497,7 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
         n->wt_valid = 0;   /* the parameters may have changed since the last forward */
         n->csr_ok = 0;     /* and the inputs */
         n->out_filled = 0; /* an out_once output holds step 0 alone again */
+        n->out_stale = 0;  /* (set by a recomputing population's forward) */
         if (n->is_back_src) make_init(net, n);
         if (n->kind == SPK_NODE_DROPOUT && net->training && n->drop_p > 0)
             spk_op_dropout_mask(n->mask, n->drop_p, (spk_rng){net->rng.seed, net->rng.stream ^ ((uint64_t)v << 32)},
@@ -453,24 +528,11 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
 const float *spk_net_signal(const spk_net *net, int node, spk_signal sig) {
     if (!net || !net->has_forward || node < 0 || node >= net->n_nodes) return NULL;
     const spk__node *n = &net->nodes[node];
-    if (sig == SPK_SIGNAL_OUT) fill_once(net, n);
+    if (sig == SPK_SIGNAL_OUT || sig == SPK_SIGNAL_MEM) fill_once(net, n);
     return sig == SPK_SIGNAL_OUT ? n->out : sig == SPK_SIGNAL_MEM ? n->mem : NULL;
 }
 
 /* ---------------------------------------------------------------- backward ------------ */
-
-/* A scratch buffer of at least n floats in *buf (its contents not kept when it grows);
- * NULL without memory. */
-static float *reserve(float **buf, size_t *cap, size_t n) {
-    if (*cap < n) {
-        float *b = spk_malloc(n * sizeof(float));
-        if (!b) return NULL;
-        spk_free(*buf);
-        *buf = b;
-        *cap = n;
-    }
-    return *buf;
-}
 
 /* Whether node n's output gradient is all zero: cleared by spk_net_zero_grad and written by
  * no one since (no seed, no reader's backward). */
@@ -559,16 +621,6 @@ static void sum_dout_steps(const spk_net *net, spk__node *n) {
     }
 }
 
-/* The gradient of thin population n's spikes at step t when its reader d (n->ds_from)
- * leaves its input gradient to it, one row at a time (spk__thin_bw.ds_row): row b of n's
- * own output gradient at t (zero when clean) plus row b of d.dout[t] W, written to row b of
- * n's [B, N] scratch (each row its own place: rows run on several threads). */
-typedef struct {
-    const spk__node *n, *d;
-    const float *W; /* d's weights */
-    int B, t0, clean;
-} ds_rows;
-
 static const float *ds_row(void *ctx, int t, int b) {
     const ds_rows *c = ctx;
     const spk__node *n = c->n, *d = c->d;
@@ -606,7 +658,8 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             /* on a cycle, the parameter gradients wait for the end of the step loop
              * (dense_param_grads: one product over all T*B rows instead of T small ones) */
             int defer = n->recurrent && nt < net->T && !net->reference;
-            float *dW = defer ? NULL : dW_of(net, n), *db = defer ? NULL : db_of(net, n);
+            /* (by_src: the source population computed the weight gradient) */
+            float *dW = defer || n->by_src ? NULL : dW_of(net, n), *db = defer ? NULL : db_of(net, n);
             if (dW && use_sparse(net, n, n->in + ri, rows, 1) && scratch_of(n)) {
                 spk_op_dense_dw_sparse(dW, n->wscratch, n->dout + ro, &n->csr, n->d_out);
                 dW = NULL;
@@ -673,14 +726,21 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         const int clean = dout_clean(n);
         if (n->thin) {
             spk__node *d = n->ds_from >= 0 ? &net->nodes[n->ds_from] : NULL;
-            const ds_rows dr = {n, d, d ? W_of(net, d) : NULL, B, t0, clean};
-            if (d && !reserve(&n->ds_step, &n->ds_step_cap, BN))
+            const int rc = n->recompute && t0 == 0 && nt == net->T;
+            const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS;
+            const size_t WN = d ? (size_t)d->d_out * d->d_in : 0;
+            float *dW = rc ? dW_of(net, d) : NULL;
+            const ds_rows dr = {n, d, d ? W_of(net, d) : NULL, NULL, dW ? reserve(&n->dw_part, &n->dw_part_cap, nblk * WN) : NULL,
+                                B, t0, nt, clean};
+            if ((d && !reserve(&n->ds_step, &n->ds_step_cap, BN)) || (dW && !dr.part) ||
+                (rc && !reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt))))
                 return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", n->name);
             const size_t xs = n->in_once ? 0 : BN; /* a constant input: its gradient summed over time */
             const spk__thin_bw a = {
                 .B = B, .nt = nt, .t0 = t0, .T = net->T, .tbptt_k = net->tbptt_k,
                 .v_init = thin_prev_v(n, t0, BN), .s_init = thin_prev_s(n, t0, BN),
-                .mem = n->mem + t0 * BN, .s = n->out + t0 * BN,
+                .mem = rc ? NULL : n->mem + t0 * BN, .s = rc ? NULL : n->out + t0 * BN,
+                .scratch = rc ? n->row_buf : NULL, .row_done = dW ? ro_weight_grad_row : NULL,
                 .x = n->in + t0 * xs, .dx = n->din + t0 * xs, .x_step = xs, .dstate = n->dstate,
                 .ds = clean ? NULL : n->dout + t0 * BN, /* (all zero: not read) */
                 .dmem = n->dmem ? n->dmem + t0 * BN : NULL,
@@ -688,6 +748,14 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 .param_grads = n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]};
             spk_status st = spk__neuron_steps_backward_thin(n->nr, &a);
             if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
+            if (dW) { /* the reader's weight gradient: its block partials in order */
+#pragma omp parallel for schedule(static) if (WN * nblk > ((size_t)1 << 16))
+                for (size_t k = 0; k < WN; k++) {
+                    float sum = dr.part[k];
+                    for (int q = 1; q < nblk; q++) sum += dr.part[(size_t)q * WN + k];
+                    dW[k] += sum;
+                }
+            }
             break;
         }
         for (int t = t0 + nt - 1; t >= t0; t--) {

@@ -77,6 +77,17 @@ typedef struct spk__node {
     int dx_into;     /* that dense node: its backward leaves the input gradient to the source */
     float *ds_step;  /* ds_from: [B, N] scratch, owned, allocated when first used */
     size_t ds_step_cap;
+    int recompute;   /* ds_from population without learnable parameters (mark_flow): its
+                        forward computes the reader's output row by row and writes neither out
+                        nor mem (out_stale; written when asked for), and its backward runs each
+                        row's steps again and computes the reader's weight gradient */
+    int out_stale;   /* recompute: out and mem not written since the last forward */
+    int by_src;      /* the dense node read by a recompute population: its forward and weight
+                        gradient are computed there */
+    float *row_buf;  /* recompute: per-thread rows of steps, owned */
+    size_t row_cap;
+    float *dw_part;  /* recompute: per-block partial weight gradients of the reader, owned */
+    size_t dw_part_cap;
     int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
     int need_din;    /* backward must produce dL/d(its input) for a source */
     /* flatten: dims [flat_start, flat_end] of the input merged into one (flat_partial = 1);
@@ -143,6 +154,8 @@ struct spk_net {
     int want_input_grad;      /* compute dL/dx of the input (off: skipped) */
     int static_input;         /* the last forward's input was the same at every step */
     int reference;            /* run the plain reference path (spk_net_set_reference) */
+    int no_recompute;         /* keep every thin population's steps (tests: the recomputing
+                                 path against the keeping one) */
     int profiling;            /* time each node (spk_net_set_profiling) */
     int hardware_safe;        /* refuse non-local nodes (spk_net_set_hardware_safe) */
 };

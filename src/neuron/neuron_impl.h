@@ -120,6 +120,22 @@ int spk__neuron_thin_ok(const spk_neuron *nr);
 void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init, float *s,
                             float *mem, const float *x, size_t x_step);
 
+/* Rows of a thin population are grouped in blocks of this many for partial sums. */
+#define SPK__THIN_BLOCK_ROWS 8
+/* A consumer of one row of a thin population's steps: row b (in block blk = b /
+ * SPK__THIN_BLOCK_ROWS) with its spikes at steps 0..nt-1 at s + t * N. Called from several
+ * threads at once, each for its own rows; a block's rows in order on one thread. */
+typedef void (*spk__thin_row_fn)(void *ctx, int blk, int b, const float *s);
+/* The floats of scratch each thread needs for spk__neuron_steps_thin_rows and a recomputing
+ * backward (a multiple of 16). */
+size_t spk__thin_rows_scratch(const spk_neuron *nr, int nt);
+/* spk__neuron_steps_thin with the outputs kept for one row at a time: each row's spikes and
+ * membranes go into its thread's part of scratch (omp_get_max_threads() parts of
+ * spk__thin_rows_scratch floats) and are handed to fn; nothing else is written. The same
+ * floats as spk__neuron_steps_thin. */
+void spk__neuron_steps_thin_rows(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init,
+                                 const float *x, size_t x_step, float *scratch, spk__thin_row_fn fn, void *ctx);
+
 /* The backward of spk__neuron_steps_thin over steps [0, nt), last to first (arrays as there;
  * step t of this call is step t0 + t of a T-step run). spk_neuron_step_backward's fused path
  * runs it for one step, with the potential u as mem. */
@@ -129,7 +145,13 @@ typedef struct {
                                      * when (t0+t+1) % tbptt_k == 0 and t0+t < T-1 */
     const float *v_init, *s_init;   /* [B, N] the state before step 0 (s_init NULL when the
                                      * population keeps no spike state) */
-    const float *mem, *s;           /* [nt, B, N] the forward's membranes and spikes */
+    const float *mem, *s;           /* [nt, B, N] the forward's membranes and spikes; mem NULL:
+                                     * not kept, each row's recomputed from x and the initial
+                                     * state (the same floats) in scratch, t0 = 0 */
+    float *scratch;                 /* mem NULL: omp_get_max_threads() parts of
+                                     * spk__thin_rows_scratch floats */
+    spk__thin_row_fn row_done;      /* mem NULL: called with each row's spikes after its
+                                     * backward, or NULL */
     const float *x;                 /* the input, step t at x + t * x_step */
     float *dx;                      /* += the input gradient, step t at dx + t * x_step (with
                                      * x_step 0: summed over the steps) */

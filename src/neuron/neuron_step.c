@@ -22,6 +22,7 @@
 #define NEURON_PAR_MIN 32768
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #define PI_D 3.14159265358979323846
@@ -369,24 +370,46 @@ int spk__neuron_thin_ok(const spk_neuron *nr) {
     return spk__neuron_step_into_ok(nr) && nr->cfg.timing == SPK_TIMING_DELAYED;
 }
 
-void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init, float *s,
-                            float *mem, const float *x, size_t x_step) {
-    const int N = nr->n;
-    const size_t BN = (size_t)B * N;
+/* Row o of a thin population through steps [0, nt): step t reads x + t * x_step, writes its
+ * spikes and membrane at s and mem + t * stride; the state before step 0 is (v0, s0). */
+static void thin_row_steps(const spk_neuron *nr, int nt, const float *x, size_t x_step, const float *v0, const float *s0,
+                           float *s, float *mem, size_t stride) {
     const spk_neuron_config *c = &nr->cfg;
     const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
     const float g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
-    const spk_reset_kind rk = c->reset;
+    for (int t = 0; t < nt; t++) {
+        const size_t so = (size_t)t * stride;
+        lif_row_thin(nr->n, c->reset, g, vr, lo, lamv, thrv, x + (size_t)t * x_step, t ? mem + so - stride : v0,
+                     t ? s + so - stride : s0, s + so, mem + so);
+    }
+}
+
+void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init, float *s,
+                            float *mem, const float *x, size_t x_step) {
+    const size_t BN = (size_t)B * nr->n;
     /* a row through all its steps: its state stays in L1 between steps, and only the outputs
      * (and a changing input) go through memory */
 #pragma omp parallel for schedule(static) if (BN * (size_t)nt > NEURON_PAR_MIN)
     for (int b = 0; b < B; b++) {
+        const size_t o = (size_t)b * nr->n;
+        thin_row_steps(nr, nt, x + o, x_step, v_init + o, s_init + o, s + o, mem + o, BN);
+    }
+}
+
+size_t spk__thin_rows_scratch(const spk_neuron *nr, int nt) {
+    return spk__align_up((size_t)2 * nt * nr->n, 16); /* (a thread's part starts on a cache line) */
+}
+
+void spk__neuron_steps_thin_rows(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init,
+                                 const float *x, size_t x_step, float *scratch, spk__thin_row_fn fn, void *ctx) {
+    const int N = nr->n;
+    const size_t per = spk__thin_rows_scratch(nr, nt);
+#pragma omp parallel for schedule(static) if ((size_t)B * N * nt > NEURON_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        float *ms = scratch + (size_t)omp_get_thread_num() * per, *ss = ms + (size_t)nt * N;
         const size_t o = (size_t)b * N;
-        for (int t = 0; t < nt; t++) {
-            const size_t so = (size_t)t * BN + o;
-            lif_row_thin(N, rk, g, vr, lo, lamv, thrv, x + (size_t)t * x_step + o, t ? mem + so - BN : v_init + o,
-                         t ? s + so - BN : s_init + o, s + so, mem + so);
-        }
+        thin_row_steps(nr, nt, x + o, x_step, v_init + o, s_init + o, ss, ms, N);
+        fn(ctx, b / SPK__THIN_BLOCK_ROWS, b, ss);
     }
 }
 
@@ -409,7 +432,7 @@ spk_status spk_neuron_step(const spk_neuron *nr, int B, int64_t t, float *state,
  * and sums the lam / thr gradients per block of LIF_BW_ROWS rows, then over the blocks in
  * order: a fixed order whatever the thread count. The plain backward below stays the
  * reference (tests compare the two). */
-#define LIF_BW_ROWS 8
+#define LIF_BW_ROWS SPK__THIN_BLOCK_ROWS
 
 /* One row of the common backward (delayed timing, detached soft (soft = 1) or no reset,
  * atan surrogate): the general loop's float operations for that case, in the same order.
@@ -606,10 +629,29 @@ spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dst
     return spk__neuron_step_backward_ref(nr, B, t, dstate, dx, state_prev, s, x, ds, dmem);
 }
 
+/* Step t (of the call) of row b in block blk of the thin backward: m, sp the row's membrane and
+ * spikes at t, vp, spp its state before t (NULL spp: no spike state). */
+static inline void thin_bw_step(const spk__thin_bw *a, const lif_bw_cfg *k, float *part, int nblk, int blk, int t, int b,
+                                const float *m, const float *sp, const float *vp, const float *spp, int oV, int oS) {
+    const int N = k->N;
+    const size_t BN = (size_t)a->B * N, np = (size_t)2 * N;
+    float *plam = part + ((size_t)(a->param_grads ? t : 0) * nblk + blk) * np, *pthr = plam + N;
+    const int ta = a->t0 + t; /* absolute step */
+    const size_t o = (size_t)b * N, so = (size_t)t * BN + o, xo = (size_t)t * a->x_step + o;
+    float *dV = a->dstate + oV * BN + o, *dS = a->dstate + oS * BN + o;
+    /* truncated BPTT: no gradient reaches the state across a window boundary */
+    if (a->tbptt_k > 0 && ta < a->T - 1 && (ta + 1) % a->tbptt_k == 0) {
+        memset(dV, 0, (size_t)N * sizeof(float));
+        memset(dS, 0, (size_t)N * sizeof(float));
+    }
+    const float *ds = a->ds_row ? a->ds_row(a->ctx, t, b) : a->ds ? a->ds + so : NULL;
+    lif_bw_row(k, a->param_grads, vp, spp, m, sp, a->x + xo, dV, dS, a->dx + xo, a->dmem ? a->dmem + so : NULL, ds, plam, pthr);
+}
+
 spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a) {
     const lif_bw_cfg k = lif_bw_setup(nr);
     const int N = nr->n, B = a->B, nt = a->nt;
-    const size_t BN = (size_t)B * N, np = (size_t)2 * N;
+    const size_t BN = (size_t)B * N;
     const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
     const int pgrad = a->param_grads;
     /* with parameter gradients, each step keeps its own block partials ([nt][nblk][2N]), summed
@@ -618,30 +660,33 @@ spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a
     float *part = lif_bw_partials(nr, pgrad ? nt * nblk : nblk, pgrad || !k.common);
     if (!part) return SPK_ERR_NOMEM;
     const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
+    const size_t per = a->mem ? 0 : spk__thin_rows_scratch(nr, nt);
     /* a block of rows through all its steps, last to first: its state gradients (and a summed
      * input gradient) stay in cache between steps instead of going through memory at every
-     * step; per element the same float operations as one call per step */
+     * step; per element the same float operations as one call per step. Recomputing (mem
+     * NULL), each row first runs its forward steps again into this thread's scratch; the
+     * partial sums of a step still take the block's rows in order. */
 #pragma omp parallel for schedule(static) if (BN * (size_t)nt > NEURON_PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {
         const int b0 = blk * LIF_BW_ROWS, b1 = b0 + LIF_BW_ROWS < B ? b0 + LIF_BW_ROWS : B;
-        for (int t = nt - 1; t >= 0; t--) {
-            float *plam = part + ((size_t)(pgrad ? t : 0) * nblk + blk) * np, *pthr = plam + N;
-            const int ta = a->t0 + t; /* absolute step */
-            /* truncated BPTT: no gradient reaches the state across a window boundary */
-            const int cut = a->tbptt_k > 0 && ta < a->T - 1 && (ta + 1) % a->tbptt_k == 0;
+        if (!a->mem) {
+            float *ms = a->scratch + (size_t)omp_get_thread_num() * per, *ss = ms + (size_t)nt * N;
             for (int b = b0; b < b1; b++) {
-                const size_t o = (size_t)b * N, so = (size_t)t * BN + o, xo = (size_t)t * a->x_step + o;
-                float *dV = a->dstate + oV * BN + o, *dS = a->dstate + oS * BN + o;
-                if (cut) {
-                    memset(dV, 0, (size_t)N * sizeof(float));
-                    memset(dS, 0, (size_t)N * sizeof(float));
-                }
-                const float *ds = a->ds_row ? a->ds_row(a->ctx, t, b) : a->ds ? a->ds + so : NULL;
-                lif_bw_row(&k, pgrad, t ? a->mem + so - BN : a->v_init + o, t ? a->s + so - BN : a->s_init ? a->s_init + o : NULL,
-                           a->mem + so, a->s + so, a->x + xo, dV, dS, a->dx + xo, a->dmem ? a->dmem + so : NULL, ds,
-                           plam, pthr);
+                const size_t o = (size_t)b * N;
+                thin_row_steps(nr, nt, a->x + o, a->x_step, a->v_init + o, a->s_init + o, ss, ms, N);
+                for (int t = nt - 1; t >= 0; t--)
+                    thin_bw_step(a, &k, part, nblk, blk, t, b, ms + (size_t)t * N, ss + (size_t)t * N,
+                                 t ? ms + (size_t)(t - 1) * N : a->v_init + o, t ? ss + (size_t)(t - 1) * N : a->s_init + o, oV, oS);
+                if (a->row_done) a->row_done(a->ctx, blk, b, ss);
             }
+            continue;
         }
+        for (int t = nt - 1; t >= 0; t--)
+            for (int b = b0; b < b1; b++) {
+                const size_t o = (size_t)b * N, so = (size_t)t * BN + o;
+                thin_bw_step(a, &k, part, nblk, blk, t, b, a->mem + so, a->s + so, t ? a->mem + so - BN : a->v_init + o,
+                             t ? a->s + so - BN : a->s_init ? a->s_init + o : NULL, oV, oS);
+            }
     }
     if (pgrad) lif_bw_reduce(nr, nblk, nt); /* the same sums as one call per step */
     return SPK_OK;

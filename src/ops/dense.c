@@ -112,6 +112,87 @@ void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int
     }
 }
 
+#ifdef __AVX512F__
+/* One row of y = b + W x for a constant out <= NARROW (each call site its own unrolled loop):
+ * the out dot products in registers over 16 inputs at a time, reduced at the end. */
+static inline __attribute__((always_inline)) void fwd_row_narrow(float *restrict y, const float *restrict x,
+                                                                  const float *restrict W, const float *restrict b,
+                                                                  int in, const int out) {
+    __m512 acc[NARROW];
+    for (int k = 0; k < out; k++) acc[k] = _mm512_setzero_ps();
+    for (int i = 0; i < in; i += 16) {
+        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        const __m512 xv = _mm512_maskz_loadu_ps(mk, x + i);
+        for (int k = 0; k < out; k++) acc[k] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), xv, acc[k]);
+    }
+    for (int k = 0; k < out; k++) y[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(acc[k]);
+}
+
+/* dW[out, in] += sum over rows r of dy[r]^T x[r] for a constant out <= NARROW: per 16 inputs,
+ * the out rows of dW in registers over all R rows, the rows in order. */
+static inline __attribute__((always_inline)) void dw_rows_narrow(float *restrict dW, const float *restrict dy,
+                                                                  size_t dys, const float *restrict x, size_t xs,
+                                                                  int R, int in, const int out) {
+    for (int i = 0; i < in; i += 16) {
+        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        __m512 acc[NARROW];
+        for (int k = 0; k < out; k++) acc[k] = _mm512_maskz_loadu_ps(mk, dW + (size_t)k * in + i);
+        for (int r = 0; r < R; r++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(mk, x + (size_t)r * xs + i);
+            const float *d = dy + (size_t)r * dys;
+            for (int k = 0; k < out; k++) acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(d[k]), xv, acc[k]);
+        }
+        for (int k = 0; k < out; k++) _mm512_mask_storeu_ps(dW + (size_t)k * in + i, mk, acc[k]);
+    }
+}
+
+/* a switch over the constant out of a narrow kernel call */
+#define NARROW_CASES(CALL)                                                                                  \
+    switch (out) {                                                                                          \
+    case 1: CALL(1); break; case 2: CALL(2); break; case 3: CALL(3); break; case 4: CALL(4); break;         \
+    case 5: CALL(5); break; case 6: CALL(6); break; case 7: CALL(7); break; case 8: CALL(8); break;         \
+    case 9: CALL(9); break; case 10: CALL(10); break; case 11: CALL(11); break; case 12: CALL(12); break;   \
+    case 13: CALL(13); break; case 14: CALL(14); break; case 15: CALL(15); break; default: CALL(16); break;  \
+    }
+#endif
+
+void spk_op_dense_forward_row(float *y, const float *x, const float *W, const float *b, int in, int out) {
+#ifdef __AVX512F__
+    if (out >= 1 && out <= NARROW && in > 0) {
+#define FWD_ROW(K) fwd_row_narrow(y, x, W, b, in, K)
+        NARROW_CASES(FWD_ROW)
+#undef FWD_ROW
+        return;
+    }
+#endif
+    for (int k = 0; k < out; k++) {
+        const float *w = W + (size_t)k * in;
+        float a = 0.0f;
+        for (int i = 0; i < in; i++) a += w[i] * x[i];
+        y[k] = (b ? b[k] : 0.0f) + a;
+    }
+}
+
+void spk_op_dense_dw_rows(float *dW, const float *dy, size_t dy_stride, const float *x, size_t x_stride, int R, int in,
+                          int out) {
+    if (R <= 0 || in <= 0) return;
+#ifdef __AVX512F__
+    if (out >= 1 && out <= NARROW) {
+#define DW_ROWS(K) dw_rows_narrow(dW, dy, dy_stride, x, x_stride, R, in, K)
+        NARROW_CASES(DW_ROWS)
+#undef DW_ROWS
+        return;
+    }
+#endif
+    for (int k = 0; k < out; k++) {
+        float *w = dW + (size_t)k * in;
+        for (int r = 0; r < R; r++) {
+            const float d = dy[(size_t)r * dy_stride + k], *xr = x + (size_t)r * x_stride;
+            for (int i = 0; i < in; i++) w[i] += d * xr[i];
+        }
+    }
+}
+
 int spk_op_dense_narrow(int out) {
 #ifdef __AVX512F__
     return out >= 1 && out <= NARROW;

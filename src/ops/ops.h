@@ -49,6 +49,13 @@ void spk_op_dense_dx_set(float *dx, const float *dy, const float *W, int M, int 
  * the outputs added in order; with the narrow kernels (spk_op_dense_narrow) the same floats
  * as spk_op_dense_dx_set (acc 0) and spk_op_dense_backward's dx (acc 1) give that row. */
 void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int out, int acc);
+/* One row of the forward, without threads: y[out] = b + W[out, in] x[in] (b may be NULL), each
+ * output a dot product over the inputs (narrow layers: in 16-lane partial sums). */
+void spk_op_dense_forward_row(float *y, const float *x, const float *W, const float *b, int in, int out);
+/* A weight gradient over R rows, without threads: dW[out, in] += sum over r < R, in order, of
+ * dy[r]^T x[r], row r of dy at dy + r * dy_stride and of x at x + r * x_stride. */
+void spk_op_dense_dw_rows(float *dW, const float *dy, size_t dy_stride, const float *x, size_t x_stride, int R, int in,
+                          int out);
 /* Whether a dense layer with `out` outputs has the narrow kernels (a row of outputs in one
  * 16-lane register: input gradient without GEMM packing, per row): 1 or 0. */
 int spk_op_dense_narrow(int out);
