@@ -249,9 +249,8 @@ static void ro_forward_row(void *ctx, int blk, int b, const float *s) {
     const ds_rows *c = ctx;
     const spk__node *d = c->d;
     (void)blk;
-    for (int t = 0; t < c->nt; t++)
-        spk_op_dense_forward_row(d->out + ((size_t)(c->t0 + t) * c->B + b) * d->d_out, s + (size_t)t * d->d_in, c->W, c->bias,
-                                 d->d_in, d->d_out);
+    spk_op_dense_forward_rows(d->out + ((size_t)c->t0 * c->B + b) * d->d_out, (size_t)c->B * d->d_out, s, (size_t)d->d_in, c->W,
+                              c->bias, c->nt, d->d_in, d->d_out);
 }
 static void ro_weight_grad_row(void *ctx, int blk, int b, const float *s) {
     const ds_rows *c = ctx;
@@ -631,6 +630,18 @@ static const float *ds_row(void *ctx, int t, int b) {
     return row;
 }
 
+/* ds_row for every step of row b at once (a recomputing population): the weights are held
+ * over the steps; the same floats. */
+static const float *ds_steps(void *ctx, int b, float *buf) {
+    const ds_rows *c = ctx;
+    const spk__node *n = c->n, *d = c->d;
+    const size_t N = (size_t)n->out_numel, r0 = (size_t)c->t0 * c->B + b;
+    if (!c->clean)
+        for (int t = 0; t < c->nt; t++) memcpy(buf + t * N, n->dout + (r0 + (size_t)t * c->B) * N, N * sizeof(float));
+    spk_op_dense_dx_rows(buf, N, d->dout + r0 * d->d_out, (size_t)c->B * d->d_out, c->W, c->nt, d->d_in, d->d_out, !c->clean);
+    return buf;
+}
+
 /* Backward of node v's op on steps [t0, t0+nt): accumulates into n->din (and parameters). */
 static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
@@ -732,7 +743,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             float *dW = rc ? dW_of(net, d) : NULL;
             const ds_rows dr = {n, d, d ? W_of(net, d) : NULL, NULL, dW ? reserve(&n->dw_part, &n->dw_part_cap, nblk * WN) : NULL,
                                 B, t0, nt, clean};
-            if ((d && !reserve(&n->ds_step, &n->ds_step_cap, BN)) || (dW && !dr.part) ||
+            if ((d && !rc && !reserve(&n->ds_step, &n->ds_step_cap, BN)) || (dW && !dr.part) ||
                 (rc && !reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt))))
                 return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", n->name);
             const size_t xs = n->in_once ? 0 : BN; /* a constant input: its gradient summed over time */
@@ -744,7 +755,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 .x = n->in + t0 * xs, .dx = n->din + t0 * xs, .x_step = xs, .dstate = n->dstate,
                 .ds = clean ? NULL : n->dout + t0 * BN, /* (all zero: not read) */
                 .dmem = n->dmem ? n->dmem + t0 * BN : NULL,
-                .ds_row = d ? ds_row : NULL, .ctx = (void *)&dr,
+                .ds_row = d && !rc ? ds_row : NULL, .ds_steps = d && rc ? ds_steps : NULL, .ctx = (void *)&dr,
                 .param_grads = n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]};
             spk_status st = spk__neuron_steps_backward_thin(n->nr, &a);
             if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));

@@ -152,6 +152,10 @@ typedef struct {
                                      * spk__thin_rows_scratch floats */
     spk__thin_row_fn row_done;      /* mem NULL: called with each row's spikes after its
                                      * backward, or NULL */
+    /* mem NULL, when set: replaces ds_row: the spike gradient of row b at every step, [nt][N]
+     * (N apart), written into buf (nt * N floats of the thread's scratch) or found elsewhere;
+     * NULL: none */
+    const float *(*ds_steps)(void *ctx, int b, float *buf);
     const float *x;                 /* the input, step t at x + t * x_step */
     float *dx;                      /* += the input gradient, step t at dx + t * x_step (with
                                      * x_step 0: summed over the steps) */

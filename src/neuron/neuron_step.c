@@ -397,7 +397,8 @@ void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_
 }
 
 size_t spk__thin_rows_scratch(const spk_neuron *nr, int nt) {
-    return spk__align_up((size_t)2 * nt * nr->n, 16); /* (a thread's part starts on a cache line) */
+    /* membranes, spikes, spike gradients; a thread's part starts on a cache line */
+    return spk__align_up((size_t)3 * nt * nr->n, 16);
 }
 
 void spk__neuron_steps_thin_rows(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init,
@@ -632,7 +633,8 @@ spk_status spk_neuron_step_backward(spk_neuron *nr, int B, int64_t t, float *dst
 /* Step t (of the call) of row b in block blk of the thin backward: m, sp the row's membrane and
  * spikes at t, vp, spp its state before t (NULL spp: no spike state). */
 static inline void thin_bw_step(const spk__thin_bw *a, const lif_bw_cfg *k, float *part, int nblk, int blk, int t, int b,
-                                const float *m, const float *sp, const float *vp, const float *spp, int oV, int oS) {
+                                const float *m, const float *sp, const float *vp, const float *spp, const float *ds, int oV,
+                                int oS) {
     const int N = k->N;
     const size_t BN = (size_t)a->B * N, np = (size_t)2 * N;
     float *plam = part + ((size_t)(a->param_grads ? t : 0) * nblk + blk) * np, *pthr = plam + N;
@@ -644,7 +646,6 @@ static inline void thin_bw_step(const spk__thin_bw *a, const lif_bw_cfg *k, floa
         memset(dV, 0, (size_t)N * sizeof(float));
         memset(dS, 0, (size_t)N * sizeof(float));
     }
-    const float *ds = a->ds_row ? a->ds_row(a->ctx, t, b) : a->ds ? a->ds + so : NULL;
     lif_bw_row(k, a->param_grads, vp, spp, m, sp, a->x + xo, dV, dS, a->dx + xo, a->dmem ? a->dmem + so : NULL, ds, plam, pthr);
 }
 
@@ -670,13 +671,19 @@ spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a
     for (int blk = 0; blk < nblk; blk++) {
         const int b0 = blk * LIF_BW_ROWS, b1 = b0 + LIF_BW_ROWS < B ? b0 + LIF_BW_ROWS : B;
         if (!a->mem) {
-            float *ms = a->scratch + (size_t)omp_get_thread_num() * per, *ss = ms + (size_t)nt * N;
+            float *ms = a->scratch + (size_t)omp_get_thread_num() * per, *ss = ms + (size_t)nt * N, *dss = ss + (size_t)nt * N;
             for (int b = b0; b < b1; b++) {
                 const size_t o = (size_t)b * N;
                 thin_row_steps(nr, nt, a->x + o, a->x_step, a->v_init + o, a->s_init + o, ss, ms, N);
-                for (int t = nt - 1; t >= 0; t--)
+                const float *dsr = a->ds_steps ? a->ds_steps(a->ctx, b, dss) : NULL;
+                for (int t = nt - 1; t >= 0; t--) {
+                    const float *ds = dsr ? dsr + (size_t)t * N
+                                      : a->ds_row ? a->ds_row(a->ctx, t, b)
+                                      : a->ds ? a->ds + (size_t)t * BN + o : NULL;
                     thin_bw_step(a, &k, part, nblk, blk, t, b, ms + (size_t)t * N, ss + (size_t)t * N,
-                                 t ? ms + (size_t)(t - 1) * N : a->v_init + o, t ? ss + (size_t)(t - 1) * N : a->s_init + o, oV, oS);
+                                 t ? ms + (size_t)(t - 1) * N : a->v_init + o, t ? ss + (size_t)(t - 1) * N : a->s_init + o, ds,
+                                 oV, oS);
+                }
                 if (a->row_done) a->row_done(a->ctx, blk, b, ss);
             }
             continue;
@@ -684,8 +691,9 @@ spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a
         for (int t = nt - 1; t >= 0; t--)
             for (int b = b0; b < b1; b++) {
                 const size_t o = (size_t)b * N, so = (size_t)t * BN + o;
+                const float *ds = a->ds_row ? a->ds_row(a->ctx, t, b) : a->ds ? a->ds + so : NULL;
                 thin_bw_step(a, &k, part, nblk, blk, t, b, a->mem + so, a->s + so, t ? a->mem + so - BN : a->v_init + o,
-                             t ? a->s + so - BN : a->s_init ? a->s_init + o : NULL, oV, oS);
+                             t ? a->s + so - BN : a->s_init ? a->s_init + o : NULL, ds, oV, oS);
             }
     }
     if (pgrad) lif_bw_reduce(nr, nblk, nt); /* the same sums as one call per step */

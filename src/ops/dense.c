@@ -128,6 +128,42 @@ static inline __attribute__((always_inline)) void fwd_row_narrow(float *restrict
     for (int k = 0; k < out; k++) y[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(acc[k]);
 }
 
+/* fwd_row_narrow for rows r and r + 1 at once (each weight vector loaded once for both); the
+ * same floats per row. */
+static inline __attribute__((always_inline)) void fwd_row2_narrow(float *restrict y0, float *restrict y1,
+                                                                   const float *restrict x0, const float *restrict x1,
+                                                                   const float *restrict W, const float *restrict b,
+                                                                   int in, const int out) {
+    __m512 a0[NARROW], a1[NARROW];
+    for (int k = 0; k < out; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    for (int i = 0; i < in; i += 16) {
+        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        const __m512 u = _mm512_maskz_loadu_ps(mk, x0 + i), v = _mm512_maskz_loadu_ps(mk, x1 + i);
+        for (int k = 0; k < out; k++) {
+            const __m512 w = _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i);
+            a0[k] = _mm512_fmadd_ps(w, u, a0[k]);
+            a1[k] = _mm512_fmadd_ps(w, v, a1[k]);
+        }
+    }
+    for (int k = 0; k < out; k++) {
+        y0[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(a0[k]);
+        y1[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(a1[k]);
+    }
+}
+
+/* y[r] = b + W x[r] over R rows for a constant out <= NARROW: two rows at a time while their
+ * sums fit the registers. */
+static inline __attribute__((always_inline)) void fwd_rows_narrow(float *y, size_t ys, const float *x, size_t xs,
+                                                                   const float *W, const float *b, int R, int in,
+                                                                   const int out) {
+    int r = 0;
+    if (out <= 12)
+        for (; r + 2 <= R; r += 2)
+            fwd_row2_narrow(y + (size_t)r * ys, y + (size_t)(r + 1) * ys, x + (size_t)r * xs, x + (size_t)(r + 1) * xs, W, b,
+                            in, out);
+    for (; r < R; r++) fwd_row_narrow(y + (size_t)r * ys, x + (size_t)r * xs, W, b, in, out);
+}
+
 /* dW[out, in] += sum over rows r of dy[r]^T x[r] for a constant out <= NARROW: per 16 inputs,
  * the out rows of dW in registers over all R rows, the rows in order. */
 static inline __attribute__((always_inline)) void dw_rows_narrow(float *restrict dW, const float *restrict dy,
@@ -146,6 +182,26 @@ static inline __attribute__((always_inline)) void dw_rows_narrow(float *restrict
     }
 }
 
+/* dx[r] = (acc ? dx[r] : 0) + dy[r] W for R rows and a constant out <= NARROW: per 16 inputs,
+ * the out rows of W in registers over all R rows; per element the float operations of
+ * dx_narrow_row (the outputs added in order). */
+static inline __attribute__((always_inline)) void dx_rows_narrow(float *restrict dx, size_t dxs, const float *restrict dy,
+                                                                  size_t dys, const float *restrict W, int R, int in,
+                                                                  const int out, int acc) {
+    for (int i = 0; i < in; i += 16) {
+        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        __m512 w[NARROW];
+        for (int k = 0; k < out; k++) w[k] = _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i);
+        for (int r = 0; r < R; r++) {
+            float *xr = dx + (size_t)r * dxs + i;
+            const float *d = dy + (size_t)r * dys;
+            __m512 a = acc ? _mm512_maskz_loadu_ps(mk, xr) : _mm512_setzero_ps();
+            for (int k = 0; k < out; k++) a = _mm512_fmadd_ps(_mm512_set1_ps(d[k]), w[k], a);
+            _mm512_mask_storeu_ps(xr, mk, a);
+        }
+    }
+}
+
 /* a switch over the constant out of a narrow kernel call */
 #define NARROW_CASES(CALL)                                                                                  \
     switch (out) {                                                                                          \
@@ -156,21 +212,38 @@ static inline __attribute__((always_inline)) void dw_rows_narrow(float *restrict
     }
 #endif
 
-void spk_op_dense_forward_row(float *y, const float *x, const float *W, const float *b, int in, int out) {
+void spk_op_dense_forward_rows(float *y, size_t y_stride, const float *x, size_t x_stride, const float *W, const float *b,
+                               int R, int in, int out) {
+    if (R <= 0 || out <= 0) return;
 #ifdef __AVX512F__
-    if (out >= 1 && out <= NARROW && in > 0) {
-#define FWD_ROW(K) fwd_row_narrow(y, x, W, b, in, K)
-        NARROW_CASES(FWD_ROW)
-#undef FWD_ROW
+    if (out <= NARROW && in > 0) {
+#define FWD_ROWS(K) fwd_rows_narrow(y, y_stride, x, x_stride, W, b, R, in, K)
+        NARROW_CASES(FWD_ROWS)
+#undef FWD_ROWS
         return;
     }
 #endif
-    for (int k = 0; k < out; k++) {
-        const float *w = W + (size_t)k * in;
-        float a = 0.0f;
-        for (int i = 0; i < in; i++) a += w[i] * x[i];
-        y[k] = (b ? b[k] : 0.0f) + a;
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < out; k++) {
+            const float *w = W + (size_t)k * in, *xr = x + (size_t)r * x_stride;
+            float a = 0.0f;
+            for (int i = 0; i < in; i++) a += w[i] * xr[i];
+            y[(size_t)r * y_stride + k] = (b ? b[k] : 0.0f) + a;
+        }
+}
+
+void spk_op_dense_dx_rows(float *dx, size_t dx_stride, const float *dy, size_t dy_stride, const float *W, int R, int in,
+                          int out, int acc) {
+    if (R <= 0 || in <= 0) return;
+#ifdef __AVX512F__
+    if (out >= 1 && out <= NARROW) {
+#define DX_ROWS(K) dx_rows_narrow(dx, dx_stride, dy, dy_stride, W, R, in, K, acc)
+        NARROW_CASES(DX_ROWS)
+#undef DX_ROWS
+        return;
     }
+#endif
+    for (int r = 0; r < R; r++) spk_op_dense_dx_row(dx + (size_t)r * dx_stride, dy + (size_t)r * dy_stride, W, in, out, acc);
 }
 
 void spk_op_dense_dw_rows(float *dW, const float *dy, size_t dy_stride, const float *x, size_t x_stride, int R, int in,

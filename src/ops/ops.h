@@ -49,9 +49,15 @@ void spk_op_dense_dx_set(float *dx, const float *dy, const float *W, int M, int 
  * the outputs added in order; with the narrow kernels (spk_op_dense_narrow) the same floats
  * as spk_op_dense_dx_set (acc 0) and spk_op_dense_backward's dx (acc 1) give that row. */
 void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int out, int acc);
-/* One row of the forward, without threads: y[out] = b + W[out, in] x[in] (b may be NULL), each
- * output a dot product over the inputs (narrow layers: in 16-lane partial sums). */
-void spk_op_dense_forward_row(float *y, const float *x, const float *W, const float *b, int in, int out);
+/* The forward over R rows, without threads: y[r] = b + W[out, in] x[r] (b may be NULL), row r
+ * of y at y + r * y_stride and of x at x + r * x_stride; each output a dot product over the
+ * inputs (narrow layers: in 16-lane partial sums; a row's floats do not depend on R). */
+void spk_op_dense_forward_rows(float *y, size_t y_stride, const float *x, size_t x_stride, const float *W, const float *b,
+                               int R, int in, int out);
+/* spk_op_dense_dx_row over R rows, without threads: row r of dx at dx + r * dx_stride, of dy
+ * at dy + r * dy_stride; the same floats per row (the weights held over all R rows). */
+void spk_op_dense_dx_rows(float *dx, size_t dx_stride, const float *dy, size_t dy_stride, const float *W, int R, int in,
+                          int out, int acc);
 /* A weight gradient over R rows, without threads: dW[out, in] += sum over r < R, in order, of
  * dy[r]^T x[r], row r of dy at dy + r * dy_stride and of x at x + r * x_stride. */
 void spk_op_dense_dw_rows(float *dW, const float *dy, size_t dy_stride, const float *x, size_t x_stride, int R, int in,
