@@ -694,7 +694,8 @@ void spk_net_params_changed(spk_net *net);
 void spk_net_set_training(spk_net *net, int training, uint64_t dropout_draw);
 
 /* Run T steps on a batch of B from the zero state. x is [T, B, input dims] for the single
- * input node. Activations of every step are kept for backward. */
+ * input node ([B, input dims] after spk_net_set_static_input). Activations of every step are
+ * kept for backward. */
 spk_status spk_net_forward(spk_net *net, int T, int B, const float *x);
 /* A node's signal of the last forward, [T, B, dims] (NULL if none). */
 const float *spk_net_signal(const spk_net *net, int node, spk_signal sig);
@@ -718,6 +719,12 @@ size_t spk_net_activation_bytes(const spk_net *net);
 void spk_net_want_input_grad(spk_net *net, int on);
 /* dL/dx of the last backward, [T, B, input dims]; NULL unless spk_net_want_input_grad. */
 const float *spk_net_input_grad(const spk_net *net);
+/* Present one step of input at every step (on != 0; off by default): spk_net_forward's x is
+ * then [B, input dims], one step (an image injected as current at every step), and the
+ * forward computes what it computes for that step repeated T times, without the repeated
+ * copy and without comparing the steps to find that they are equal. The input gradient
+ * (spk_net_want_input_grad) stays [T, B, input dims]. */
+void spk_net_set_static_input(spk_net *net, int on);
 /* Run the plain reference path (on != 0): every node step by step in time order, the
  * reference neuron kernels, dense and conv ops as GEMMs on dense inputs, no time-constant
  * input shortcut. It computes the same function as the fast path (tests and `spk bench`

@@ -475,10 +475,12 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     spk_net_params_changed(net); /* shared learnable values reach their populations */
     spk__node *in = &net->nodes[net->input];
     size_t row = (size_t)B * in->out_numel;
-    /* whether every step equals the first (the steps compared by all threads) */
+    /* whether every step equals the first (the steps compared by all threads; known when
+     * the caller gave one step) */
     int differs = net->reference;
-#pragma omp parallel for schedule(static) reduction(| : differs) if ((size_t)T * row > ((size_t)1 << 20))
-    for (int t = 1; t < T; t++)
+    const int steps = net->one_step_input ? 1 : T;
+#pragma omp parallel for schedule(static) reduction(| : differs) if ((size_t)steps * row > ((size_t)1 << 20))
+    for (int t = 1; t < steps; t++)
         if (!differs) differs = memcmp(x, x + (size_t)t * row, row * sizeof(float)) != 0;
     net->static_input = !differs;
     mark_flow(net);
@@ -489,7 +491,8 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
         const spk__edge *ed = &net->edges[e];
         if (ed->from == net->input) once = !ed->delayed && net->nodes[ed->to].static_in && net->nodes[ed->to].in_alias;
     }
-    memcpy(in->out, x, (size_t)(once ? 1 : T) * row * sizeof(float));
+    memcpy(in->out, x, (size_t)(once ? 1 : steps) * row * sizeof(float));
+    if (steps < T && !once) replicate_step0(in->out, row, T);
     in->out_once = once;
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
@@ -942,6 +945,10 @@ void spk_net_profile_print(const spk_net *net, FILE *fp) {
                 cnt ? 100.0 * nz / (double)cnt : 0.0);
     }
     fprintf(fp, "%-20s %-8s %12.2f %12.2f\n", "total", "", tf * 1e3, tb * 1e3);
+}
+
+void spk_net_set_static_input(spk_net *net, int on) {
+    if (net) net->one_step_input = on != 0;
 }
 
 void spk_net_set_reference(spk_net *net, int on) {

@@ -153,6 +153,8 @@ struct spk_net {
     int tbptt_k;              /* backward truncation window (0 = full) */
     int want_input_grad;      /* compute dL/dx of the input (off: skipped) */
     int static_input;         /* the last forward's input was the same at every step */
+    int one_step_input;       /* forward's x is one step, presented at every step
+                                 (spk_net_set_static_input) */
     int reference;            /* run the plain reference path (spk_net_set_reference) */
     int no_recompute;         /* keep every thin population's steps (tests: the recomputing
                                  path against the keeping one) */

@@ -118,22 +118,32 @@ double spk_loss_ce_mem(float *grad, const float *mem, const int32_t *labels, int
     if (r == SPK_MEM_MAX) return ce_reduced(grad, mem, labels, T, B, C, RED_MAX);
     if (r == SPK_MEM_LAST) return ce_reduced(grad, mem, labels, T, B, C, RED_LAST);
 
-    /* PER_STEP: sum over t of the batch-mean CE of mem[t]; each step's gradient is its own */
-    double stack[2 * ROW_STACK];
-    double *z = row_scratch(stack, C);
-    if (!z) return bad_args(grad, T, B, C);
-    double *p = z + C;
-    double loss = 0.0;
-    for (int t = 0; t < T; t++) {
-        for (int b = 0; b < B; b++) {
-            size_t off = ((size_t)t * B + b) * C;
+    /* PER_STEP: sum over t of the batch-mean CE of mem[t]; each step's gradient is its own.
+     * The rows in parallel (their exp and log dominate), each row's loss kept and the losses
+     * summed afterwards in row order: the same sum on any number of threads. */
+    const size_t rows = (size_t)T * B;
+    double *lr = spk_malloc(rows * sizeof(double));
+    if (!lr) return bad_args(grad, T, B, C);
+    int fail = 0;
+#pragma omp parallel reduction(| : fail) if (rows * (size_t)C > 4096)
+    {
+        double stack[2 * ROW_STACK];
+        double *z = row_scratch(stack, C);
+        fail = !z;
+#pragma omp for schedule(static)
+        for (size_t r = 0; r < rows; r++) {
+            if (!z) continue;
+            const size_t off = r * C;
             for (int c = 0; c < C; c++) z[c] = mem[off + c];
-            loss += ce_row(p, z, C, labels[b]) / B;
-            for (int c = 0; c < C; c++) grad[off + c] = (float)(p[c] / B);
+            lr[r] = ce_row(z + C, z, C, labels[r % (size_t)B]) / B;
+            for (int c = 0; c < C; c++) grad[off + c] = (float)(z[C + c] / B);
         }
+        if (z) row_release(z, stack);
     }
-    row_release(z, stack);
-    return loss;
+    double loss = 0.0;
+    for (size_t r = 0; r < rows; r++) loss += lr[r];
+    spk_free(lr);
+    return fail ? bad_args(grad, T, B, C) : loss;
 }
 
 /* ---- MSE on spike counts -------------------------------------------------------------- */

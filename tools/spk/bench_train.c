@@ -111,6 +111,8 @@ static int build(workload *w) {
     }
     }
     if (spk_net_build(net, (spk_rng){0, 0})) return fail_net(net, w->name);
+    /* the image is given once and injected at every step, as the peer's x [B, 784] */
+    spk_net_set_static_input(net, w->kind == W_MLP || w->kind == W_CONV);
     w->net = net;
     return 0;
 }
@@ -159,8 +161,9 @@ static int setup(workload *w) {
     return 0;
 }
 
-/* Fill batch i: Fashion-MNIST rows [i*B, (i+1)*B) injected at every step (mlp, conv), or
- * Bernoulli(0.05) spikes and random labels (rec). */
+/* Fill batch i: Fashion-MNIST rows [i*B, (i+1)*B), one step the network injects at every
+ * step (mlp, conv: spk_net_set_static_input), or Bernoulli(0.05) spikes and random labels
+ * (rec). */
 static void make_batch(workload *w, int i) {
     size_t F = w->in_numel, row = (size_t)w->B * F;
     if (w->kind == W_MLP || w->kind == W_CONV) {
@@ -169,7 +172,6 @@ static void make_batch(workload *w, int i) {
             memcpy(w->x + (size_t)b * F, w->fm.x + (size_t)s * F, F * sizeof(float));
             w->labels[b] = w->fm.y[s];
         }
-        for (int t = 1; t < w->T; t++) memcpy(w->x + (size_t)t * row, w->x, row * sizeof(float));
     } else if (w->kind == W_REC) {
         size_t n = (size_t)w->T * row;
         for (size_t k = 0; k < n; k += 4) {
