@@ -12,6 +12,7 @@
  * exact in float whatever its order: spikes and membranes must be IDENTICAL. Gradients pass
  * through the surrogate (not dyadic), so they are compared to 1e-5 of their largest value. */
 #include "testutil.h"
+#include "net/net_impl.h"
 
 #include <string.h>
 
@@ -222,6 +223,157 @@ static void test_mlp_static(const char *name, int learn, int extra, int n_out) {
     spk_net_free(net);
 }
 
+/* A thin population read only by a narrow readout keeps no step (exec.c: recompute): its
+ * forward computes the readout's output row by row, its backward runs each row's steps again.
+ * in -> fc1 (100 -> 64) -> l1 -> fc2 (64 -> n_out) -> l2, against the same network keeping
+ * l1's steps (net->no_recompute) and against the reference path. The recomputed steps are the
+ * forward's to the bit: l1's spikes and membranes (written when asked for), fc2's output,
+ * l2, and the gradients of fc1 and of fc2's bias are IDENTICAL to the keeping path's; fc2's
+ * weight gradient sums in another order (1e-6). stat: the image at every step (given as one
+ * step: spk_net_set_static_input), else fresh spikes per step; k: truncated BPTT window;
+ * seed: gradient seeds on l1's spikes and membrane too. */
+static void test_recompute(const char *name, int stat, int k, int seed, int n_out) {
+    spk_net *net;
+    int in, a, l1, d, l2;
+    spk_neuron_config c = lif(0.95f, SPK_RESET_SOFT);
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
+    CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
+    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){64}, &l1));
+    CHECK_OK(spk_net_add_dense(net, "fc2", 64, n_out, 1, &d));
+    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){n_out}, &l2));
+    CHECK_OK(spk_net_connect(net, in, a));
+    CHECK_OK(spk_net_connect(net, a, l1));
+    CHECK_OK(spk_net_connect(net, l1, d));
+    CHECK_OK(spk_net_connect(net, d, l2));
+    CHECK_OK(spk_net_build(net, (spk_rng){7, 0}));
+    dyadic_params(net, 7);
+    const int T = 13, B = 19; /* B: two full blocks of rows and a part */
+    float *x = bernoulli((size_t)(stat ? 1 : T) * B * 100, 0.3f, 8);
+    spk_net_set_static_input(net, stat);
+    const size_t n1 = (size_t)T * B * 64, n2 = (size_t)T * B * n_out;
+    float *seed1 = malloc(n1 * sizeof(float)), *seed2 = malloc(n2 * sizeof(float));
+    for (size_t q = 0; q < n1; q++) seed1[q] = spk_rng_uniform((spk_rng){9, 11}, 0, q, 0) - 0.5f;
+    for (size_t q = 0; q < n2; q++) seed2[q] = spk_rng_uniform((spk_rng){9, 12}, 0, q, 0) - 0.5f;
+    float *sig[3][5], *grads[3];
+    size_t ng = 0;
+    for (int mode = 0; mode < 3; mode++) { /* recompute, keep, reference */
+        net->no_recompute = mode == 1;
+        spk_net_set_reference(net, mode == 2);
+        CHECK_OK(spk_net_forward(net, T, B, x));
+        CHECK_MSG(mode != 0 || net->nodes[l1].recompute, "%s: l1 does not take the recomputing path", name);
+        const int nodes[5] = {l1, l1, d, l2, l2};
+        const spk_signal sg[5] = {SPK_SIGNAL_OUT, SPK_SIGNAL_MEM, SPK_SIGNAL_OUT, SPK_SIGNAL_OUT, SPK_SIGNAL_MEM};
+        for (int q = 0; q < 5; q++) {
+            const size_t n = q < 2 ? n1 : n2;
+            sig[mode][q] = malloc(n * sizeof(float));
+            memcpy(sig[mode][q], spk_net_signal(net, nodes[q], sg[q]), n * sizeof(float));
+        }
+        spk_net_zero_grad(net);
+        CHECK_OK(spk_net_seed_grad(net, l2, SPK_SIGNAL_MEM, seed2));
+        if (seed) {
+            CHECK_OK(spk_net_seed_grad(net, l1, SPK_SIGNAL_OUT, seed1));
+            CHECK_OK(spk_net_seed_grad(net, l1, SPK_SIGNAL_MEM, seed1));
+        }
+        CHECK_OK(spk_net_backward_truncated(net, k));
+        const float *g = spk_net_grads(net, &ng);
+        grads[mode] = malloc(ng * sizeof(float));
+        memcpy(grads[mode], g, ng * sizeof(float));
+    }
+    net->no_recompute = 0;
+    spk_net_set_reference(net, 0);
+    for (int mode = 1; mode < 3; mode++)
+        for (int q = 0; q < 5; q++)
+            CHECK_MSG(memcmp(sig[0][q], sig[mode][q], (q < 2 ? n1 : n2) * sizeof(float)) == 0,
+                      "%s: signal %d differs from the %s path", name, q, mode == 1 ? "keeping" : "reference");
+    /* fc1 (W, b) and fc2's b: the same floats; everything within 1e-6 of the keeping path
+     * and 1e-5 of the reference */
+    const spk__tensor *tw1 = &net->tensors[net->nodes[a].t_w], *tb1 = &net->tensors[net->nodes[a].t_b];
+    const spk__tensor *tw2 = &net->tensors[net->nodes[d].t_w], *tb2 = &net->tensors[net->nodes[d].t_b];
+    CHECK_MSG(memcmp(grads[0] + tw1->off, grads[1] + tw1->off, tw1->numel * sizeof(float)) == 0 &&
+                  memcmp(grads[0] + tb1->off, grads[1] + tb1->off, tb1->numel * sizeof(float)) == 0 &&
+                  memcmp(grads[0] + tb2->off, grads[1] + tb2->off, tb2->numel * sizeof(float)) == 0,
+              "%s: fc1's gradients or fc2's bias gradient differ from the keeping path", name);
+    double gmax = 0, spikes = 0;
+    for (size_t q = 0; q < ng; q++) gmax = fmax(gmax, fabs(grads[2][q]));
+    for (size_t q = 0; q < n1; q++) spikes += sig[0][0][q];
+    const double e1 = tu_max_abs_diff(grads[0], grads[1], ng) / gmax, e2 = tu_max_abs_diff(grads[0], grads[2], ng) / gmax;
+    const double ew = tu_max_abs_diff(grads[0] + tw2->off, grads[1] + tw2->off, tw2->numel) / gmax;
+    CHECK_MSG(gmax > 0 && e1 < 1e-6 && e2 < 1e-5, "%s: gradients differ by %g (keeping) / %g (reference) of the largest", name,
+              e1, e2);
+    CHECK_MSG(spikes > 0.05 * n1 && spikes < 0.95 * n1, "%s: l1 fired %.0f of %zu: the test needs a mix", name, spikes, n1);
+    printf("%-18s l1 %.0f spikes; signals and fc1 gradients identical; fc2 weights within %.1e, all within %.1e / %.1e\n", name,
+           spikes, ew, e1, e2);
+    for (int mode = 0; mode < 3; mode++) {
+        for (int q = 0; q < 5; q++) free(sig[mode][q]);
+        free(grads[mode]);
+    }
+    free(x), free(seed1), free(seed2);
+    spk_net_free(net);
+}
+
+/* spk_net_set_static_input: one step given equals that step repeated T times, bit for bit
+ * (outputs of every node kind on the way and the gradients), on a conv network. */
+static void test_one_step_input(void) {
+    spk_net *net;
+    int in, cv, pl, l1, fl, d, l2;
+    spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT);
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 3, (int[]){2, 10, 10}, &in));
+    CHECK_OK(spk_net_add_conv(net, "conv", 2, 2, 16, (int[]){3, 3}, NULL, (int[]){1, 1}, NULL, 1, 1, &cv));
+    CHECK_OK(spk_net_add_pool(net, "pool", 2, 2, (int[]){2, 2}, NULL, NULL, &pl));
+    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 3, (int[]){16, 5, 5}, &l1));
+    CHECK_OK(spk_net_add_flatten(net, "flat", &fl));
+    CHECK_OK(spk_net_add_dense(net, "fc", 400, 10, 1, &d));
+    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){10}, &l2));
+    CHECK_OK(spk_net_connect(net, in, cv));
+    CHECK_OK(spk_net_connect(net, cv, pl));
+    CHECK_OK(spk_net_connect(net, pl, l1));
+    CHECK_OK(spk_net_connect(net, l1, fl));
+    CHECK_OK(spk_net_connect(net, fl, d));
+    CHECK_OK(spk_net_connect(net, d, l2));
+    CHECK_OK(spk_net_build(net, (spk_rng){5, 0}));
+    dyadic_params(net, 5);
+    const int T = 7, B = 3;
+    const size_t row = (size_t)B * 200;
+    float *one = bernoulli(row, 0.4f, 6), *full = malloc((size_t)T * row * sizeof(float));
+    for (int t = 0; t < T; t++) memcpy(full + (size_t)t * row, one, row * sizeof(float));
+    const int nn = spk_net_node_count(net);
+    float *outs[2][8] = {{0}}, *grads[2];
+    size_t no[8] = {0}, ng = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        spk_net_set_static_input(net, mode == 1);
+        CHECK_OK(spk_net_forward(net, T, B, mode ? one : full));
+        for (int v = 0; v < nn && v < 8; v++) {
+            int dims[SPK_MAX_DIMS], nd = spk_net_node_shape(net, v, dims);
+            no[v] = (size_t)T * B;
+            for (int q = 0; q < nd; q++) no[v] *= (size_t)dims[q];
+            outs[mode][v] = malloc(no[v] * sizeof(float));
+            memcpy(outs[mode][v], spk_net_signal(net, v, SPK_SIGNAL_OUT), no[v] * sizeof(float));
+        }
+        spk_net_zero_grad(net);
+        float *seed = malloc(no[l2] * sizeof(float));
+        for (size_t q = 0; q < no[l2]; q++) seed[q] = spk_rng_uniform((spk_rng){9, 13}, 0, q, 0) - 0.5f;
+        CHECK_OK(spk_net_seed_grad(net, l2, SPK_SIGNAL_MEM, seed));
+        CHECK_OK(spk_net_backward(net));
+        free(seed);
+        const float *g = spk_net_grads(net, &ng);
+        grads[mode] = malloc(ng * sizeof(float));
+        memcpy(grads[mode], g, ng * sizeof(float));
+    }
+    spk_net_set_static_input(net, 0);
+    for (int v = 0; v < nn && v < 8; v++)
+        CHECK_MSG(memcmp(outs[0][v], outs[1][v], no[v] * sizeof(float)) == 0, "one-step input: node %d's output differs", v);
+    CHECK_MSG(memcmp(grads[0], grads[1], ng * sizeof(float)) == 0, "one-step input: the gradients differ");
+    printf("one-step input: %d nodes' outputs and %zu gradients identical to the repeated input\n", nn, ng);
+    for (int mode = 0; mode < 2; mode++) {
+        for (int v = 0; v < 8; v++) free(outs[mode][v]);
+        free(grads[mode]);
+    }
+    free(one), free(full);
+    spk_net_free(net);
+}
+
 int main(void) {
     test_rec();
     test_conv("conv", 0, 0, -1);
@@ -234,5 +386,10 @@ int main(void) {
     test_mlp_static("mlp-narrow", 0, -1, 10);
     test_mlp_static("mlp-narrow-learn", 1, -1, 16);
     test_mlp_static("mlp-narrow-seed", 0, 2, 10);
+    test_recompute("recompute", 1, 0, 0, 10);
+    test_recompute("recompute-steps", 0, 0, 0, 16);
+    test_recompute("recompute-tbptt", 1, 4, 1, 10);
+    test_recompute("recompute-seed", 0, 0, 1, 3);
+    test_one_step_input();
     return tu_finish("test_fastpath");
 }

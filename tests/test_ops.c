@@ -977,9 +977,52 @@ static void test_dense_dx_set(void) {
     printf("  dense dx set (10, 16, 40 outputs)   the same bits as += into zeros\n");
 }
 
+/* The row kernels of a recomputing population's readout (exec.c): spk_op_dense_forward_rows
+ * and spk_op_dense_dw_rows against sums in double over strided rows; spk_op_dense_dx_rows the
+ * same bits as spk_op_dense_dx_row row by row. Widths around the narrow kernels' cases (two
+ * rows at once up to 12 outputs), inputs with a partial vector. */
+static void test_dense_rows(void) {
+    const int widths[7] = {1, 3, 10, 12, 13, 16, 40}, ins[3] = {1, 17, 100};
+    double worst = 0;
+    for (int c = 0; c < 7; c++)
+        for (int q = 0; q < 3; q++) {
+            const int R = 5, in = ins[q], out = widths[c];
+            const size_t xs = (size_t)in + 3, ys = (size_t)out + 2; /* strided rows */
+            float *x = rnd((size_t)R * xs), *W = rnd((size_t)out * in), *b = rnd((size_t)out), *dy = rnd((size_t)R * ys);
+            float *y = zeros((size_t)R * ys), *dx1 = rnd((size_t)R * xs), *dx2 = malloc((size_t)R * xs * sizeof(float));
+            float *dW = rnd((size_t)out * in), *dW0 = malloc((size_t)out * in * sizeof(float));
+            memcpy(dx2, dx1, (size_t)R * xs * sizeof(float));
+            memcpy(dW0, dW, (size_t)out * in * sizeof(float));
+            spk_op_dense_forward_rows(y, ys, x, xs, W, b, R, in, out);
+            spk_op_dense_dw_rows(dW, dy, ys, x, xs, R, in, out);
+            for (int r = 0; r < R; r++) {
+                for (int k = 0; k < out; k++) {
+                    double a = b[k];
+                    for (int i = 0; i < in; i++) a += (double)W[(size_t)k * in + i] * x[r * xs + i];
+                    worst = fmax(worst, fabs(a - y[r * ys + k]));
+                }
+                spk_op_dense_dx_row(dx1 + r * xs, dy + r * ys, W, in, out, r % 2);
+            }
+            for (int k = 0; k < out; k++)
+                for (int i = 0; i < in; i++) {
+                    double a = dW0[(size_t)k * in + i];
+                    for (int r = 0; r < R; r++) a += (double)dy[r * ys + k] * x[r * xs + i];
+                    worst = fmax(worst, fabs(a - dW[(size_t)k * in + i]));
+                }
+            /* even rows written, odd rows accumulated: as two calls over every other row */
+            spk_op_dense_dx_rows(dx2, 2 * xs, dy, 2 * ys, W, (R + 1) / 2, in, out, 0);
+            spk_op_dense_dx_rows(dx2 + xs, 2 * xs, dy + ys, 2 * ys, W, R / 2, in, out, 1);
+            CHECK_MSG(memcmp(dx1, dx2, (size_t)R * xs * sizeof(float)) == 0, "dense_dx_rows (%d -> %d) differs from dx_row", in, out);
+            free(x), free(W), free(b), free(dy), free(y), free(dx1), free(dx2), free(dW), free(dW0);
+        }
+    CHECK_MSG(worst < 1e-4, "dense forward_rows / dw_rows differ from the sums in double by %g", worst);
+    printf("  dense row kernels (1-40 outputs)    within %.1e of double; dx rows the same bits as dx_row\n", worst);
+}
+
 int main(void) {
     printf("gradient checks (central differences):\n");
     test_dense_dx_set();
+    test_dense_rows();
     test_dense_hand();
     test_dense_grad(1);
     test_dense_grad(0);
