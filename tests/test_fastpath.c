@@ -231,23 +231,40 @@ static void test_mlp_static(const char *name, int learn, int extra, int n_out) {
  * l2, and the gradients of fc1 and of fc2's bias are IDENTICAL to the keeping path's; fc2's
  * weight gradient sums in another order (1e-6). stat: the image at every step (given as one
  * step: spk_net_set_static_input), else fresh spikes per step; k: truncated BPTT window;
- * seed: gradient seeds on l1's spikes and membrane too. */
-static void test_recompute(const char *name, int stat, int k, int seed, int n_out) {
+ * seed: gradient seeds on l1's spikes and membrane too; learn: l1's decays and thresholds
+ * learnable (their gradients identical too; l1's signals, read after the parameters changed,
+ * are still the forward's); drop: a dropout node between l1 and fc2 (1 active, 2 in the
+ * network but inactive: inference). */
+static void test_recompute(const char *name, int stat, int k, int seed, int n_out, int learn, int drop) {
     spk_net *net;
-    int in, a, l1, d, l2;
+    int in, a, l1, d, l2, q = -1;
     spk_neuron_config c = lif(0.95f, SPK_RESET_SOFT);
     CHECK_OK(spk_net_create(&net));
     CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
     CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
     CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){64}, &l1));
+    if (learn) {
+        CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_LAM, SPK_LEARN_PER_NEURON));
+        CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_THR, SPK_LEARN_PER_NEURON));
+    }
+    if (drop) CHECK_OK(spk_net_add_dropout(net, "drop", 0.5f, &q)); /* (a mask of 0 and 2: exact) */
     CHECK_OK(spk_net_add_dense(net, "fc2", 64, n_out, 1, &d));
     CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){n_out}, &l2));
     CHECK_OK(spk_net_connect(net, in, a));
     CHECK_OK(spk_net_connect(net, a, l1));
-    CHECK_OK(spk_net_connect(net, l1, d));
+    CHECK_OK(spk_net_connect(net, l1, drop ? q : d));
+    if (drop) CHECK_OK(spk_net_connect(net, q, d));
     CHECK_OK(spk_net_connect(net, d, l2));
     CHECK_OK(spk_net_build(net, (spk_rng){7, 0}));
     dyadic_params(net, 7);
+    if (learn) { /* decays and thresholds of their own, per neuron */
+        size_t np;
+        float *pp = spk_net_params(net, &np);
+        const spk__tensor *tl = &net->tensors[net->nodes[l1].t_np[SPK_NP_LAM]], *tt = &net->tensors[net->nodes[l1].t_np[SPK_NP_THR]];
+        for (size_t i = 0; i < tl->numel; i++) pp[tl->off + i] = 0.75f + (float)(i % 8) / 32.0f, pp[tt->off + i] = 0.25f + (float)(i % 4) / 64.0f;
+        spk_net_params_changed(net);
+    }
+    spk_net_set_training(net, drop == 1, 3); /* drop 2: dropout in the network, inactive */
     const int T = 13, B = 19; /* B: two full blocks of rows and a part */
     float *x = bernoulli((size_t)(stat ? 1 : T) * B * 100, 0.3f, 8);
     spk_net_set_static_input(net, stat);
@@ -255,19 +272,34 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
     float *seed1 = malloc(n1 * sizeof(float)), *seed2 = malloc(n2 * sizeof(float));
     for (size_t q = 0; q < n1; q++) seed1[q] = spk_rng_uniform((spk_rng){9, 11}, 0, q, 0) - 0.5f;
     for (size_t q = 0; q < n2; q++) seed2[q] = spk_rng_uniform((spk_rng){9, 12}, 0, q, 0) - 0.5f;
-    float *sig[3][5], *grads[3];
+    float *sig[3][6] = {{0}}, *grads[3];
     size_t ng = 0;
+    const int nsig = drop ? 6 : 5;
     for (int mode = 0; mode < 3; mode++) { /* recompute, keep, reference */
         net->no_recompute = mode == 1;
         spk_net_set_reference(net, mode == 2);
         CHECK_OK(spk_net_forward(net, T, B, x));
         CHECK_MSG(mode != 0 || net->nodes[l1].recompute, "%s: l1 does not take the recomputing path", name);
-        const int nodes[5] = {l1, l1, d, l2, l2};
-        const spk_signal sg[5] = {SPK_SIGNAL_OUT, SPK_SIGNAL_MEM, SPK_SIGNAL_OUT, SPK_SIGNAL_OUT, SPK_SIGNAL_MEM};
-        for (int q = 0; q < 5; q++) {
-            const size_t n = q < 2 ? n1 : n2;
-            sig[mode][q] = malloc(n * sizeof(float));
-            memcpy(sig[mode][q], spk_net_signal(net, nodes[q], sg[q]), n * sizeof(float));
+        const int nodes[6] = {l1, l1, d, l2, l2, q};
+        const spk_signal sg[6] = {SPK_SIGNAL_OUT, SPK_SIGNAL_MEM, SPK_SIGNAL_OUT, SPK_SIGNAL_OUT, SPK_SIGNAL_MEM, SPK_SIGNAL_OUT};
+        float *snap = NULL;
+        size_t np = 0;
+        if (learn && mode == 0) { /* the hidden signals read after the parameters changed: still the forward's */
+            float *pp = spk_net_params(net, &np);
+            snap = malloc(np * sizeof(float));
+            memcpy(snap, pp, np * sizeof(float));
+            for (size_t i = 0; i < np; i++) pp[i] *= 0.5f;
+            spk_net_params_changed(net);
+        }
+        for (int j = 0; j < nsig; j++) {
+            const size_t n = j < 2 || j == 5 ? n1 : n2;
+            sig[mode][j] = malloc(n * sizeof(float));
+            memcpy(sig[mode][j], spk_net_signal(net, nodes[j], sg[j]), n * sizeof(float));
+        }
+        if (snap) {
+            memcpy(spk_net_params(net, &np), snap, np * sizeof(float));
+            spk_net_params_changed(net);
+            free(snap);
         }
         spk_net_zero_grad(net);
         CHECK_OK(spk_net_seed_grad(net, l2, SPK_SIGNAL_MEM, seed2));
@@ -283,9 +315,9 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
     net->no_recompute = 0;
     spk_net_set_reference(net, 0);
     for (int mode = 1; mode < 3; mode++)
-        for (int q = 0; q < 5; q++)
-            CHECK_MSG(memcmp(sig[0][q], sig[mode][q], (q < 2 ? n1 : n2) * sizeof(float)) == 0,
-                      "%s: signal %d differs from the %s path", name, q, mode == 1 ? "keeping" : "reference");
+        for (int j = 0; j < nsig; j++)
+            CHECK_MSG(memcmp(sig[0][j], sig[mode][j], (j < 2 || j == 5 ? n1 : n2) * sizeof(float)) == 0,
+                      "%s: signal %d differs from the %s path", name, j, mode == 1 ? "keeping" : "reference");
     /* fc1 (W, b) and fc2's b: the same floats; everything within 1e-6 of the keeping path
      * and 1e-5 of the reference */
     const spk__tensor *tw1 = &net->tensors[net->nodes[a].t_w], *tb1 = &net->tensors[net->nodes[a].t_b];
@@ -294,6 +326,11 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
                   memcmp(grads[0] + tb1->off, grads[1] + tb1->off, tb1->numel * sizeof(float)) == 0 &&
                   memcmp(grads[0] + tb2->off, grads[1] + tb2->off, tb2->numel * sizeof(float)) == 0,
               "%s: fc1's gradients or fc2's bias gradient differ from the keeping path", name);
+    for (int p = 0; learn && p < 2; p++) {
+        const spk__tensor *tp = &net->tensors[net->nodes[l1].t_np[p ? SPK_NP_THR : SPK_NP_LAM]];
+        CHECK_MSG(memcmp(grads[0] + tp->off, grads[1] + tp->off, tp->numel * sizeof(float)) == 0,
+                  "%s: l1's %s gradients differ from the keeping path", name, p ? "threshold" : "decay");
+    }
     double gmax = 0, spikes = 0;
     for (size_t q = 0; q < ng; q++) gmax = fmax(gmax, fabs(grads[2][q]));
     for (size_t q = 0; q < n1; q++) spikes += sig[0][0][q];
@@ -305,9 +342,10 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
     printf("%-18s l1 %.0f spikes; signals and fc1 gradients identical; fc2 weights within %.1e, all within %.1e / %.1e\n", name,
            spikes, ew, e1, e2);
     for (int mode = 0; mode < 3; mode++) {
-        for (int q = 0; q < 5; q++) free(sig[mode][q]);
+        for (int j = 0; j < 6; j++) free(sig[mode][j]);
         free(grads[mode]);
     }
+    spk_net_set_training(net, 0, 0);
     free(x), free(seed1), free(seed2);
     spk_net_free(net);
 }
@@ -386,10 +424,14 @@ int main(void) {
     test_mlp_static("mlp-narrow", 0, -1, 10);
     test_mlp_static("mlp-narrow-learn", 1, -1, 16);
     test_mlp_static("mlp-narrow-seed", 0, 2, 10);
-    test_recompute("recompute", 1, 0, 0, 10);
-    test_recompute("recompute-steps", 0, 0, 0, 16);
-    test_recompute("recompute-tbptt", 1, 4, 1, 10);
-    test_recompute("recompute-seed", 0, 0, 1, 3);
+    test_recompute("recompute", 1, 0, 0, 10, 0, 0);
+    test_recompute("recompute-steps", 0, 0, 0, 16, 0, 0);
+    test_recompute("recompute-tbptt", 1, 4, 1, 10, 0, 0);
+    test_recompute("recompute-seed", 0, 0, 1, 3, 0, 0);
+    test_recompute("recompute-learn", 1, 0, 1, 10, 1, 0);
+    test_recompute("recompute-drop", 1, 0, 1, 10, 0, 1);
+    test_recompute("recompute-drop-off", 0, 0, 0, 10, 0, 2);
+    test_recompute("recompute-drop-learn", 1, 5, 1, 12, 1, 1);
     test_one_step_input();
     return tu_finish("test_fastpath");
 }

@@ -231,6 +231,19 @@ static float *reserve(float **buf, size_t *cap, size_t n) {
     return *buf;
 }
 
+/* The one node reading node v's output straight (a single, undelayed edge), or -1. */
+static int only_reader(const spk_net *net, int v) {
+    int r = -1, k = 0;
+    for (int e = 0; e < net->n_edges; e++)
+        if (net->edges[e].from == v) r = net->edges[e].delayed ? -2 : net->edges[e].to, k++;
+    return k == 1 && r >= 0 ? r : -1;
+}
+
+/* Dropout node q's mask when it is active (training, p > 0), else NULL (q NULL too). */
+static const float *drop_mask(const spk_net *net, const spk__node *q) {
+    return q && net->training && q->drop_p > 0 ? q->mask : NULL;
+}
+
 /* The gradient of thin population n's spikes at step t when its reader d (n->ds_from)
  * leaves its input gradient to it, one row at a time (spk__thin_bw.ds_row): row b of n's
  * own output gradient at t (zero when clean) plus row b of d.dout[t] W, written to row b of
@@ -239,23 +252,36 @@ typedef struct {
     const spk__node *n, *d;
     const float *W, *bias; /* d's weights and bias */
     float *part;           /* recompute: [nblk][d_out * d_in] partial weight gradients of d */
-    int B, t0, nt, clean;
+    const spk__node *q;    /* recompute: the dropout node between n and d, or NULL */
+    const float *mask;     /* its mask [B, N] when active (training), else NULL */
+    int B, t0, nt, clean, q_clean;
 } ds_rows;
+
+/* Row b's spikes at steps 0..nt-1 (N apart) through the active dropout mask, in place. */
+static void mask_row(const ds_rows *c, int b, float *s) {
+    if (!c->mask) return;
+    const size_t N = (size_t)c->n->out_numel;
+    const float *m = c->mask + (size_t)b * N;
+    for (int t = 0; t < c->nt; t++)
+        for (size_t i = 0; i < N; i++) s[t * N + i] *= m[i];
+}
 
 /* A recomputing population's (n->recompute) row b at steps t0.. (spikes s, N apart) through
  * its reader d: forward, d's output rows; backward, d's weight gradient into the row's block
  * partial (cleared by the block's first row; a block's rows run in order on one thread). */
-static void ro_forward_row(void *ctx, int blk, int b, const float *s) {
+static void ro_forward_row(void *ctx, int blk, int b, float *s) {
     const ds_rows *c = ctx;
     const spk__node *d = c->d;
     (void)blk;
+    mask_row(c, b, s);
     spk_op_dense_forward_rows(d->out + ((size_t)c->t0 * c->B + b) * d->d_out, (size_t)c->B * d->d_out, s, (size_t)d->d_in, c->W,
                               c->bias, c->nt, d->d_in, d->d_out);
 }
-static void ro_weight_grad_row(void *ctx, int blk, int b, const float *s) {
+static void ro_weight_grad_row(void *ctx, int blk, int b, float *s) {
     const ds_rows *c = ctx;
     const spk__node *d = c->d;
     const size_t WN = (size_t)d->d_out * d->d_in;
+    mask_row(c, b, s);
     float *pw = c->part + (size_t)blk * WN;
     if (b == blk * SPK__THIN_BLOCK_ROWS) memset(pw, 0, WN * sizeof(float));
     spk_op_dense_dw_rows(pw, d->dout + ((size_t)c->t0 * c->B + b) * d->d_out, (size_t)c->B * d->d_out, s, (size_t)d->d_in,
@@ -309,6 +335,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         if (b_of(net, n)) spk_op_bias_forward(n->out + ro, b_of(net, n), M, n->out_numel);
         break;
     case SPK_NODE_DROPOUT:
+        if (n->by_src) break; /* its source population applies it (ds_mask) */
         if (net->training && n->drop_p > 0) spk_op_dropout_forward(n->out + ro, n->mask, n->in + ri, nt, B, n->out_numel);
         else memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float));
         break;
@@ -324,18 +351,26 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
         if (n->recompute && t0 == 0 && nt == net->T) { /* the reader's output, row by row; no steps kept */
             const spk__node *d = &net->nodes[n->ds_from];
-            const ds_rows dr = {n, d, W_of(net, (spk__node *)d), b_of(net, (spk__node *)d), NULL, B, 0, nt, 0};
-            if (!reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt)))
+            spk__node *q = n->ds_mask >= 0 ? &net->nodes[n->ds_mask] : NULL;
+            const ds_rows dr = {n, d, W_of(net, (spk__node *)d), b_of(net, (spk__node *)d), NULL, q, drop_mask(net, q), B, 0, nt, 0, 0};
+            const int learnable = n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR];
+            if (!reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt)) ||
+                (learnable && !n->par_snap && !(n->par_snap = spk_malloc(2 * (size_t)n->out_numel * sizeof(float)))))
                 return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for its rows of steps", n->name);
             spk__neuron_steps_thin_rows(n->nr, B, nt, thin_prev_v(n, 0, BN), thin_prev_s(n, 0, BN), n->in, n->in_once ? 0 : BN,
                                         n->row_buf, ro_forward_row, (void *)&dr);
+            if (learnable) { /* what a later fill of out and mem computes with */
+                memcpy(n->par_snap, n->nr->param[SPK_NP_LAM], (size_t)n->out_numel * sizeof(float));
+                memcpy(n->par_snap + n->out_numel, n->nr->param[SPK_NP_THR], (size_t)n->out_numel * sizeof(float));
+            }
             n->out_stale = 1;
+            if (q) q->out_stale = 1;
             break;
         }
         if (n->thin) {
             const size_t xs = n->in_once ? 0 : BN;
             spk__neuron_steps_thin(n->nr, B, nt, thin_prev_v(n, t0, BN), thin_prev_s(n, t0, BN), n->out + t0 * BN,
-                                   n->mem + t0 * BN, n->in + t0 * xs, xs);
+                                   n->mem + t0 * BN, n->in + t0 * xs, xs, NULL);
             break;
         }
         for (int t = t0; t < t0 + nt; t++) {
@@ -426,26 +461,33 @@ static void mark_flow(spk_net *net) {
      * the layer one step at a time, in cache, where it reads it (dx_into / ds_from). The
      * layer would otherwise write a [T, B, N] array that the population then reads back. */
     for (int v = 0; v < net->n_nodes; v++)
-        net->nodes[v].ds_from = -1, net->nodes[v].dx_into = net->nodes[v].recompute = net->nodes[v].by_src = 0;
+        net->nodes[v].ds_from = net->nodes[v].ds_mask = -1,
+        net->nodes[v].dx_into = net->nodes[v].recompute = net->nodes[v].by_src = 0;
     for (int v = 0; v < net->n_nodes && !net->reference; v++) {
         spk__node *d = &net->nodes[v];
         if (d->kind != SPK_NODE_DENSE || !spk_op_dense_narrow(d->d_out) || d->recurrent || d->static_in || !d->need_din) continue;
-        const int src = single_alias_source(net, v);
+        int src = single_alias_source(net, v), mid = -1;
         if (src < 0 || src == net->input) continue;
+        /* (a dropout node read by d alone may stand between: the recomputing path applies it) */
+        if (net->nodes[src].kind == SPK_NODE_DROPOUT && !net->no_recompute && only_reader(net, src) == v) {
+            mid = src;
+            src = single_alias_source(net, mid);
+            if (src < 0 || src == net->input) continue;
+        }
         spk__node *p = &net->nodes[src];
-        int readers = 0;
-        for (int e = 0; e < net->n_edges; e++) readers += net->edges[e].from == src;
-        if (p->kind != SPK_NODE_NEURON || !p->thin || p->recurrent || readers != 1) continue;
+        if (p->kind != SPK_NODE_NEURON || !p->thin || p->recurrent || only_reader(net, src) != (mid >= 0 ? mid : v)) continue;
         p->ds_from = v;
         d->dx_into = 1;
-        /* Then, without learnable parameters (a lazily written output is computed with the
-         * parameters of its forward), the population keeps no step of its own: its forward
-         * hands each row's spikes straight to the layer's product, and its backward runs the
-         * row's steps again (cheaper than writing and reading back [T, B, N] spikes and
-         * membranes) and takes the layer's weight gradient from them. */
-        int learnable = 0;
-        for (int q = 0; q < SPK_NP_COUNT; q++) learnable |= p->learn[q] != 0;
-        p->recompute = d->by_src = !learnable && !net->no_recompute;
+        /* Then the population keeps no step of its own: its forward hands each row's spikes
+         * straight to the layer's product, and its backward runs the row's steps again
+         * (cheaper than writing and reading back [T, B, N] spikes and membranes) and takes the
+         * layer's weight gradient from them. */
+        p->recompute = d->by_src = !net->no_recompute;
+        if (mid >= 0) {
+            p->ds_mask = mid;
+            net->nodes[mid].by_src = 1;
+            net->nodes[mid].ds_from = v; /* its output gradient, like p's, is not written by d */
+        }
     }
 }
 
@@ -454,10 +496,18 @@ static void mark_flow(spk_net *net) {
  * population's spikes and membranes (the same floats as its forward computed). */
 static void fill_once(const spk_net *net, const spk__node *n) {
     spk__node *w = (spk__node *)n;
+    if (n->out_stale && n->kind == SPK_NODE_DROPOUT) { /* its population's output through it */
+        const spk__node *p = &net->nodes[single_alias_source(net, (int)(n - net->nodes))];
+        fill_once(net, p);
+        const float *m = drop_mask(net, n);
+        if (m) spk_op_dropout_forward(w->out, m, p->out, net->T, net->B, n->out_numel);
+        else memcpy(w->out, p->out, (size_t)net->T * net->B * n->out_numel * sizeof(float));
+        w->out_stale = 0;
+    }
     if (n->out_stale) {
         const size_t BN = (size_t)net->B * n->out_numel;
         spk__neuron_steps_thin(n->nr, net->B, net->T, thin_prev_v(n, 0, BN), thin_prev_s(n, 0, BN), w->out, w->mem, n->in,
-                               n->in_once ? 0 : BN);
+                               n->in_once ? 0 : BN, n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR] ? n->par_snap : NULL);
         w->out_stale = 0;
     }
     if (!n->out_once || n->out_filled) return;
@@ -639,9 +689,23 @@ static const float *ds_steps(void *ctx, int b, float *buf) {
     const ds_rows *c = ctx;
     const spk__node *n = c->n, *d = c->d;
     const size_t N = (size_t)n->out_numel, r0 = (size_t)c->t0 * c->B + b;
-    if (!c->clean)
-        for (int t = 0; t < c->nt; t++) memcpy(buf + t * N, n->dout + (r0 + (size_t)t * c->B) * N, N * sizeof(float));
-    spk_op_dense_dx_rows(buf, N, d->dout + r0 * d->d_out, (size_t)c->B * d->d_out, c->W, c->nt, d->d_in, d->d_out, !c->clean);
+    if (!c->q) {
+        if (!c->clean)
+            for (int t = 0; t < c->nt; t++) memcpy(buf + t * N, n->dout + (r0 + (size_t)t * c->B) * N, N * sizeof(float));
+        spk_op_dense_dx_rows(buf, N, d->dout + r0 * d->d_out, (size_t)c->B * d->d_out, c->W, c->nt, d->d_in, d->d_out, !c->clean);
+        return buf;
+    }
+    /* through the dropout node q: its output gradient (its own, plus d's input gradient), then
+     * as q's backward hands it on (times the mask when active), plus n's own */
+    if (!c->q_clean)
+        for (int t = 0; t < c->nt; t++) memcpy(buf + t * N, c->q->dout + (r0 + (size_t)t * c->B) * N, N * sizeof(float));
+    spk_op_dense_dx_rows(buf, N, d->dout + r0 * d->d_out, (size_t)c->B * d->d_out, c->W, c->nt, d->d_in, d->d_out, !c->q_clean);
+    const float *m = c->mask ? c->mask + (size_t)b * N : NULL;
+    for (int t = 0; t < c->nt; t++) {
+        float *r = buf + t * N;
+        const float *own = c->clean ? NULL : n->dout + (r0 + (size_t)t * c->B) * N;
+        for (size_t i = 0; i < N; i++) r[i] = (own ? own[i] : 0.0f) + (m ? r[i] * m[i] : r[i]);
+    }
     return buf;
 }
 
@@ -717,6 +781,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         if (db_of(net, n)) spk_op_bias_backward(db_of(net, n), n->dout + ro, M, n->out_numel);
         break;
     case SPK_NODE_DROPOUT:
+        if (n->by_src) break; /* its source population's backward hands the gradient on */
         if (net->training && n->drop_p > 0) spk_op_dropout_backward(din, n->dout + ro, n->mask, nt, B, n->out_numel);
         else {
             size_t cnt = (size_t)M * n->out_numel;
@@ -744,8 +809,9 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS;
             const size_t WN = d ? (size_t)d->d_out * d->d_in : 0;
             float *dW = rc ? dW_of(net, d) : NULL;
+            spk__node *q = rc && n->ds_mask >= 0 ? &net->nodes[n->ds_mask] : NULL;
             const ds_rows dr = {n, d, d ? W_of(net, d) : NULL, NULL, dW ? reserve(&n->dw_part, &n->dw_part_cap, nblk * WN) : NULL,
-                                B, t0, nt, clean};
+                                q, drop_mask(net, q), B, t0, nt, clean, q ? dout_clean(q) : 1};
             if ((d && !rc && !reserve(&n->ds_step, &n->ds_step_cap, BN)) || (dW && !dr.part) ||
                 (rc && !reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt))))
                 return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", n->name);
@@ -857,7 +923,7 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
      * computes its reader's input gradient itself leaves its own untouched) */
     for (int e = 0; e < net->n_edges; e++) {
         spk__node *s = &net->nodes[net->edges[e].from];
-        if (s->ds_from != net->edges[e].to) s->dout_clean_at = NULL;
+        if (s->ds_from != net->edges[e].to && s->ds_mask != net->edges[e].to) s->dout_clean_at = NULL;
     }
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];

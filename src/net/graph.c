@@ -36,6 +36,7 @@ void spk_net_free(spk_net *net) {
         spk_free(net->nodes[i].ds_step);
         spk_free(net->nodes[i].row_buf);
         spk_free(net->nodes[i].dw_part);
+        spk_free(net->nodes[i].par_snap);
         spk_op_csr_free(&net->nodes[i].csr);
         spk_free(net->nodes[i].dmem_buf);
         spk_free(net->nodes[i].norm_mean);

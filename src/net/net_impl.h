@@ -77,13 +77,19 @@ typedef struct spk__node {
     int dx_into;     /* that dense node: its backward leaves the input gradient to the source */
     float *ds_step;  /* ds_from: [B, N] scratch, owned, allocated when first used */
     size_t ds_step_cap;
-    int recompute;   /* ds_from population without learnable parameters (mark_flow): its
-                        forward computes the reader's output row by row and writes neither out
-                        nor mem (out_stale; written when asked for), and its backward runs each
-                        row's steps again and computes the reader's weight gradient */
-    int out_stale;   /* recompute: out and mem not written since the last forward */
-    int by_src;      /* the dense node read by a recompute population: its forward and weight
-                        gradient are computed there */
+    int recompute;   /* ds_from population (mark_flow) whose forward computes the reader's
+                        output row by row and writes neither out nor mem (out_stale; written
+                        when asked for), and whose backward runs each row's steps again and
+                        computes the reader's weight gradient; the reader may read it through
+                        a dropout node (ds_mask) */
+    int ds_mask;     /* recompute: that dropout node between the population and its reader, or
+                        -1; its forward and backward are done by the population */
+    int out_stale;   /* recompute: out and mem not written since the last forward (also set on
+                        the dropout node between: its out) */
+    int by_src;      /* the dense (and dropout) node read by a recompute population: its forward
+                        and weight gradient are computed there */
+    float *par_snap; /* recompute with learnable decay or threshold: [2][N] their values at
+                        the forward (a lazy out_stale fill uses them), owned */
     float *row_buf;  /* recompute: per-thread rows of steps, owned */
     size_t row_cap;
     float *dw_part;  /* recompute: per-block partial weight gradients of the reader, owned */

@@ -116,16 +116,18 @@ int spk__neuron_thin_ok(const spk_neuron *nr);
  * potential = the new V) from the input x + t * x_step (x_step 0: the same input at every
  * step, else B * N). The state before step t > 0 is (mem[t-1], s[t-1]). The same floats as
  * spk__neuron_step_into step after step, bit for bit; rows run through all their steps in
- * turn, in parallel. */
+ * turn, in parallel. par: NULL, or the decays and thresholds to use ([2][N], lam then thr)
+ * in place of the population's own (values it had earlier). */
 void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init, float *s,
-                            float *mem, const float *x, size_t x_step);
+                            float *mem, const float *x, size_t x_step, const float *par);
 
 /* Rows of a thin population are grouped in blocks of this many for partial sums. */
 #define SPK__THIN_BLOCK_ROWS 8
 /* A consumer of one row of a thin population's steps: row b (in block blk = b /
  * SPK__THIN_BLOCK_ROWS) with its spikes at steps 0..nt-1 at s + t * N. Called from several
- * threads at once, each for its own rows; a block's rows in order on one thread. */
-typedef void (*spk__thin_row_fn)(void *ctx, int blk, int b, const float *s);
+ * threads at once, each for its own rows; a block's rows in order on one thread. The spikes
+ * are the consumer's to overwrite (nothing reads them after). */
+typedef void (*spk__thin_row_fn)(void *ctx, int blk, int b, float *s);
 /* The floats of scratch each thread needs for spk__neuron_steps_thin_rows and a recomputing
  * backward (a multiple of 16). */
 size_t spk__thin_rows_scratch(const spk_neuron *nr, int nt);

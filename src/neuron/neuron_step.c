@@ -372,10 +372,10 @@ int spk__neuron_thin_ok(const spk_neuron *nr) {
 
 /* Row o of a thin population through steps [0, nt): step t reads x + t * x_step, writes its
  * spikes and membrane at s and mem + t * stride; the state before step 0 is (v0, s0). */
-static void thin_row_steps(const spk_neuron *nr, int nt, const float *x, size_t x_step, const float *v0, const float *s0,
-                           float *s, float *mem, size_t stride) {
+static void thin_row_steps(const spk_neuron *nr, const float *par, int nt, const float *x, size_t x_step, const float *v0,
+                           const float *s0, float *s, float *mem, size_t stride) {
     const spk_neuron_config *c = &nr->cfg;
-    const float *lamv = nr->param[SPK_NP_LAM], *thrv = nr->param[SPK_NP_THR];
+    const float *lamv = par ? par : nr->param[SPK_NP_LAM], *thrv = par ? par + nr->n : nr->param[SPK_NP_THR];
     const float g = c->gain, vr = c->v_reset, lo = c->clamp_decay ? 0.0f : -1.0f;
     for (int t = 0; t < nt; t++) {
         const size_t so = (size_t)t * stride;
@@ -385,14 +385,14 @@ static void thin_row_steps(const spk_neuron *nr, int nt, const float *x, size_t 
 }
 
 void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init, float *s,
-                            float *mem, const float *x, size_t x_step) {
+                            float *mem, const float *x, size_t x_step, const float *par) {
     const size_t BN = (size_t)B * nr->n;
     /* a row through all its steps: its state stays in L1 between steps, and only the outputs
      * (and a changing input) go through memory */
 #pragma omp parallel for schedule(static) if (BN * (size_t)nt > NEURON_PAR_MIN)
     for (int b = 0; b < B; b++) {
         const size_t o = (size_t)b * nr->n;
-        thin_row_steps(nr, nt, x + o, x_step, v_init + o, s_init + o, s + o, mem + o, BN);
+        thin_row_steps(nr, par, nt, x + o, x_step, v_init + o, s_init + o, s + o, mem + o, BN);
     }
 }
 
@@ -409,7 +409,7 @@ void spk__neuron_steps_thin_rows(const spk_neuron *nr, int B, int nt, const floa
     for (int b = 0; b < B; b++) {
         float *ms = scratch + (size_t)omp_get_thread_num() * per, *ss = ms + (size_t)nt * N;
         const size_t o = (size_t)b * N;
-        thin_row_steps(nr, nt, x + o, x_step, v_init + o, s_init + o, ss, ms, N);
+        thin_row_steps(nr, NULL, nt, x + o, x_step, v_init + o, s_init + o, ss, ms, N);
         fn(ctx, b / SPK__THIN_BLOCK_ROWS, b, ss);
     }
 }
@@ -674,7 +674,7 @@ spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a
             float *ms = a->scratch + (size_t)omp_get_thread_num() * per, *ss = ms + (size_t)nt * N, *dss = ss + (size_t)nt * N;
             for (int b = b0; b < b1; b++) {
                 const size_t o = (size_t)b * N;
-                thin_row_steps(nr, nt, a->x + o, a->x_step, a->v_init + o, a->s_init + o, ss, ms, N);
+                thin_row_steps(nr, NULL, nt, a->x + o, a->x_step, a->v_init + o, a->s_init + o, ss, ms, N);
                 const float *dsr = a->ds_steps ? a->ds_steps(a->ctx, b, dss) : NULL;
                 for (int t = nt - 1; t >= 0; t--) {
                     const float *ds = dsr ? dsr + (size_t)t * N
