@@ -723,7 +723,9 @@ const float *spk_net_input_grad(const spk_net *net);
  * then [B, input dims], one step (an image injected as current at every step), and the
  * forward computes what it computes for that step repeated T times, without the repeated
  * copy and without comparing the steps to find that they are equal. The input gradient
- * (spk_net_want_input_grad) stays [T, B, input dims]. */
+ * (spk_net_want_input_grad) stays [T, B, input dims]. It applies to spk_net_forward (and so
+ * to a BPTT trainer's step and any trainer's eval); spk_eprop_run and spk_fptt_run read
+ * every step of their x. */
 void spk_net_set_static_input(spk_net *net, int on);
 /* Run the plain reference path (on != 0): every node step by step in time order, the
  * reference neuron kernels, dense and conv ops as GEMMs on dense inputs, no time-constant
@@ -1264,6 +1266,16 @@ spk_status spk_experiment_encode_batch(const spk_experiment *e, const spk_datase
  * are not images. */
 spk_status spk_experiment_encode_train_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B,
                                              float *x, uint64_t draw);
+/* 1 when the encoded input of d's samples is the same at every step (a static sample under
+ * the 'direct' encoding: gain * x injected as current), else 0. Then
+ * spk_experiment_encode_one_step gives the batch as one step, for a network told so
+ * (spk_net_set_static_input). */
+int spk_experiment_static_input(const spk_experiment *e, const spk_dataset *d);
+/* The one step [B, input dims] of the batch spk_experiment_encode_batch (train 0) or
+ * spk_experiment_encode_train_batch (train 1) would write at every step; SPK_ERR_INVALID_ARG
+ * unless spk_experiment_static_input. */
+spk_status spk_experiment_encode_one_step(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x,
+                                          uint64_t draw, int train);
 /* Build the network for samples of the given shape (after encoding: e.g. [784], [1, 28, 28]
  * or [channels] for sequences). *readout is the last layer (a neuron population). */
 spk_status spk_experiment_build_net(const spk_experiment *e, int ndim, const int *dims, spk_net **net, int *readout);

@@ -87,8 +87,13 @@ static void augment_image(float *img, float *tmp, int C, int H, int W, int dy, i
     memcpy(img, tmp, sizeof(float) * (size_t)C * H * W);
 }
 
+int spk_experiment_static_input(const spk_experiment *e, const spk_dataset *d) {
+    return e && d && !d->has_time && e->encoder.kind == SPK_ENC_DIRECT;
+}
+
+/* A batch into x: every step ([T, B, ...]), or with one_step the first alone ([B, ...]). */
 static spk_status encode(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x, uint64_t draw,
-                         int train) {
+                         int train, int one_step) {
     int aug = train && (e->aug_shift > 0 || e->aug_flip);
     if (aug && !is_image(d))
         return spk__fail(NULL, SPK_ERR_INVALID_ARG, "%s: data.augment applies to images [C, H, W] or [H, W]; these samples are not images",
@@ -118,16 +123,24 @@ static spk_status encode(const spk_experiment *e, const spk_dataset *d, const in
             augment_image(buf + (size_t)b * F, buf + (size_t)B * F, C, H, W, dy, dx, e->aug_flip && (u[2] & 1));
         }
     }
-    spk_status st = spk_encode(&e->encoder, T, B, F, buf, steps_in, x, draw);
+    spk_status st = spk_encode(&e->encoder, one_step ? 1 : T, B, F, buf, steps_in, x, draw);
     spk_free(buf);
     return st;
 }
 
 spk_status spk_experiment_encode_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x, uint64_t draw) {
-    return encode(e, d, idx, B, x, draw, 0);
+    return encode(e, d, idx, B, x, draw, 0, 0);
 }
 
 spk_status spk_experiment_encode_train_batch(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x,
                                              uint64_t draw) {
-    return encode(e, d, idx, B, x, draw, 1);
+    return encode(e, d, idx, B, x, draw, 1, 0);
+}
+
+spk_status spk_experiment_encode_one_step(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x,
+                                          uint64_t draw, int train) {
+    if (!spk_experiment_static_input(e, d))
+        return spk__fail(NULL, SPK_ERR_INVALID_ARG, "%s: the input is not the same at every step (encoding '%s'%s)", e ? e->source : "?",
+                         e ? spk_encoding_name(e->encoder.kind) : "?", d && d->has_time ? ", sequence data" : "");
+    return encode(e, d, idx, B, x, draw, train, 1);
 }

@@ -73,13 +73,17 @@ int cli_evaluate(const spk_experiment *e, spk_trainer *tr, spk_net *net, const s
     double lsum = 0, spikes = 0;
     long correct = 0;
     int nb = (d->n + B - 1) / B;
+    /* an input the same at every step is encoded and given once */
+    const int one = spk_experiment_static_input(e, d);
+    spk_net_set_static_input(net, one);
     for (int bi = 0; bi < nb; bi++) {
         int Bc = d->n - bi * B < B ? d->n - bi * B : B;
         for (int b = 0; b < Bc; b++) {
             idx[b] = bi * B + b;
             lab[b] = d->y[idx[b]];
         }
-        if (spk_experiment_encode_batch(e, d, idx, Bc, x, EVAL_DRAW_BASE + (uint64_t)bi)) {
+        if (one ? spk_experiment_encode_one_step(e, d, idx, Bc, x, EVAL_DRAW_BASE + (uint64_t)bi, 0)
+                : spk_experiment_encode_batch(e, d, idx, Bc, x, EVAL_DRAW_BASE + (uint64_t)bi)) {
             cli_error("%s", spk_errmsg(NULL));
             goto out;
         }
@@ -98,6 +102,7 @@ int cli_evaluate(const spk_experiment *e, spk_trainer *tr, spk_net *net, const s
     *spikes_per_sample = spikes / d->n;
     rc = 0;
 out:
+    spk_net_set_static_input(net, 0);
     free(x);
     free(idx);
     free(lab);
@@ -326,13 +331,19 @@ int cmd_train(int argc, char **argv) {
             int Bc = train.n - bi * B < B ? train.n - bi * B : B;
             for (int b = 0; b < Bc; b++) lab[b] = train.y[perm[bi * B + b]];
             long step = spk_trainer_steps(tr);
-            if (spk_experiment_encode_train_batch(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step)) {
+            /* an input the same at every step is encoded and given once (to BPTT, whose step
+             * runs spk_net_forward; e-prop and FPTT read every step of x) */
+            const int one = spk_experiment_static_input(e, &train) && (e->train.method == SPK_TRAIN_BPTT || e->train.method == SPK_TRAIN_TBPTT);
+            if (one ? spk_experiment_encode_one_step(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step, 1)
+                    : spk_experiment_encode_train_batch(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step)) {
                 cli_error("%s", spk_errmsg(NULL));
                 goto out;
             }
             double l;
             int ok;
+            spk_net_set_static_input(net, one);
             spk_status st = spk_trainer_step(tr, T, Bc, x, lab, &l, &ok);
+            spk_net_set_static_input(net, 0);
             if (st == SPK_ERR_NUMERIC) {
                 const char *where = find_nonfinite(net, T, Bc);
                 if (pg) spk_progress_end(pg);
