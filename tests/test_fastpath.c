@@ -138,33 +138,35 @@ static void test_rec(void) {
  * step (exec.c: out_once); flat_first: conv -> pool -> flatten -> LIF instead of conv -> pool
  * -> LIF -> flatten; extra: the pool's output (0) is read and gets a gradient seed at every
  * step, or the conv's output (1) is read */
-static void test_conv(const char *name, int stat, int flat_first, int extra) {
+/* spikes or an image [2, 10, 10] -> conv 3x3 (16) -> max pool 2 -> LIF (beta) -> flatten
+ * -> dense n_out -> LIF (flat_first: the flatten before the first LIF), dyadic parameters;
+ * the node ids in id: in, conv, pool, l1, flat, dense, l2 */
+static spk_net *conv_net(float beta, int flat_first, int n_out, uint64_t seed, int id[7]) {
     spk_net *net;
-    int in, cv, p, l1, fl, d, l2;
-    spk_neuron_config c = lif(0.5f, SPK_RESET_SOFT);
+    spk_neuron_config c = lif(beta, SPK_RESET_SOFT);
     CHECK_OK(spk_net_create(&net));
-    CHECK_OK(spk_net_add_input(net, "in", 3, (int[]){2, 10, 10}, &in));
-    CHECK_OK(spk_net_add_conv(net, "conv", 2, 2, 16, (int[]){3, 3}, NULL, (int[]){1, 1}, NULL, 1, 1, &cv));
-    CHECK_OK(spk_net_add_pool(net, "pool", 2, 2, (int[]){2, 2}, NULL, NULL, &p));
-    if (flat_first) CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){400}, &l1));
-    else CHECK_OK(spk_net_add_neuron(net, "l1", &c, 3, (int[]){16, 5, 5}, &l1));
-    CHECK_OK(spk_net_add_flatten(net, "flat", &fl));
-    CHECK_OK(spk_net_add_dense(net, "fc", 400, 40, 1, &d));
-    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){40}, &l2));
-    CHECK_OK(spk_net_connect(net, in, cv));
-    CHECK_OK(spk_net_connect(net, cv, p));
-    if (flat_first) {
-        CHECK_OK(spk_net_connect(net, p, fl));
-        CHECK_OK(spk_net_connect(net, fl, l1));
-        CHECK_OK(spk_net_connect(net, l1, d));
-    } else {
-        CHECK_OK(spk_net_connect(net, p, l1));
-        CHECK_OK(spk_net_connect(net, l1, fl));
-        CHECK_OK(spk_net_connect(net, fl, d));
-    }
-    CHECK_OK(spk_net_connect(net, d, l2));
-    CHECK_OK(spk_net_build(net, (spk_rng){2, 0}));
-    dyadic_params(net, 2);
+    CHECK_OK(spk_net_add_input(net, "in", 3, (int[]){2, 10, 10}, &id[0]));
+    CHECK_OK(spk_net_add_conv(net, "conv", 2, 2, 16, (int[]){3, 3}, NULL, (int[]){1, 1}, NULL, 1, 1, &id[1]));
+    CHECK_OK(spk_net_add_pool(net, "pool", 2, 2, (int[]){2, 2}, NULL, NULL, &id[2]));
+    if (flat_first) CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){400}, &id[3]));
+    else CHECK_OK(spk_net_add_neuron(net, "l1", &c, 3, (int[]){16, 5, 5}, &id[3]));
+    CHECK_OK(spk_net_add_flatten(net, "flat", &id[4]));
+    CHECK_OK(spk_net_add_dense(net, "fc", 400, n_out, 1, &id[5]));
+    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){n_out}, &id[6]));
+    CHECK_OK(spk_net_connect(net, id[0], id[1]));
+    CHECK_OK(spk_net_connect(net, id[1], id[2]));
+    const int chain[4] = {id[2], flat_first ? id[4] : id[3], flat_first ? id[3] : id[4], id[5]};
+    for (int k = 0; k < 3; k++) CHECK_OK(spk_net_connect(net, chain[k], chain[k + 1]));
+    CHECK_OK(spk_net_connect(net, id[5], id[6]));
+    CHECK_OK(spk_net_build(net, (spk_rng){seed, 0}));
+    dyadic_params(net, seed);
+    return net;
+}
+
+static void test_conv(const char *name, int stat, int flat_first, int extra) {
+    int id[7];
+    spk_net *net = conv_net(0.5f, flat_first, 40, 2, id);
+    const int cv = id[1], p = id[2], l2 = id[6];
     const int T = 12, B = 6;
     float *x = bernoulli((size_t)T * B * 200, stat ? 0.3f : 0.05f, 3);
     for (int t = 1; stat && t < T; t++) memcpy(x + (size_t)t * B * 200, x, (size_t)B * 200 * sizeof(float));
@@ -182,26 +184,38 @@ static void test_conv(const char *name, int stat, int flat_first, int extra) {
  * forward (it is kept for step 0 alone and written out when asked), and fc1's also gets a
  * gradient seed at every step; or (2) the hidden population's output gets a seed; n_out <= 16:
  * the hidden population computes fc2's input gradient step by step (exec.c: ds_from) */
-static void test_mlp_static(const char *name, int learn, int extra, int n_out) {
+/* in [100] -> fc1 64 -> LIF l1 (0.95, soft reset; learn: decay and threshold learnable per
+ * neuron) -> (drop: dropout 0.5 ->) fc2 n_out -> LIF l2, dyadic parameters; the node ids in
+ * id: in, fc1, l1, fc2, l2, dropout (-1 without) */
+static spk_net *mlp_net(int learn, int drop, int n_out, uint64_t seed, int id[6]) {
     spk_net *net;
-    int in, a, l1, d, l2;
     spk_neuron_config c = lif(0.95f, SPK_RESET_SOFT);
+    id[5] = -1;
     CHECK_OK(spk_net_create(&net));
-    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
-    CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
-    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){64}, &l1));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &id[0]));
+    CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &id[1]));
+    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){64}, &id[2]));
     if (learn) {
-        CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_LAM, SPK_LEARN_PER_NEURON));
-        CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_THR, SPK_LEARN_PER_NEURON));
+        CHECK_OK(spk_net_set_learnable(net, id[2], SPK_NP_LAM, SPK_LEARN_PER_NEURON));
+        CHECK_OK(spk_net_set_learnable(net, id[2], SPK_NP_THR, SPK_LEARN_PER_NEURON));
     }
-    CHECK_OK(spk_net_add_dense(net, "fc2", 64, n_out, 1, &d));
-    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){n_out}, &l2));
-    CHECK_OK(spk_net_connect(net, in, a));
-    CHECK_OK(spk_net_connect(net, a, l1));
-    CHECK_OK(spk_net_connect(net, l1, d));
-    CHECK_OK(spk_net_connect(net, d, l2));
-    CHECK_OK(spk_net_build(net, (spk_rng){3, 0}));
-    dyadic_params(net, 3);
+    if (drop) CHECK_OK(spk_net_add_dropout(net, "drop", 0.5f, &id[5])); /* (a mask of 0 and 2: exact) */
+    CHECK_OK(spk_net_add_dense(net, "fc2", 64, n_out, 1, &id[3]));
+    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){n_out}, &id[4]));
+    CHECK_OK(spk_net_connect(net, id[0], id[1]));
+    CHECK_OK(spk_net_connect(net, id[1], id[2]));
+    CHECK_OK(spk_net_connect(net, id[2], drop ? id[5] : id[3]));
+    if (drop) CHECK_OK(spk_net_connect(net, id[5], id[3]));
+    CHECK_OK(spk_net_connect(net, id[3], id[4]));
+    CHECK_OK(spk_net_build(net, (spk_rng){seed, 0}));
+    dyadic_params(net, seed);
+    return net;
+}
+
+static void test_mlp_static(const char *name, int learn, int extra, int n_out) {
+    int id[6];
+    spk_net *net = mlp_net(learn, 0, n_out, 3, id);
+    const int in = id[0], a = id[1], l1 = id[2], l2 = id[4];
     const int T = 15, B = 5;
     float *img = bernoulli((size_t)B * 100, 0.3f, 4), *x = malloc((size_t)T * B * 100 * sizeof(float));
     for (int t = 0; t < T; t++) memcpy(x + (size_t)t * B * 100, img, (size_t)B * 100 * sizeof(float));
@@ -236,27 +250,9 @@ static void test_mlp_static(const char *name, int learn, int extra, int n_out) {
  * are still the forward's); drop: a dropout node between l1 and fc2 (1 active, 2 in the
  * network but inactive: inference). */
 static void test_recompute(const char *name, int stat, int k, int seed, int n_out, int learn, int drop) {
-    spk_net *net;
-    int in, a, l1, d, l2, q = -1;
-    spk_neuron_config c = lif(0.95f, SPK_RESET_SOFT);
-    CHECK_OK(spk_net_create(&net));
-    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
-    CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
-    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){64}, &l1));
-    if (learn) {
-        CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_LAM, SPK_LEARN_PER_NEURON));
-        CHECK_OK(spk_net_set_learnable(net, l1, SPK_NP_THR, SPK_LEARN_PER_NEURON));
-    }
-    if (drop) CHECK_OK(spk_net_add_dropout(net, "drop", 0.5f, &q)); /* (a mask of 0 and 2: exact) */
-    CHECK_OK(spk_net_add_dense(net, "fc2", 64, n_out, 1, &d));
-    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){n_out}, &l2));
-    CHECK_OK(spk_net_connect(net, in, a));
-    CHECK_OK(spk_net_connect(net, a, l1));
-    CHECK_OK(spk_net_connect(net, l1, drop ? q : d));
-    if (drop) CHECK_OK(spk_net_connect(net, q, d));
-    CHECK_OK(spk_net_connect(net, d, l2));
-    CHECK_OK(spk_net_build(net, (spk_rng){7, 0}));
-    dyadic_params(net, 7);
+    int id[6];
+    spk_net *net = mlp_net(learn, drop, n_out, 7, id);
+    const int a = id[1], l1 = id[2], d = id[3], l2 = id[4], q = id[5];
     if (learn) { /* decays and thresholds of their own, per neuron */
         size_t np;
         float *pp = spk_net_params(net, &np);
@@ -353,25 +349,9 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
 /* spk_net_set_static_input: one step given equals that step repeated T times, bit for bit
  * (outputs of every node kind on the way and the gradients), on a conv network. */
 static void test_one_step_input(void) {
-    spk_net *net;
-    int in, cv, pl, l1, fl, d, l2;
-    spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT);
-    CHECK_OK(spk_net_create(&net));
-    CHECK_OK(spk_net_add_input(net, "in", 3, (int[]){2, 10, 10}, &in));
-    CHECK_OK(spk_net_add_conv(net, "conv", 2, 2, 16, (int[]){3, 3}, NULL, (int[]){1, 1}, NULL, 1, 1, &cv));
-    CHECK_OK(spk_net_add_pool(net, "pool", 2, 2, (int[]){2, 2}, NULL, NULL, &pl));
-    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 3, (int[]){16, 5, 5}, &l1));
-    CHECK_OK(spk_net_add_flatten(net, "flat", &fl));
-    CHECK_OK(spk_net_add_dense(net, "fc", 400, 10, 1, &d));
-    CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){10}, &l2));
-    CHECK_OK(spk_net_connect(net, in, cv));
-    CHECK_OK(spk_net_connect(net, cv, pl));
-    CHECK_OK(spk_net_connect(net, pl, l1));
-    CHECK_OK(spk_net_connect(net, l1, fl));
-    CHECK_OK(spk_net_connect(net, fl, d));
-    CHECK_OK(spk_net_connect(net, d, l2));
-    CHECK_OK(spk_net_build(net, (spk_rng){5, 0}));
-    dyadic_params(net, 5);
+    int id[7];
+    spk_net *net = conv_net(0.9f, 0, 10, 5, id);
+    const int l2 = id[6];
     const int T = 7, B = 3;
     const size_t row = (size_t)B * 200;
     float *one = bernoulli(row, 0.4f, 6), *full = malloc((size_t)T * row * sizeof(float));
