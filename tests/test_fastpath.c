@@ -134,14 +134,11 @@ static void test_rec(void) {
     spk_net_free(net);
 }
 
-/* stat: the input is one image at every step, so conv, pool (and flatten) are kept for one
- * step (exec.c: out_once); flat_first: conv -> pool -> flatten -> LIF instead of conv -> pool
- * -> LIF -> flatten; extra: the pool's output (0) is read and gets a gradient seed at every
- * step, or the conv's output (1) is read */
 /* spikes or an image [2, 10, 10] -> conv 3x3 (16) -> max pool 2 -> LIF (beta) -> flatten
- * -> dense n_out -> LIF (flat_first: the flatten before the first LIF), dyadic parameters;
- * the node ids in id: in, conv, pool, l1, flat, dense, l2 */
-static spk_net *conv_net(float beta, int flat_first, int n_out, uint64_t seed, int id[7]) {
+ * -> dense n_out -> LIF (flat_first: the flatten before the first LIF; drop: a dropout 0.5
+ * between the first LIF and the flatten), dyadic parameters; the node ids in id: in, conv,
+ * pool, l1, flat, dense, l2, dropout (-1 without) */
+static spk_net *conv_net(float beta, int flat_first, int n_out, uint64_t seed, int drop, int id[8]) {
     spk_net *net;
     spk_neuron_config c = lif(beta, SPK_RESET_SOFT);
     CHECK_OK(spk_net_create(&net));
@@ -153,26 +150,43 @@ static spk_net *conv_net(float beta, int flat_first, int n_out, uint64_t seed, i
     CHECK_OK(spk_net_add_flatten(net, "flat", &id[4]));
     CHECK_OK(spk_net_add_dense(net, "fc", 400, n_out, 1, &id[5]));
     CHECK_OK(spk_net_add_neuron(net, "l2", &c, 1, (int[]){n_out}, &id[6]));
+    id[7] = -1;
+    if (drop) CHECK_OK(spk_net_add_dropout(net, "drop", 0.5f, &id[7]));
     CHECK_OK(spk_net_connect(net, id[0], id[1]));
     CHECK_OK(spk_net_connect(net, id[1], id[2]));
-    const int chain[4] = {id[2], flat_first ? id[4] : id[3], flat_first ? id[3] : id[4], id[5]};
-    for (int k = 0; k < 3; k++) CHECK_OK(spk_net_connect(net, chain[k], chain[k + 1]));
+    const int chain[5] = {id[2], flat_first ? id[4] : id[3], drop ? id[7] : -1, flat_first ? id[3] : id[4], id[5]};
+    for (int k = 0, prev = chain[0]; k < 4; k++) {
+        if (chain[k + 1] < 0) continue;
+        CHECK_OK(spk_net_connect(net, prev, chain[k + 1]));
+        prev = chain[k + 1];
+    }
     CHECK_OK(spk_net_connect(net, id[5], id[6]));
     CHECK_OK(spk_net_build(net, (spk_rng){seed, 0}));
     dyadic_params(net, seed);
     return net;
 }
 
-static void test_conv(const char *name, int stat, int flat_first, int extra) {
-    int id[7];
-    spk_net *net = conv_net(0.5f, flat_first, 40, 2, id);
+/* stat: the input is one image at every step, so conv, pool (and flatten) are kept for one
+ * step (exec.c: out_once); flat_first: conv -> pool -> flatten -> LIF instead of conv -> pool
+ * -> LIF -> flatten; extra: the pool's output (0) is read and gets a gradient seed at every
+ * step, or the conv's output (1) is read, or the first LIF's (2) or the flatten's (3) read and
+ * seeded; n_out 10:
+ * the first LIF recomputes its steps, its spikes through the flatten (and an active dropout,
+ * drop) to the readout (exec.c: recompute, ds_via) */
+static void test_conv(const char *name, int stat, int flat_first, int extra, int n_out, int drop) {
+    int id[8];
+    spk_net *net = conv_net(0.5f, flat_first, n_out, 2, drop, id);
     const int cv = id[1], p = id[2], l2 = id[6];
+    spk_net_set_training(net, drop, 4);
     const int T = 12, B = 6;
     float *x = bernoulli((size_t)T * B * 200, stat ? 0.3f : 0.05f, 3);
     for (int t = 1; stat && t < T; t++) memcpy(x + (size_t)t * B * 200, x, (size_t)B * 200 * sizeof(float));
-    g_extra = extra < 0 ? -1 : extra == 0 ? p : cv;
-    g_extra_seed = extra == 0;
+    g_extra = extra < 0 ? -1 : extra == 0 ? p : extra == 1 ? cv : extra == 2 ? id[3] : id[4];
+    g_extra_seed = extra != 1;
     compare(name, net, l2, T, B, x);
+    CHECK_OK(spk_net_forward(net, T, B, x)); /* (compare ran the reference path last) */
+    CHECK_MSG(n_out > 16 || net->nodes[id[3]].recompute, "%s: the first LIF does not recompute its steps", name);
+    spk_net_set_training(net, 0, 0);
     g_extra = -1;
     g_extra_seed = 0;
     free(x);
@@ -349,8 +363,8 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
 /* spk_net_set_static_input: one step given equals that step repeated T times, bit for bit
  * (outputs of every node kind on the way and the gradients), on a conv network. */
 static void test_one_step_input(void) {
-    int id[7];
-    spk_net *net = conv_net(0.9f, 0, 10, 5, id);
+    int id[8];
+    spk_net *net = conv_net(0.9f, 0, 10, 5, 0, id);
     const int l2 = id[6];
     const int T = 7, B = 3;
     const size_t row = (size_t)B * 200;
@@ -394,10 +408,15 @@ static void test_one_step_input(void) {
 
 int main(void) {
     test_rec();
-    test_conv("conv", 0, 0, -1);
-    test_conv("conv-static", 1, 0, -1);
-    test_conv("conv-static-flat", 1, 1, 0);
-    test_conv("conv-static-read", 1, 0, 1);
+    test_conv("conv", 0, 0, -1, 40, 0);
+    test_conv("conv-static", 1, 0, -1, 40, 0);
+    test_conv("conv-static-flat", 1, 1, 0, 40, 0);
+    test_conv("conv-static-read", 1, 0, 1, 40, 0);
+    test_conv("conv-narrow", 0, 0, -1, 10, 0);
+    test_conv("conv-narrow-seed", 1, 0, 2, 10, 0);
+    test_conv("conv-narrow-drop", 1, 0, 2, 10, 1);
+    test_conv("conv-narrow-flat", 1, 1, -1, 10, 0);
+    test_conv("conv-narrow-flatseed", 0, 0, 3, 10, 1);
     test_mlp_static("mlp", 0, -1, 40);
     test_mlp_static("mlp-learn", 1, 0, 40);
     test_mlp_static("mlp-seed", 0, 1, 40);

@@ -244,18 +244,41 @@ static const float *drop_mask(const spk_net *net, const spk__node *q) {
     return q && net->training && q->drop_p > 0 ? q->mask : NULL;
 }
 
+/* Whether node n's output gradient is all zero: cleared by spk_net_zero_grad and written by
+ * no one since (no seed, no reader's backward). */
+static int dout_clean(const spk__node *n) {
+    return n->dout && n->dout_clean_at == n->dout;
+}
+
+/* forward declaration: the context below */
+typedef struct ds_rows ds_rows;
+static void via_of(const spk_net *net, const spk__node *n, ds_rows *c);
+
 /* The gradient of thin population n's spikes at step t when its reader d (n->ds_from)
  * leaves its input gradient to it, one row at a time (spk__thin_bw.ds_row): row b of n's
  * own output gradient at t (zero when clean) plus row b of d.dout[t] W, written to row b of
  * n's [B, N] scratch (each row its own place: rows run on several threads). */
-typedef struct {
+struct ds_rows {
     const spk__node *n, *d;
     const float *W, *bias; /* d's weights and bias */
     float *part;           /* recompute: [nblk][d_out * d_in] partial weight gradients of d */
-    const spk__node *q;    /* recompute: the dropout node between n and d, or NULL */
-    const float *mask;     /* its mask [B, N] when active (training), else NULL */
-    int B, t0, nt, clean, q_clean;
-} ds_rows;
+    const spk__node *via[2]; /* recompute: the nodes between n and d (n->ds_via) */
+    int via_clean[2];      /* ... whether their output gradients are clean */
+    const float *mask;     /* the mask [B, N] of the dropout node among them when active
+                            * (training), else NULL */
+    int B, t0, nt, clean, n_via;
+};
+
+/* Fill c's via, via_clean and mask from recomputing population n's chain to its reader. */
+static void via_of(const spk_net *net, const spk__node *n, ds_rows *c) {
+    c->n_via = n->n_via;
+    for (int k = 0; k < n->n_via; k++) {
+        const spk__node *v = &net->nodes[n->ds_via[k]];
+        c->via[k] = v;
+        c->via_clean[k] = dout_clean(v);
+        if (v->kind == SPK_NODE_DROPOUT) c->mask = drop_mask(net, v);
+    }
+}
 
 /* Row b's spikes at steps 0..nt-1 (N apart) through the active dropout mask, in place. */
 static void mask_row(const ds_rows *c, int b, float *s) {
@@ -326,6 +349,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
     }
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE:
+        if (n->by_src) break; /* its source population passes its spikes through (ds_via) */
         if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) return spk__merge_forward(net, v, t0, nt);
         memcpy(n->out + ro, n->in + ri, (size_t)(n->out_once && nt == net->T ? B : M) * n->out_numel * sizeof(float));
         break;
@@ -335,7 +359,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         if (b_of(net, n)) spk_op_bias_forward(n->out + ro, b_of(net, n), M, n->out_numel);
         break;
     case SPK_NODE_DROPOUT:
-        if (n->by_src) break; /* its source population applies it (ds_mask) */
+        if (n->by_src) break; /* its source population applies it (ds_via) */
         if (net->training && n->drop_p > 0) spk_op_dropout_forward(n->out + ro, n->mask, n->in + ri, nt, B, n->out_numel);
         else memcpy(n->out + ro, n->in + ri, (size_t)M * n->out_numel * sizeof(float));
         break;
@@ -351,8 +375,8 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
         if (n->recompute && t0 == 0 && nt == net->T) { /* the reader's output, row by row; no steps kept */
             const spk__node *d = &net->nodes[n->ds_from];
-            spk__node *q = n->ds_mask >= 0 ? &net->nodes[n->ds_mask] : NULL;
-            const ds_rows dr = {n, d, W_of(net, (spk__node *)d), b_of(net, (spk__node *)d), NULL, q, drop_mask(net, q), B, 0, nt, 0, 0};
+            ds_rows dr = {n, d, W_of(net, (spk__node *)d), b_of(net, (spk__node *)d), NULL, {NULL, NULL}, {1, 1}, NULL, B, 0, nt, 0, 0};
+            via_of(net, n, &dr);
             const int learnable = n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR];
             if (!reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt)) ||
                 (learnable && !n->par_snap && !(n->par_snap = spk_malloc(2 * (size_t)n->out_numel * sizeof(float)))))
@@ -364,7 +388,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
                 memcpy(n->par_snap + n->out_numel, n->nr->param[SPK_NP_THR], (size_t)n->out_numel * sizeof(float));
             }
             n->out_stale = 1;
-            if (q) q->out_stale = 1;
+            for (int k = 0; k < n->n_via; k++) net->nodes[n->ds_via[k]].out_stale = 1;
             break;
         }
         if (n->thin) {
@@ -461,21 +485,23 @@ static void mark_flow(spk_net *net) {
      * the layer one step at a time, in cache, where it reads it (dx_into / ds_from). The
      * layer would otherwise write a [T, B, N] array that the population then reads back. */
     for (int v = 0; v < net->n_nodes; v++)
-        net->nodes[v].ds_from = net->nodes[v].ds_mask = -1,
+        net->nodes[v].ds_from = -1, net->nodes[v].n_via = 0,
         net->nodes[v].dx_into = net->nodes[v].recompute = net->nodes[v].by_src = 0;
     for (int v = 0; v < net->n_nodes && !net->reference; v++) {
         spk__node *d = &net->nodes[v];
         if (d->kind != SPK_NODE_DENSE || !spk_op_dense_narrow(d->d_out) || d->recurrent || d->static_in || !d->need_din) continue;
-        int src = single_alias_source(net, v), mid = -1;
-        if (src < 0 || src == net->input) continue;
-        /* (a dropout node read by d alone may stand between: the recomputing path applies it) */
-        if (net->nodes[src].kind == SPK_NODE_DROPOUT && !net->no_recompute && only_reader(net, src) == v) {
-            mid = src;
-            src = single_alias_source(net, mid);
-            if (src < 0 || src == net->input) continue;
+        /* (a flatten and a dropout node, each read by the next alone, may stand between: the
+         * recomputing path passes the spikes through them) */
+        int src = single_alias_source(net, v), reader = v, via[2], nv = 0, drops = 0, flats = 0;
+        while (src >= 0 && !net->no_recompute && nv < 2 && only_reader(net, src) == reader &&
+               ((net->nodes[src].kind == SPK_NODE_DROPOUT && !drops++) || (net->nodes[src].kind == SPK_NODE_FLATTEN && !flats++))) {
+            via[nv++] = src;
+            reader = src;
+            src = single_alias_source(net, src);
         }
+        if (src < 0 || src == net->input) continue;
         spk__node *p = &net->nodes[src];
-        if (p->kind != SPK_NODE_NEURON || !p->thin || p->recurrent || only_reader(net, src) != (mid >= 0 ? mid : v)) continue;
+        if (p->kind != SPK_NODE_NEURON || !p->thin || p->recurrent || only_reader(net, src) != reader) continue;
         p->ds_from = v;
         d->dx_into = 1;
         /* Then the population keeps no step of its own: its forward hands each row's spikes
@@ -483,10 +509,11 @@ static void mark_flow(spk_net *net) {
          * (cheaper than writing and reading back [T, B, N] spikes and membranes) and takes the
          * layer's weight gradient from them. */
         p->recompute = d->by_src = !net->no_recompute;
-        if (mid >= 0) {
-            p->ds_mask = mid;
-            net->nodes[mid].by_src = 1;
-            net->nodes[mid].ds_from = v; /* its output gradient, like p's, is not written by d */
+        p->n_via = nv;
+        for (int k = 0; k < nv; k++) { /* in order from p */
+            p->ds_via[k] = via[nv - 1 - k];
+            net->nodes[via[k]].by_src = 1;
+            net->nodes[via[k]].ds_from = v; /* their output gradients, like p's, are not written by d */
         }
     }
 }
@@ -496,10 +523,10 @@ static void mark_flow(spk_net *net) {
  * population's spikes and membranes (the same floats as its forward computed). */
 static void fill_once(const spk_net *net, const spk__node *n) {
     spk__node *w = (spk__node *)n;
-    if (n->out_stale && n->kind == SPK_NODE_DROPOUT) { /* its population's output through it */
+    if (n->out_stale && n->kind != SPK_NODE_NEURON) { /* a ds_via node: its source's output through it */
         const spk__node *p = &net->nodes[single_alias_source(net, (int)(n - net->nodes))];
         fill_once(net, p);
-        const float *m = drop_mask(net, n);
+        const float *m = n->kind == SPK_NODE_DROPOUT ? drop_mask(net, n) : NULL;
         if (m) spk_op_dropout_forward(w->out, m, p->out, net->T, net->B, n->out_numel);
         else memcpy(w->out, p->out, (size_t)net->T * net->B * n->out_numel * sizeof(float));
         w->out_stale = 0;
@@ -585,12 +612,6 @@ const float *spk_net_signal(const spk_net *net, int node, spk_signal sig) {
 }
 
 /* ---------------------------------------------------------------- backward ------------ */
-
-/* Whether node n's output gradient is all zero: cleared by spk_net_zero_grad and written by
- * no one since (no seed, no reader's backward). */
-static int dout_clean(const spk__node *n) {
-    return n->dout && n->dout_clean_at == n->dout;
-}
 
 /* dst = src, or 0 when src is NULL: large buffers by all threads (one thread's stores do not
  * use the memory bandwidth of two cores). */
@@ -689,22 +710,23 @@ static const float *ds_steps(void *ctx, int b, float *buf) {
     const ds_rows *c = ctx;
     const spk__node *n = c->n, *d = c->d;
     const size_t N = (size_t)n->out_numel, r0 = (size_t)c->t0 * c->B + b;
-    if (!c->q) {
-        if (!c->clean)
-            for (int t = 0; t < c->nt; t++) memcpy(buf + t * N, n->dout + (r0 + (size_t)t * c->B) * N, N * sizeof(float));
-        spk_op_dense_dx_rows(buf, N, d->dout + r0 * d->d_out, (size_t)c->B * d->d_out, c->W, c->nt, d->d_in, d->d_out, !c->clean);
-        return buf;
-    }
-    /* through the dropout node q: its output gradient (its own, plus d's input gradient), then
-     * as q's backward hands it on (times the mask when active), plus n's own */
-    if (!c->q_clean)
-        for (int t = 0; t < c->nt; t++) memcpy(buf + t * N, c->q->dout + (r0 + (size_t)t * c->B) * N, N * sizeof(float));
-    spk_op_dense_dx_rows(buf, N, d->dout + r0 * d->d_out, (size_t)c->B * d->d_out, c->W, c->nt, d->d_in, d->d_out, !c->q_clean);
-    const float *m = c->mask ? c->mask + (size_t)b * N : NULL;
-    for (int t = 0; t < c->nt; t++) {
-        float *r = buf + t * N;
-        const float *own = c->clean ? NULL : n->dout + (r0 + (size_t)t * c->B) * N;
-        for (size_t i = 0; i < N; i++) r[i] = (own ? own[i] : 0.0f) + (m ? r[i] * m[i] : r[i]);
+    /* the output gradient of d's source (its own, when not clean, plus d's input gradient),
+     * then back through the ds_via nodes as their backward hands it on (times the mask for an
+     * active dropout), each adding to the own gradient of the node before (zero when clean) */
+    const spk__node *last = c->n_via ? c->via[c->n_via - 1] : n;
+    const int last_clean = c->n_via ? c->via_clean[c->n_via - 1] : c->clean;
+    if (!last_clean)
+        for (int t = 0; t < c->nt; t++) memcpy(buf + t * N, last->dout + (r0 + (size_t)t * c->B) * N, N * sizeof(float));
+    spk_op_dense_dx_rows(buf, N, d->dout + r0 * d->d_out, (size_t)c->B * d->d_out, c->W, c->nt, d->d_in, d->d_out, !last_clean);
+    for (int k = c->n_via - 1; k >= 0; k--) {
+        const spk__node *prev = k ? c->via[k - 1] : n;
+        const int prev_clean = k ? c->via_clean[k - 1] : c->clean;
+        const float *m = c->via[k]->kind == SPK_NODE_DROPOUT && c->mask ? c->mask + (size_t)b * N : NULL;
+        for (int t = 0; t < c->nt; t++) {
+            float *r = buf + t * N;
+            const float *own = prev_clean ? NULL : prev->dout + (r0 + (size_t)t * c->B) * N;
+            for (size_t i = 0; i < N; i++) r[i] = (own ? own[i] : 0.0f) + (m ? r[i] * m[i] : r[i]);
+        }
     }
     return buf;
 }
@@ -762,6 +784,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
     case SPK_NODE_NORM: spk__norm_backward(net, v, t0, nt); break;
     case SPK_NODE_FLATTEN:
     case SPK_NODE_MERGE: {
+        if (n->by_src) break; /* its source population's backward hands the gradient on */
         if (n->kind == SPK_NODE_MERGE && n->merge_op != SPK_MERGE_ADD) {
             spk__merge_backward(net, v, t0, nt);
             break;
@@ -809,9 +832,9 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS;
             const size_t WN = d ? (size_t)d->d_out * d->d_in : 0;
             float *dW = rc ? dW_of(net, d) : NULL;
-            spk__node *q = rc && n->ds_mask >= 0 ? &net->nodes[n->ds_mask] : NULL;
-            const ds_rows dr = {n, d, d ? W_of(net, d) : NULL, NULL, dW ? reserve(&n->dw_part, &n->dw_part_cap, nblk * WN) : NULL,
-                                q, drop_mask(net, q), B, t0, nt, clean, q ? dout_clean(q) : 1};
+            ds_rows dr = {n, d, d ? W_of(net, d) : NULL, NULL, dW ? reserve(&n->dw_part, &n->dw_part_cap, nblk * WN) : NULL,
+                          {NULL, NULL}, {1, 1}, NULL, B, t0, nt, clean, 0};
+            if (rc) via_of(net, n, &dr);
             if ((d && !rc && !reserve(&n->ds_step, &n->ds_step_cap, BN)) || (dW && !dr.part) ||
                 (rc && !reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt))))
                 return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", n->name);
@@ -923,7 +946,9 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
      * computes its reader's input gradient itself leaves its own untouched) */
     for (int e = 0; e < net->n_edges; e++) {
         spk__node *s = &net->nodes[net->edges[e].from];
-        if (s->ds_from != net->edges[e].to && s->ds_mask != net->edges[e].to) s->dout_clean_at = NULL;
+        /* (nor are those of the nodes on a recomputing population's way to its reader) */
+        if (!(s->ds_from >= 0 && (s->ds_from == net->edges[e].to || s->ds_from == net->nodes[net->edges[e].to].ds_from)))
+            s->dout_clean_at = NULL;
     }
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];

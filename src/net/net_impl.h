@@ -81,13 +81,15 @@ typedef struct spk__node {
                         output row by row and writes neither out nor mem (out_stale; written
                         when asked for), and whose backward runs each row's steps again and
                         computes the reader's weight gradient; the reader may read it through
-                        a dropout node (ds_mask) */
-    int ds_mask;     /* recompute: that dropout node between the population and its reader, or
-                        -1; its forward and backward are done by the population */
+                        a flatten and a dropout node (ds_via) */
+    int ds_via[2];   /* recompute: the nodes between the population and its reader, in order
+                        (n_via of them: flatten, dropout, at most one of each); their forward
+                        and backward are done by the population */
+    int n_via;
     int out_stale;   /* recompute: out and mem not written since the last forward (also set on
-                        the dropout node between: its out) */
-    int by_src;      /* the dense (and dropout) node read by a recompute population: its forward
-                        and weight gradient are computed there */
+                        the ds_via nodes: their out) */
+    int by_src;      /* the dense (and ds_via) nodes read by a recompute population: their
+                        forward and the dense node's weight gradient are computed there */
     float *par_snap; /* recompute with learnable decay or threshold: [2][N] their values at
                         the forward (a lazy out_stale fill uses them), owned */
     float *row_buf;  /* recompute: per-thread rows of steps, owned */
