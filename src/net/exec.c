@@ -723,9 +723,14 @@ static const float *ds_steps(void *ctx, int b, float *buf) {
         const int prev_clean = k ? c->via_clean[k - 1] : c->clean;
         const float *m = c->via[k]->kind == SPK_NODE_DROPOUT && c->mask ? c->mask + (size_t)b * N : NULL;
         for (int t = 0; t < c->nt; t++) {
-            float *r = buf + t * N;
-            const float *own = prev_clean ? NULL : prev->dout + (r0 + (size_t)t * c->B) * N;
-            for (size_t i = 0; i < N; i++) r[i] = (own ? own[i] : 0.0f) + (m ? r[i] * m[i] : r[i]);
+            float *restrict r = buf + t * N;
+            const float *restrict own = prev_clean ? NULL : prev->dout + (r0 + (size_t)t * c->B) * N;
+            /* (each case its own loop: a multiply under a mask still cost as much as a slow
+             * one on lanes it did not keep) */
+            if (own && m) for (size_t i = 0; i < N; i++) r[i] = own[i] + r[i] * m[i];
+            else if (own) for (size_t i = 0; i < N; i++) r[i] = own[i] + r[i];
+            else if (m) for (size_t i = 0; i < N; i++) r[i] = 0.0f + r[i] * m[i];
+            else for (size_t i = 0; i < N; i++) r[i] = 0.0f + r[i];
         }
     }
     return buf;
