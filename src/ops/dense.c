@@ -123,7 +123,6 @@ static inline __attribute__((always_inline)) void fwd_row_narrow(float *restrict
     for (int i = 0; i < in; i += 16) {
         const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
         const __m512 xv = _mm512_maskz_loadu_ps(mk, x + i);
-        if (!_mm512_cmpneq_ps_mask(xv, _mm512_setzero_ps())) continue; /* (adds nothing) */
         for (int k = 0; k < out; k++) acc[k] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), xv, acc[k]);
     }
     for (int k = 0; k < out; k++) y[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(acc[k]);
@@ -140,8 +139,6 @@ static inline __attribute__((always_inline)) void fwd_row2_narrow(float *restric
     for (int i = 0; i < in; i += 16) {
         const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
         const __m512 u = _mm512_maskz_loadu_ps(mk, x0 + i), v = _mm512_maskz_loadu_ps(mk, x1 + i);
-        /* 16 zero inputs in both rows add nothing (spikes are mostly zeros): skipped */
-        if (!_mm512_cmpneq_ps_mask(_mm512_or_ps(u, v), _mm512_setzero_ps())) continue;
         for (int k = 0; k < out; k++) {
             const __m512 w = _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i);
             a0[k] = _mm512_fmadd_ps(w, u, a0[k]);
@@ -178,7 +175,6 @@ static inline __attribute__((always_inline)) void dw_rows_narrow(float *restrict
         for (int k = 0; k < out; k++) acc[k] = _mm512_maskz_loadu_ps(mk, dW + (size_t)k * in + i);
         for (int r = 0; r < R; r++) {
             const __m512 xv = _mm512_maskz_loadu_ps(mk, x + (size_t)r * xs + i);
-            if (!_mm512_cmpneq_ps_mask(xv, _mm512_setzero_ps())) continue; /* (adds nothing) */
             const float *d = dy + (size_t)r * dys;
             for (int k = 0; k < out; k++) acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(d[k]), xv, acc[k]);
         }
