@@ -407,6 +407,9 @@ int bench_infer(int argc, char **argv) {
     if (!x || !idx || !pred) { cli_error("bench infer: out of memory"); goto done; }
     double sps[2], acc[2];
     int counts[2] = {(int)(n1 < N ? n1 : N), N};
+    /* an input the same at every step (an image as current) is given once, as `spk eval` does */
+    const int one = spk_experiment_static_input(e, &test);
+    spk_net_set_static_input(net, one);
     for (int pass = 0; pass < 2; pass++) {
         const int B = pass ? BB : 1, n = counts[pass];
         double t = 0;
@@ -414,7 +417,11 @@ int bench_infer(int argc, char **argv) {
         for (int s = 0; s < n; s += B) {
             int b = n - s < B ? n - s : B, c = 0;
             for (int k = 0; k < b; k++) idx[k] = s + k;
-            if (spk_experiment_encode_batch(e, &test, idx, b, x, (uint64_t)s)) { cli_error("bench infer: %s", spk_errmsg(NULL)); goto done; }
+            if (one ? spk_experiment_encode_one_step(e, &test, idx, b, x, (uint64_t)s, 0)
+                    : spk_experiment_encode_batch(e, &test, idx, b, x, (uint64_t)s)) {
+                cli_error("bench infer: %s", spk_errmsg(NULL));
+                goto done;
+            }
             int32_t *lab = pred; /* labels in, predictions not needed */
             for (int k = 0; k < b; k++) lab[k] = test.y[s + k];
             double t0 = cli_now();
