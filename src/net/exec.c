@@ -254,10 +254,8 @@ static int dout_clean(const spk__node *n) {
 typedef struct ds_rows ds_rows;
 static void via_of(const spk_net *net, const spk__node *n, ds_rows *c);
 
-/* The gradient of thin population n's spikes at step t when its reader d (n->ds_from)
- * leaves its input gradient to it, one row at a time (spk__thin_bw.ds_row): row b of n's
- * own output gradient at t (zero when clean) plus row b of d.dout[t] W, written to row b of
- * n's [B, N] scratch (each row its own place: rows run on several threads). */
+/* What the row callbacks of thin population n (ds_row, ds_steps, and a recomputing
+ * population's ro_forward_row and ro_weight_grad_row) need of its reader d (n->ds_from). */
 struct ds_rows {
     const spk__node *n, *d;
     const float *W, *bias; /* d's weights and bias */
@@ -694,6 +692,10 @@ static void sum_dout_steps(const spk_net *net, spk__node *n) {
     }
 }
 
+/* The gradient of thin population n's spikes at step t when its reader d (n->ds_from)
+ * leaves its input gradient to it, one row at a time (spk__thin_bw.ds_row): row b of n's
+ * own output gradient at t (zero when clean) plus row b of d.dout[t] W, written to row b of
+ * n's [B, N] scratch (each row its own place: rows run on several threads). */
 static const float *ds_row(void *ctx, int t, int b) {
     const ds_rows *c = ctx;
     const spk__node *n = c->n, *d = c->d;
