@@ -73,7 +73,9 @@ typedef struct spk__node {
     int ds_from;     /* thin population read only by a narrow dense node (exec.c, mark_flow):
                         that node, whose input gradient this population's backward computes
                         one step at a time into ds_step (in cache) instead of reading it from
-                        a [T, B, N] array the dense node wrote; -1 none */
+                        a [T, B, N] array the dense node wrote; also set on the ds_via nodes
+                        of a recomputing population (their output gradient is not written by
+                        that node either); -1 none */
     int dx_into;     /* that dense node: its backward leaves the input gradient to the source */
     float *ds_step;  /* ds_from: [B, N] scratch, owned, allocated when first used */
     size_t ds_step_cap;
