@@ -142,6 +142,43 @@ static void test_augment(void) {
     spk_experiment_free(e);
 }
 
+/* spk_experiment_encode_one_step: under 'direct' encoding of static samples, the one step
+ * equals every step of spk_experiment_encode_batch (and of the training batch with its
+ * augmentation); under 'rate' encoding, or for sequence data, it is refused with the reason */
+static void test_one_step(void) {
+    enum { F = 12, B = 3, T = 4 };
+    float img[2 * F];
+    for (int i = 0; i < 2 * F; i++) img[i] = (float)(i % 5) / 4.0f;
+    int32_t lab[2] = {0, 1}, idx[B] = {1, 0, 1};
+    spk_dataset d = {.n = 2, .ndim = 1, .dims = {F}, .n_classes = 2, .x = img, .y = lab};
+    const char *direct = "data:\n  dataset: fashion_mnist\nencoding:\n  kind: direct\n  gain: 1.5\n  steps: 4\n"
+                         "network:\n  - dense: {units: 3}\n  - lif\n";
+    const char *rate = "data:\n  dataset: fashion_mnist\nencoding:\n  kind: rate\n  steps: 4\n"
+                       "network:\n  - dense: {units: 3}\n  - lif\n";
+    spk_experiment *e = NULL, *r = NULL;
+    CHECK_OK(spk_experiment_parse(&e, direct, strlen(direct), "direct.yaml"));
+    CHECK_OK(spk_experiment_parse(&r, rate, strlen(rate), "rate.yaml"));
+    if (!e || !r) return;
+    float full[T * B * F], one[B * F];
+    CHECK(spk_experiment_static_input(e, &d) == 1);
+    CHECK_OK(spk_experiment_encode_batch(e, &d, idx, B, full, 7));
+    for (int train = 0; train < 2; train++) {
+        CHECK_OK(spk_experiment_encode_one_step(e, &d, idx, B, one, 7, train));
+        for (int t = 0; t < T; t++)
+            CHECK_MSG(memcmp(one, full + (size_t)t * B * F, sizeof one) == 0, "one step (train %d) differs from step %d", train, t);
+    }
+    CHECK(one[0] == 1.5f * img[F]); /* sample 1 first, times the gain */
+    CHECK(spk_experiment_static_input(r, &d) == 0);
+    CHECK(spk_experiment_encode_one_step(r, &d, idx, B, one, 7, 0) == SPK_ERR_INVALID_ARG);
+    CHECK(strstr(spk_errmsg(NULL), "not the same at every step") && strstr(spk_errmsg(NULL), "rate"));
+    spk_dataset seq = {.n = 2, .ndim = 2, .dims = {T, F / 2}, .has_time = 1, .n_classes = 2, .x = img, .y = lab};
+    CHECK(spk_experiment_static_input(e, &seq) == 0);
+    CHECK(spk_experiment_encode_one_step(e, &seq, idx, B, one, 7, 0) == SPK_ERR_INVALID_ARG);
+    CHECK(strstr(spk_errmsg(NULL), "sequence") != NULL);
+    spk_experiment_free(e);
+    spk_experiment_free(r);
+}
+
 /* batchnorm and residual layers (docs/architectures.md), and training.hardware_safe, read
  * back identically from the resolved YAML; the branch and shortcut land in the flat list */
 static void test_roundtrip_sew(void) {
@@ -329,6 +366,7 @@ int main(void) {
     test_errors();
     test_roundtrip();
     test_augment();
+    test_one_step();
     test_roundtrip_sew();
     test_model_files();
     test_reversible_layer();
