@@ -85,6 +85,16 @@ static void test_philox(void) {
     CHECK(spk_rng_uniform(r, 4, 5, 0) != a[0]);
     CHECK(spk_rng_uniform((spk_rng){42, 8}, 3, 5, 0) != a[0]);
     CHECK(spk_rng_uniform((spk_rng){43, 7}, 3, 5, 0) != a[0]);
+    /* a run: the same numbers as one call per index, every lane, lengths around the 16-wide
+     * blocks, indices across 2^32 */
+    for (unsigned lane = 0; lane < 4; lane++)
+        for (size_t len = 1; len < 40; len += 7) {
+            float run[40];
+            const uint64_t base = lane == 3 ? 0xFFFFFFF8ull : 1000u * lane;
+            spk_rng_uniform_run(r, 9, base, len, lane, run);
+            for (size_t j = 0; j < len; j++)
+                CHECK_MSG(run[j] == spk_rng_uniform(r, 9, base + j, lane), "run lane %u len %zu: element %zu differs", lane, len, j);
+        }
     double sum = 0, sum2 = 0, nsum = 0, nsum2 = 0;
     float lo = 1, hi = 0;
     const int M = 200000;

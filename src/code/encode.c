@@ -148,9 +148,9 @@ static void encode_row(const enc_plan *p, int t, int b, const float *xr, const f
     case SPK_ENC_DIRECT:
         for (int f = 0; f < F; f++) o[f] = p->gain * xr[f];
         break;
-    case SPK_ENC_RATE:
-        for (int f = 0; f < F; f++)
-            o[f] = bernoulli(spk_rng_uniform(p->rng, step, ib | (uint32_t)f, 0), (double)(p->gain * xr[f]));
+    case SPK_ENC_RATE: /* the uniforms of indices ib | f drawn as one run, then thresholded */
+        spk_rng_uniform_run(p->rng, step, ib, (size_t)F, 0, o);
+        for (int f = 0; f < F; f++) o[f] = bernoulli(o[f], (double)(p->gain * xr[f]));
         break;
     case SPK_ENC_POISSON:
         for (int f = 0; f < F; f++) o[f] = poisson_draw(p->rng, step, ib | (uint32_t)f, (double)(p->gain * xr[f]));

@@ -67,6 +67,33 @@ float spk_rng_uniform(spk_rng r, uint64_t step, uint64_t index, unsigned lane) {
     return to_unit(w[lane & 3u]);
 }
 
+void spk_rng_uniform_run(spk_rng r, uint64_t step, uint64_t index, size_t n, unsigned lane, float *out) {
+    const uint64_t k = mix64(r.seed ^ mix64(r.stream)); /* (the key once for the run) */
+    const uint32_t key0 = (uint32_t)k, key1 = (uint32_t)(k >> 32), s0 = (uint32_t)step, s1 = (uint32_t)(step >> 32);
+    /* 16 counters side by side through the ten rounds: the lanes of one round are independent
+     * and vectorize; per counter the operations of spk_philox4x32 */
+    enum { L = 16 };
+    for (size_t j0 = 0; j0 < n; j0 += L) {
+        uint32_t c0[L], c1[L], c2[L], c3[L];
+        for (int l = 0; l < L; l++) {
+            const uint64_t idx = index + j0 + (uint64_t)l;
+            c0[l] = (uint32_t)idx, c1[l] = (uint32_t)(idx >> 32), c2[l] = s0, c3[l] = s1;
+        }
+        uint32_t k0 = key0, k1 = key1;
+        for (int rd = 0; rd < 10; rd++) {
+            if (rd > 0) { k0 += PHILOX_W0; k1 += PHILOX_W1; }
+            for (int l = 0; l < L; l++) {
+                const uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l], p1 = (uint64_t)PHILOX_M1 * c2[l];
+                const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+                c0[l] = n0, c1[l] = (uint32_t)p1, c2[l] = n2, c3[l] = (uint32_t)p0;
+            }
+        }
+        const uint32_t *w = (lane & 3u) == 0 ? c0 : (lane & 3u) == 1 ? c1 : (lane & 3u) == 2 ? c2 : c3;
+        const size_t m = n - j0 < L ? n - j0 : L;
+        for (size_t l = 0; l < m; l++) out[j0 + l] = to_unit(w[l]);
+    }
+}
+
 void spk_rng_normal2(spk_rng r, uint64_t step, uint64_t index, float out[2]) {
     uint32_t w[4];
     block(r, step, index, w);

@@ -83,8 +83,17 @@ void spk_op_dropout_mask(float *mask, float p, spk_rng rng, uint64_t draw, int B
         return;
     }
     const float keep = 1.0f - p, scale = 1.0f / keep;
+    /* element i draws uniform (draw, i): runs of 1024 at a time, thresholded in place (one
+     * generator call per element had been 18 % of the MLP example's training time) */
+    enum { RUN = 1024 };
+    const int64_t nrun = (n + RUN - 1) / RUN;
 #pragma omp parallel for schedule(static) if (n > 4096)
-    for (int64_t i = 0; i < n; i++) mask[i] = spk_rng_uniform(rng, draw, (uint64_t)i, 0) < keep ? scale : 0.0f;
+    for (int64_t c = 0; c < nrun; c++) {
+        const int64_t i0 = c * RUN, len = n - i0 < RUN ? n - i0 : RUN;
+        float *mr = mask + i0;
+        spk_rng_uniform_run(rng, draw, (uint64_t)i0, (size_t)len, 0, mr);
+        for (int64_t i = 0; i < len; i++) mr[i] = mr[i] < keep ? scale : 0.0f;
+    }
 }
 
 void spk_op_dropout_forward(float *y, const float *mask, const float *x, int T, int B, int F) {
