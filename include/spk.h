@@ -144,8 +144,8 @@ void spk_rng_bits4(spk_rng r, uint64_t step, uint64_t index, uint32_t out[4]);
 void spk_rng_uniform4(spk_rng r, uint64_t step, uint64_t index, float out[4]);
 /* One uniform in (0, 1) for (step, index, lane): lane 0..3 selects a word of the block. */
 float spk_rng_uniform(spk_rng r, uint64_t step, uint64_t index, unsigned lane);
-/* out[j] = spk_rng_uniform(r, step, index + j, lane) for j < n, the same numbers computed 16
- * at a time (no threads). */
+/* out[j] = spk_rng_uniform(r, step, index + j, lane) for j < n: the same numbers, the key
+ * derived once for the run (no threads). */
 void spk_rng_uniform_run(spk_rng r, uint64_t step, uint64_t index, size_t n, unsigned lane, float *out);
 /* Two independent standard normal draws (Box-Muller on one block). */
 void spk_rng_normal2(spk_rng r, uint64_t step, uint64_t index, float out[2]);

@@ -12,10 +12,11 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
-static inline void mulhilo32(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
-    uint64_t p = (uint64_t)a * b;
-    *hi = (uint32_t)(p >> 32);
-    *lo = (uint32_t)p;
+/* One Philox round on the counter (c0, c1, c2, c3) with the round key (k0, k1). */
+static inline void philox_round(uint32_t *c0, uint32_t *c1, uint32_t *c2, uint32_t *c3, uint32_t k0, uint32_t k1) {
+    const uint64_t p0 = (uint64_t)PHILOX_M0 * *c0, p1 = (uint64_t)PHILOX_M1 * *c2;
+    const uint32_t n0 = (uint32_t)(p1 >> 32) ^ *c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ *c3 ^ k1;
+    *c0 = n0, *c1 = (uint32_t)p1, *c2 = n2, *c3 = (uint32_t)p0;
 }
 
 void spk_philox4x32(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_t out[4]) {
@@ -23,11 +24,7 @@ void spk_philox4x32(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_t
     uint32_t k0 = key_in[0], k1 = key_in[1];
     for (int r = 0; r < 10; r++) {
         if (r > 0) { k0 += PHILOX_W0; k1 += PHILOX_W1; }
-        uint32_t hi0, lo0, hi1, lo1;
-        mulhilo32(PHILOX_M0, c0, &hi0, &lo0);
-        mulhilo32(PHILOX_M1, c2, &hi1, &lo1);
-        uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
-        c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
+        philox_round(&c0, &c1, &c2, &c3, k0, k1);
     }
     out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
 }
@@ -70,27 +67,18 @@ float spk_rng_uniform(spk_rng r, uint64_t step, uint64_t index, unsigned lane) {
 void spk_rng_uniform_run(spk_rng r, uint64_t step, uint64_t index, size_t n, unsigned lane, float *out) {
     const uint64_t k = mix64(r.seed ^ mix64(r.stream)); /* (the key once for the run) */
     const uint32_t key0 = (uint32_t)k, key1 = (uint32_t)(k >> 32), s0 = (uint32_t)step, s1 = (uint32_t)(step >> 32);
-    /* 16 counters side by side through the ten rounds: the lanes of one round are independent
-     * and vectorize; per counter the operations of spk_philox4x32 */
-    enum { L = 16 };
-    for (size_t j0 = 0; j0 < n; j0 += L) {
-        uint32_t c0[L], c1[L], c2[L], c3[L];
-        for (int l = 0; l < L; l++) {
-            const uint64_t idx = index + j0 + (uint64_t)l;
-            c0[l] = (uint32_t)idx, c1[l] = (uint32_t)(idx >> 32), c2[l] = s0, c3[l] = s1;
-        }
-        uint32_t k0 = key0, k1 = key1;
+    const unsigned w = lane & 3u;
+    /* each counter through the ten rounds of spk_philox4x32, unrolled (a loop over the rounds
+     * with 16 counters side by side ran at 1.2 ms per 128 000 draws on one thread; this, 0.75) */
+    for (size_t j = 0; j < n; j++) {
+        const uint64_t idx = index + j;
+        uint32_t c0 = (uint32_t)idx, c1 = (uint32_t)(idx >> 32), c2 = s0, c3 = s1, k0 = key0, k1 = key1;
+#pragma GCC unroll 10
         for (int rd = 0; rd < 10; rd++) {
             if (rd > 0) { k0 += PHILOX_W0; k1 += PHILOX_W1; }
-            for (int l = 0; l < L; l++) {
-                const uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l], p1 = (uint64_t)PHILOX_M1 * c2[l];
-                const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
-                c0[l] = n0, c1[l] = (uint32_t)p1, c2[l] = n2, c3[l] = (uint32_t)p0;
-            }
+            philox_round(&c0, &c1, &c2, &c3, k0, k1);
         }
-        const uint32_t *w = (lane & 3u) == 0 ? c0 : (lane & 3u) == 1 ? c1 : (lane & 3u) == 2 ? c2 : c3;
-        const size_t m = n - j0 < L ? n - j0 : L;
-        for (size_t l = 0; l < m; l++) out[j0 + l] = to_unit(w[l]);
+        out[j] = to_unit(w == 0 ? c0 : w == 1 ? c1 : w == 2 ? c2 : c3);
     }
 }
 

@@ -239,6 +239,11 @@ static int only_reader(const spk_net *net, int v) {
     return k == 1 && r >= 0 ? r : -1;
 }
 
+/* Whether population n's decay or threshold is learnable. */
+static int learns_lam_thr(const spk__node *n) {
+    return n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR];
+}
+
 /* Dropout node q's mask when it is active (training, p > 0), else NULL (q NULL too). */
 static const float *drop_mask(const spk_net *net, const spk__node *q) {
     return q && net->training && q->drop_p > 0 ? q->mask : NULL;
@@ -371,17 +376,17 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         size_t SS = spk_neuron_state_size(n->nr, B), BN = (size_t)B * n->out_numel;
         int oV = spk_neuron_slot_offset(n->nr, SPK_SLOT_V);
         const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
-        if (n->recompute && t0 == 0 && nt == net->T) { /* the reader's output, row by row; no steps kept */
+        if (n->recompute) { /* the reader's output, row by row; no steps kept (a layer-major group: t0 0, nt T) */
             const spk__node *d = &net->nodes[n->ds_from];
-            ds_rows dr = {n, d, W_of(net, (spk__node *)d), b_of(net, (spk__node *)d), NULL, {NULL, NULL}, {1, 1}, NULL, B, 0, nt, 0, 0};
+            ds_rows dr = {.n = n, .d = d, .W = W_of(net, (spk__node *)d), .bias = b_of(net, (spk__node *)d), .B = B, .nt = nt};
             via_of(net, n, &dr);
-            const int learnable = n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR];
+            const int learnable = learns_lam_thr(n);
             if (!reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt)) ||
                 (learnable && !n->par_snap && !(n->par_snap = spk_malloc(2 * (size_t)n->out_numel * sizeof(float)))))
                 return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for its rows of steps", n->name);
             spk__neuron_steps_thin_rows(n->nr, B, nt, thin_prev_v(n, 0, BN), thin_prev_s(n, 0, BN), n->in, n->in_once ? 0 : BN,
                                         n->row_buf, ro_forward_row, (void *)&dr);
-            if (learnable) { /* what a later fill of out and mem computes with */
+            if (learnable) { /* what a later fill of out and mem computes with (par_snap) */
                 memcpy(n->par_snap, n->nr->param[SPK_NP_LAM], (size_t)n->out_numel * sizeof(float));
                 memcpy(n->par_snap + n->out_numel, n->nr->param[SPK_NP_THR], (size_t)n->out_numel * sizeof(float));
             }
@@ -532,7 +537,7 @@ static void fill_once(const spk_net *net, const spk__node *n) {
     if (n->out_stale) {
         const size_t BN = (size_t)net->B * n->out_numel;
         spk__neuron_steps_thin(n->nr, net->B, net->T, thin_prev_v(n, 0, BN), thin_prev_s(n, 0, BN), w->out, w->mem, n->in,
-                               n->in_once ? 0 : BN, n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR] ? n->par_snap : NULL);
+                               n->in_once ? 0 : BN, n->par_snap);
         w->out_stale = 0;
     }
     if (!n->out_once || n->out_filled) return;
@@ -835,12 +840,12 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         const int clean = dout_clean(n);
         if (n->thin) {
             spk__node *d = n->ds_from >= 0 ? &net->nodes[n->ds_from] : NULL;
-            const int rc = n->recompute && t0 == 0 && nt == net->T;
+            const int rc = n->recompute; /* (a layer-major group: t0 0, nt T) */
             const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS;
             const size_t WN = d ? (size_t)d->d_out * d->d_in : 0;
             float *dW = rc ? dW_of(net, d) : NULL;
-            ds_rows dr = {n, d, d ? W_of(net, d) : NULL, NULL, dW ? reserve(&n->dw_part, &n->dw_part_cap, nblk * WN) : NULL,
-                          {NULL, NULL}, {1, 1}, NULL, B, t0, nt, clean, 0};
+            ds_rows dr = {.n = n, .d = d, .W = d ? W_of(net, d) : NULL, .B = B, .t0 = t0, .nt = nt, .clean = clean,
+                          .part = dW ? reserve(&n->dw_part, &n->dw_part_cap, nblk * WN) : NULL};
             if (rc) via_of(net, n, &dr);
             if ((d && !rc && !reserve(&n->ds_step, &n->ds_step_cap, BN)) || (dW && !dr.part) ||
                 (rc && !reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt))))
@@ -855,7 +860,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 .ds = clean ? NULL : n->dout + t0 * BN, /* (all zero: not read) */
                 .dmem = n->dmem ? n->dmem + t0 * BN : NULL,
                 .ds_row = d && !rc ? ds_row : NULL, .ds_steps = d && rc ? ds_steps : NULL, .ctx = (void *)&dr,
-                .param_grads = n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]};
+                .param_grads = learns_lam_thr(n)};
             spk_status st = spk__neuron_steps_backward_thin(n->nr, &a);
             if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
             if (dW) { /* the reader's weight gradient: its block partials in order */

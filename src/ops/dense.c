@@ -43,6 +43,9 @@ void spk_op_dense_forward(float *y, const float *x, const float *W, const float 
  * against 1.3 ms (GEMM) and 1.9 ms (general gather); input gradient 0.9 against 1.1-2.0). */
 #define NARROW 16
 
+/* The lanes of a 16-float vector that hold the n (> 0) values left: all of them from 16 on. */
+static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
 /* dx[m, :] += sum_k dy[m, k] W[k, :] for out <= NARROW: per row, 16 inputs at a time, the
  * outputs k in order (each dx element: dx + dy0 W0 + dy1 W1 + ...). */
 static inline void dx_narrow_row(float *restrict xr, const float *restrict d, const float *restrict W, int in, int out,
@@ -71,7 +74,7 @@ static inline void dx_narrow_row(float *restrict xr, const float *restrict d, co
         _mm512_storeu_ps(xr + i + 48, a3);
     }
     for (; i < in; i += 16) {
-        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        const __mmask16 mk = lanes(in - i);
         __m512 a = acc ? _mm512_maskz_loadu_ps(mk, xr + i) : _mm512_setzero_ps();
         for (int k = 0; k < out; k++) a = _mm512_fmadd_ps(dk[k], _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), a);
         _mm512_mask_storeu_ps(xr + i, mk, a);
@@ -113,41 +116,28 @@ void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int
 }
 
 #ifdef __AVX512F__
-/* One row of y = b + W x for a constant out <= NARROW (each call site its own unrolled loop):
- * the out dot products in registers over 16 inputs at a time, reduced at the end. */
-static inline __attribute__((always_inline)) void fwd_row_narrow(float *restrict y, const float *restrict x,
-                                                                  const float *restrict W, const float *restrict b,
-                                                                  int in, const int out) {
-    __m512 acc[NARROW];
-    for (int k = 0; k < out; k++) acc[k] = _mm512_setzero_ps();
-    for (int i = 0; i < in; i += 16) {
-        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
-        const __m512 xv = _mm512_maskz_loadu_ps(mk, x + i);
-        for (int k = 0; k < out; k++) acc[k] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i), xv, acc[k]);
-    }
-    for (int k = 0; k < out; k++) y[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(acc[k]);
-}
-
-/* fwd_row_narrow for rows r and r + 1 at once (each weight vector loaded once for both); the
- * same floats per row. */
-static inline __attribute__((always_inline)) void fwd_row2_narrow(float *restrict y0, float *restrict y1,
-                                                                   const float *restrict x0, const float *restrict x1,
-                                                                   const float *restrict W, const float *restrict b,
-                                                                   int in, const int out) {
+/* Rows r (and, with two, r + 1) of y = b + W x for a constant out <= NARROW (each call site
+ * its own unrolled loop): the out dot products in registers over 16 inputs at a time, reduced
+ * at the end; with two, each weight vector is loaded once for both rows. The same floats per
+ * row either way. */
+static inline __attribute__((always_inline)) void fwd_rows1or2_narrow(float *restrict y0, float *restrict y1,
+                                                                       const float *restrict x0, const float *restrict x1,
+                                                                       const float *restrict W, const float *restrict b,
+                                                                       int in, const int out, const int two) {
     __m512 a0[NARROW], a1[NARROW];
     for (int k = 0; k < out; k++) a0[k] = a1[k] = _mm512_setzero_ps();
     for (int i = 0; i < in; i += 16) {
-        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
-        const __m512 u = _mm512_maskz_loadu_ps(mk, x0 + i), v = _mm512_maskz_loadu_ps(mk, x1 + i);
+        const __mmask16 mk = lanes(in - i);
+        const __m512 u = _mm512_maskz_loadu_ps(mk, x0 + i), v = two ? _mm512_maskz_loadu_ps(mk, x1 + i) : u;
         for (int k = 0; k < out; k++) {
             const __m512 w = _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i);
             a0[k] = _mm512_fmadd_ps(w, u, a0[k]);
-            a1[k] = _mm512_fmadd_ps(w, v, a1[k]);
+            if (two) a1[k] = _mm512_fmadd_ps(w, v, a1[k]);
         }
     }
     for (int k = 0; k < out; k++) {
         y0[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(a0[k]);
-        y1[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(a1[k]);
+        if (two) y1[k] = (b ? b[k] : 0.0f) + _mm512_reduce_add_ps(a1[k]);
     }
 }
 
@@ -159,9 +149,9 @@ static inline __attribute__((always_inline)) void fwd_rows_narrow(float *y, size
     int r = 0;
     if (out <= 12)
         for (; r + 2 <= R; r += 2)
-            fwd_row2_narrow(y + (size_t)r * ys, y + (size_t)(r + 1) * ys, x + (size_t)r * xs, x + (size_t)(r + 1) * xs, W, b,
-                            in, out);
-    for (; r < R; r++) fwd_row_narrow(y + (size_t)r * ys, x + (size_t)r * xs, W, b, in, out);
+            fwd_rows1or2_narrow(y + (size_t)r * ys, y + (size_t)(r + 1) * ys, x + (size_t)r * xs, x + (size_t)(r + 1) * xs, W,
+                                b, in, out, 1);
+    for (; r < R; r++) fwd_rows1or2_narrow(y + (size_t)r * ys, NULL, x + (size_t)r * xs, NULL, W, b, in, out, 0);
 }
 
 /* dW[out, in] += sum over rows r of dy[r]^T x[r] for a constant out <= NARROW: per 16 inputs,
@@ -170,7 +160,7 @@ static inline __attribute__((always_inline)) void dw_rows_narrow(float *restrict
                                                                   size_t dys, const float *restrict x, size_t xs,
                                                                   int R, int in, const int out) {
     for (int i = 0; i < in; i += 16) {
-        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        const __mmask16 mk = lanes(in - i);
         __m512 acc[NARROW];
         for (int k = 0; k < out; k++) acc[k] = _mm512_maskz_loadu_ps(mk, dW + (size_t)k * in + i);
         for (int r = 0; r < R; r++) {
@@ -189,7 +179,7 @@ static inline __attribute__((always_inline)) void dx_rows_narrow(float *restrict
                                                                   size_t dys, const float *restrict W, int R, int in,
                                                                   const int out, int acc) {
     for (int i = 0; i < in; i += 16) {
-        const __mmask16 mk = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        const __mmask16 mk = lanes(in - i);
         __m512 w[NARROW];
         for (int k = 0; k < out; k++) w[k] = _mm512_maskz_loadu_ps(mk, W + (size_t)k * in + i);
         for (int r = 0; r < R; r++) {

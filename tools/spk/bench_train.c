@@ -417,8 +417,7 @@ int bench_infer(int argc, char **argv) {
         for (int s = 0; s < n; s += B) {
             int b = n - s < B ? n - s : B, c = 0;
             for (int k = 0; k < b; k++) idx[k] = s + k;
-            if (one ? spk_experiment_encode_one_step(e, &test, idx, b, x, (uint64_t)s, 0)
-                    : spk_experiment_encode_batch(e, &test, idx, b, x, (uint64_t)s)) {
+            if (cli_encode(e, &test, idx, b, x, (uint64_t)s, 0, one)) {
                 cli_error("bench infer: %s", spk_errmsg(NULL));
                 goto done;
             }

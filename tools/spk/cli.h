@@ -40,6 +40,12 @@ int cli_int(const char *name, const char *val, long lo, long hi, long *out);
 int cli_float(const char *name, const char *val, double *out);
 /* Seconds from a monotonic clock. */
 double cli_now(void);
+/* Encode samples idx[0..B) of d into x as the network reads them: with one (the input is the
+ * same at every step: spk_experiment_static_input, and the network told so with
+ * spk_net_set_static_input) the one step, else every step; train: with the experiment's
+ * augmentation. Nonzero on error (spk_errmsg(NULL) says why). */
+int cli_encode(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x, uint64_t draw, int train,
+               int one);
 /* Print "spk: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

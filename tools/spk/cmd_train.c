@@ -60,6 +60,12 @@ static double count_spikes(spk_net *net, int T, int B) {
     return s;
 }
 
+int cli_encode(const spk_experiment *e, const spk_dataset *d, const int32_t *idx, int B, float *x, uint64_t draw, int train,
+               int one) {
+    if (one) return spk_experiment_encode_one_step(e, d, idx, B, x, draw, train) != SPK_OK;
+    return (train ? spk_experiment_encode_train_batch(e, d, idx, B, x, draw) : spk_experiment_encode_batch(e, d, idx, B, x, draw)) != SPK_OK;
+}
+
 int cli_evaluate(const spk_experiment *e, spk_trainer *tr, spk_net *net, const spk_dataset *d, int T, size_t in_size, double *loss,
                  double *acc, double *spikes_per_sample) {
     int B = e->batch_size;
@@ -82,8 +88,7 @@ int cli_evaluate(const spk_experiment *e, spk_trainer *tr, spk_net *net, const s
             idx[b] = bi * B + b;
             lab[b] = d->y[idx[b]];
         }
-        if (one ? spk_experiment_encode_one_step(e, d, idx, Bc, x, EVAL_DRAW_BASE + (uint64_t)bi, 0)
-                : spk_experiment_encode_batch(e, d, idx, Bc, x, EVAL_DRAW_BASE + (uint64_t)bi)) {
+        if (cli_encode(e, d, idx, Bc, x, EVAL_DRAW_BASE + (uint64_t)bi, 0, one)) {
             cli_error("%s", spk_errmsg(NULL));
             goto out;
         }
@@ -318,6 +323,9 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     double test_acc = 0;
+    /* an input the same at every step is encoded and given once (to BPTT, whose step runs
+     * spk_net_forward; e-prop and FPTT read every step of x) */
+    const int one = spk_experiment_static_input(e, &train) && (e->train.method == SPK_TRAIN_BPTT || e->train.method == SPK_TRAIN_TBPTT);
     for (int ep = (int)ts.epoch; ep < e->epochs; ep++) {
         spk_rng_permutation((spk_rng){e->seed, 0x5eed}, (uint64_t)ep, perm, train.n);
         pg = NULL;
@@ -331,11 +339,7 @@ int cmd_train(int argc, char **argv) {
             int Bc = train.n - bi * B < B ? train.n - bi * B : B;
             for (int b = 0; b < Bc; b++) lab[b] = train.y[perm[bi * B + b]];
             long step = spk_trainer_steps(tr);
-            /* an input the same at every step is encoded and given once (to BPTT, whose step
-             * runs spk_net_forward; e-prop and FPTT read every step of x) */
-            const int one = spk_experiment_static_input(e, &train) && (e->train.method == SPK_TRAIN_BPTT || e->train.method == SPK_TRAIN_TBPTT);
-            if (one ? spk_experiment_encode_one_step(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step, 1)
-                    : spk_experiment_encode_train_batch(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step)) {
+            if (cli_encode(e, &train, perm + (size_t)bi * B, Bc, x, (uint64_t)step, 1, one)) {
                 cli_error("%s", spk_errmsg(NULL));
                 goto out;
             }
