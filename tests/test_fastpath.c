@@ -360,6 +360,104 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
     spk_net_free(net);
 }
 
+/* A recurrent cell run as one block (cell.c): in -> fc1 (100 -> 64) -> r (LIF) <-> w_rec
+ * (64 -> 64, delayed) -> fc2 (64 -> 12) -> out, against the same network run step by step
+ * (net->no_cell) and against the reference path; and on one thread against all of them. The
+ * forward sums are exact (dyadic weights): r's spikes and membranes, w_rec's output and the
+ * readout are IDENTICAL in every mode; the gradients are the same floats on one thread and
+ * on several, and within 1e-5 of the largest of the other paths (w_rec's input gradient sums
+ * in another order). k: truncated BPTT window; seed: gradient seeds on r's spikes and
+ * membrane; learn: r's decays and thresholds learnable. B = 21: two full blocks of rows and
+ * a part, spread over the threads. */
+static void test_cell(const char *name, int k, int seed, int learn) {
+    spk_net *net;
+    int in, a, r, w, d, o;
+    spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT), ro = lif(0.9f, SPK_RESET_NONE);
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
+    CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
+    CHECK_OK(spk_net_add_neuron(net, "r", &c, 1, (int[]){64}, &r));
+    if (learn) {
+        CHECK_OK(spk_net_set_learnable(net, r, SPK_NP_LAM, SPK_LEARN_PER_NEURON));
+        CHECK_OK(spk_net_set_learnable(net, r, SPK_NP_THR, SPK_LEARN_PER_NEURON));
+    }
+    CHECK_OK(spk_net_add_dense(net, "w_rec", 64, 64, 1, &w));
+    CHECK_OK(spk_net_add_dense(net, "fc2", 64, 12, 1, &d));
+    CHECK_OK(spk_net_add_neuron(net, "out", &ro, 1, (int[]){12}, &o));
+    CHECK_OK(spk_net_connect(net, in, a));
+    CHECK_OK(spk_net_connect(net, a, r));
+    CHECK_OK(spk_net_connect(net, r, w));
+    CHECK_OK(spk_net_connect(net, w, r));
+    CHECK_OK(spk_net_connect(net, r, d));
+    CHECK_OK(spk_net_connect(net, d, o));
+    CHECK_OK(spk_net_build(net, (spk_rng){4, 0}));
+    dyadic_params(net, 4);
+    if (learn) {
+        size_t np;
+        float *pp = spk_net_params(net, &np);
+        const spk__tensor *tl = &net->tensors[net->nodes[r].t_np[SPK_NP_LAM]], *tt = &net->tensors[net->nodes[r].t_np[SPK_NP_THR]];
+        for (size_t i = 0; i < tl->numel; i++) pp[tl->off + i] = 0.75f + (float)(i % 8) / 32.0f, pp[tt->off + i] = 0.25f + (float)(i % 4) / 64.0f;
+        spk_net_params_changed(net);
+    }
+    const int T = 50, B = 21, threads = spk_get_threads();
+    float *x = bernoulli((size_t)T * B * 100, 0.1f, 9);
+    const size_t nr = (size_t)T * B * 64, no = (size_t)T * B * 12;
+    float *seed_r = malloc(nr * sizeof(float)), *seed_o = malloc(no * sizeof(float));
+    for (size_t q = 0; q < nr; q++) seed_r[q] = spk_rng_uniform((spk_rng){9, 14}, 0, q, 0) - 0.5f;
+    for (size_t q = 0; q < no; q++) seed_o[q] = spk_rng_uniform((spk_rng){9, 15}, 0, q, 0) - 0.5f;
+    const int nodes[5] = {r, r, w, o, o};
+    const spk_signal sg[5] = {SPK_SIGNAL_OUT, SPK_SIGNAL_MEM, SPK_SIGNAL_OUT, SPK_SIGNAL_OUT, SPK_SIGNAL_MEM};
+    float *sig[4][5], *grads[4];
+    size_t ng = 0;
+    for (int mode = 0; mode < 4; mode++) { /* cell, cell on one thread, step by step, reference */
+        CHECK_OK(spk_set_threads(mode == 1 ? 1 : threads));
+        net->no_cell = mode == 2;
+        spk_net_set_reference(net, mode == 3);
+        CHECK_OK(spk_net_forward(net, T, B, x));
+        CHECK_MSG(mode > 1 || net->nodes[r].cell_rec == w, "%s: r does not run as a cell", name);
+        CHECK_MSG(mode < 2 || net->nodes[r].cell_rec < 0, "%s: r runs as a cell in mode %d", name, mode);
+        for (int j = 0; j < 5; j++) {
+            const size_t n = j < 3 ? nr : no;
+            sig[mode][j] = malloc(n * sizeof(float));
+            memcpy(sig[mode][j], spk_net_signal(net, nodes[j], sg[j]), n * sizeof(float));
+        }
+        spk_net_zero_grad(net);
+        CHECK_OK(spk_net_seed_grad(net, o, SPK_SIGNAL_MEM, seed_o));
+        if (seed) {
+            CHECK_OK(spk_net_seed_grad(net, r, SPK_SIGNAL_OUT, seed_r));
+            CHECK_OK(spk_net_seed_grad(net, r, SPK_SIGNAL_MEM, seed_r));
+        }
+        CHECK_OK(spk_net_backward_truncated(net, k));
+        const float *g = spk_net_grads(net, &ng);
+        grads[mode] = malloc(ng * sizeof(float));
+        memcpy(grads[mode], g, ng * sizeof(float));
+    }
+    CHECK_OK(spk_set_threads(threads));
+    net->no_cell = 0;
+    spk_net_set_reference(net, 0);
+    for (int mode = 1; mode < 4; mode++)
+        for (int j = 0; j < 5; j++)
+            CHECK_MSG(memcmp(sig[0][j], sig[mode][j], (j < 3 ? nr : no) * sizeof(float)) == 0, "%s: signal %d differs in mode %d",
+                      name, j, mode);
+    CHECK_MSG(memcmp(grads[0], grads[1], ng * sizeof(float)) == 0, "%s: the gradients on one thread differ from those on %d",
+              name, threads);
+    double gmax = 0, spikes = 0;
+    for (size_t q = 0; q < ng; q++) gmax = fmax(gmax, fabs(grads[3][q]));
+    for (size_t q = 0; q < nr; q++) spikes += sig[0][0][q];
+    const double e2 = tu_max_abs_diff(grads[0], grads[2], ng) / gmax, e3 = tu_max_abs_diff(grads[0], grads[3], ng) / gmax;
+    CHECK_MSG(gmax > 0 && e2 < 1e-5 && e3 < 1e-5, "%s: gradients differ by %g (step by step) / %g (reference) of the largest",
+              name, e2, e3);
+    CHECK_MSG(spikes > 0.02 * nr && spikes < 0.95 * nr, "%s: r fired %.0f of %zu: the test needs a mix", name, spikes, nr);
+    printf("%-12s r %.0f spikes; signals identical, gradients the same on 1 and %d threads, within %.1e / %.1e\n", name, spikes,
+           threads, e2, e3);
+    for (int mode = 0; mode < 4; mode++) {
+        for (int j = 0; j < 5; j++) free(sig[mode][j]);
+        free(grads[mode]);
+    }
+    free(x), free(seed_r), free(seed_o);
+    spk_net_free(net);
+}
+
 /* spk_net_set_static_input: one step given equals that step repeated T times, bit for bit
  * (outputs of every node kind on the way and the gradients), on a conv network. */
 static void test_one_step_input(void) {
@@ -432,5 +530,10 @@ int main(void) {
     test_recompute("recompute-drop-off", 0, 0, 0, 10, 0, 2);
     test_recompute("recompute-drop-learn", 1, 5, 1, 12, 1, 1);
     test_one_step_input();
+    test_cell("cell", 0, 0, 0);
+    test_cell("cell-seed", 0, 1, 0);
+    test_cell("cell-tbptt", 7, 1, 0);
+    test_cell("cell-learn", 0, 1, 1);
+    test_cell("cell-learn-tbptt", 10, 0, 1);
     return tu_finish("test_fastpath");
 }

@@ -132,12 +132,6 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
 
 /* ---------------------------------------------------------------- forward ------------- */
 
-static float *W_of(spk_net *net, spk__node *n) { return n->t_w >= 0 ? net->params + net->tensors[n->t_w].off : NULL; }
-static float *b_of(spk_net *net, spk__node *n) { return n->t_b >= 0 ? net->params + net->tensors[n->t_b].off : NULL; }
-static float *s_of(spk_net *net, spk__node *n) { return n->t_s >= 0 ? net->params + net->tensors[n->t_s].off : NULL; }
-static float *dW_of(spk_net *net, spk__node *n) { return n->t_w >= 0 ? net->grads + net->tensors[n->t_w].off : NULL; }
-static float *db_of(spk_net *net, spk__node *n) { return n->t_b >= 0 ? net->grads + net->tensors[n->t_b].off : NULL; }
-static float *ds_of(spk_net *net, spk__node *n) { return n->t_s >= 0 ? net->grads + net->tensors[n->t_s].off : NULL; }
 
 /* Whether a dense or conv node's op on `rows` rows of input x takes the sparse kernels:
  * never on the reference path; else by the measured density of x, which is then compressed
@@ -165,12 +159,12 @@ static int use_sparse(const spk_net *net, spk__node *n, const float *x, int rows
 /* W^T of a dense or conv node for the sparse kernels ([in, out] or [cin*k_h*k_w, cout]),
  * made once per forward (the parameters may have changed since the last); NULL when it
  * cannot be allocated (the GEMM path is used). */
-static const float *wt_of(spk_net *net, spk__node *n) {
+const float *spk__net_wt(spk_net *net, spk__node *n) {
     if (n->wt_valid) return n->wt;
     int rows = n->kind == SPK_NODE_DENSE ? n->d_out : n->conv.cout;
     int cols = n->kind == SPK_NODE_DENSE ? n->d_in : n->conv.cin * n->conv.k_h * n->conv.k_w;
     if (!n->wt && !(n->wt = spk_malloc((size_t)rows * cols * sizeof(float)))) return NULL;
-    spk_op_transpose(n->wt, W_of(net, n), rows, cols);
+    spk_op_transpose(n->wt, spk__W_of(net, n), rows, cols);
     n->wt_valid = 1;
     return n->wt;
 }
@@ -210,13 +204,6 @@ static void replicate_step0(float *base, size_t step, int nt) {
     for (int t = 1; t < nt; t++) memcpy(base + (size_t)t * step, base, step * sizeof(float));
 }
 
-/* The state of thin population n before step t: the initial state, or step t-1's (mem, out). */
-static const float *thin_prev_v(const spk__node *n, int t, size_t BN) {
-    return t ? n->mem + (size_t)(t - 1) * BN : n->states + (size_t)spk_neuron_slot_offset(n->nr, SPK_SLOT_V) * BN;
-}
-static const float *thin_prev_s(const spk__node *n, int t, size_t BN) {
-    return t ? n->out + (size_t)(t - 1) * BN : n->states + (size_t)spk_neuron_slot_offset(n->nr, SPK_SLOT_S) * BN;
-}
 
 /* A scratch buffer of at least n floats in *buf (its contents not kept when it grows);
  * NULL without memory. */
@@ -240,9 +227,6 @@ static int only_reader(const spk_net *net, int v) {
 }
 
 /* Whether population n's decay or threshold is learnable. */
-static int learns_lam_thr(const spk__node *n) {
-    return n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR];
-}
 
 /* Dropout node q's mask when it is active (training, p > 0), else NULL (q NULL too). */
 static const float *drop_mask(const spk_net *net, const spk__node *q) {
@@ -328,13 +312,13 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         /* a time-constant input: compute one step and replicate it (exact: the same rows) */
         int rows = n->static_in && nt == net->T ? B : M;
         if (n->kind == SPK_NODE_DENSE) {
-            if (use_sparse(net, n, n->in + ri, rows, 0) && wt_of(net, n))
-                spk_op_dense_forward_sparse(n->out + ro, &n->csr, n->wt, b_of(net, n), n->d_out);
+            if (use_sparse(net, n, n->in + ri, rows, 0) && spk__net_wt(net, n))
+                spk_op_dense_forward_sparse(n->out + ro, &n->csr, n->wt, spk__b_of(net, n), n->d_out);
             else
-                spk_op_dense_forward(n->out + ro, n->in + ri, W_of(net, n), b_of(net, n), rows, n->d_in, n->d_out);
-        } else if (!(use_sparse(net, n, n->in + ri, rows, 0) && wt_of(net, n) &&
-                     spk_op_conv_forward_sparse(n->out + ro, &n->csr, n->wt, b_of(net, n), &n->conv) == 0)) {
-            spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, W_of(net, n), b_of(net, n), &n->conv, rows);
+                spk_op_dense_forward(n->out + ro, n->in + ri, spk__W_of(net, n), spk__b_of(net, n), rows, n->d_in, n->d_out);
+        } else if (!(use_sparse(net, n, n->in + ri, rows, 0) && spk__net_wt(net, n) &&
+                     spk_op_conv_forward_sparse(n->out + ro, &n->csr, n->wt, spk__b_of(net, n), &n->conv) == 0)) {
+            spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, spk__W_of(net, n), spk__b_of(net, n), &n->conv, rows);
         }
         size_t step = (size_t)B * n->out_numel;
         if (rows != M && !n->out_once) replicate_step0(n->out + ro, step, nt);
@@ -358,8 +342,8 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         break;
     case SPK_NODE_NORM: return spk__norm_forward(net, v, t0, nt);
     case SPK_NODE_SCALE:
-        spk_op_scale_forward(n->out + ro, n->in + ri, s_of(net, n), M, n->out_numel);
-        if (b_of(net, n)) spk_op_bias_forward(n->out + ro, b_of(net, n), M, n->out_numel);
+        spk_op_scale_forward(n->out + ro, n->in + ri, spk__s_of(net, n), M, n->out_numel);
+        if (spk__b_of(net, n)) spk_op_bias_forward(n->out + ro, spk__b_of(net, n), M, n->out_numel);
         break;
     case SPK_NODE_DROPOUT:
         if (n->by_src) break; /* its source population applies it (ds_via) */
@@ -378,13 +362,13 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         const int into = !net->reference && spk__neuron_step_into_ok(n->nr);
         if (n->recompute) { /* the reader's output, row by row; no steps kept (a layer-major group: t0 0, nt T) */
             const spk__node *d = &net->nodes[n->ds_from];
-            ds_rows dr = {.n = n, .d = d, .W = W_of(net, (spk__node *)d), .bias = b_of(net, (spk__node *)d), .B = B, .nt = nt};
+            ds_rows dr = {.n = n, .d = d, .W = spk__W_of(net, d), .bias = spk__b_of(net, d), .B = B, .nt = nt};
             via_of(net, n, &dr);
-            const int learnable = learns_lam_thr(n);
+            const int learnable = spk__learns_lam_thr(n);
             if (!reserve(&n->row_buf, &n->row_cap, (size_t)omp_get_max_threads() * spk__thin_rows_scratch(n->nr, nt)) ||
                 (learnable && !n->par_snap && !(n->par_snap = spk_malloc(2 * (size_t)n->out_numel * sizeof(float)))))
                 return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for its rows of steps", n->name);
-            spk__neuron_steps_thin_rows(n->nr, B, nt, thin_prev_v(n, 0, BN), thin_prev_s(n, 0, BN), n->in, n->in_once ? 0 : BN,
+            spk__neuron_steps_thin_rows(n->nr, B, nt, spk__thin_prev_v(n, 0, BN), spk__thin_prev_s(n, 0, BN), n->in, n->in_once ? 0 : BN,
                                         n->row_buf, ro_forward_row, (void *)&dr);
             if (learnable) { /* what a later fill of out and mem computes with (par_snap) */
                 memcpy(n->par_snap, n->nr->param[SPK_NP_LAM], (size_t)n->out_numel * sizeof(float));
@@ -396,7 +380,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         }
         if (n->thin) {
             const size_t xs = n->in_once ? 0 : BN;
-            spk__neuron_steps_thin(n->nr, B, nt, thin_prev_v(n, t0, BN), thin_prev_s(n, t0, BN), n->out + t0 * BN,
+            spk__neuron_steps_thin(n->nr, B, nt, spk__thin_prev_v(n, t0, BN), spk__thin_prev_s(n, t0, BN), n->out + t0 * BN,
                                    n->mem + t0 * BN, n->in + t0 * xs, xs, NULL);
             break;
         }
@@ -426,7 +410,7 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
 static void make_init(spk_net *net, spk__node *n) {
     size_t F = (size_t)n->out_numel;
     memset(n->init, 0, (size_t)net->B * F * sizeof(float));
-    const float *b = b_of(net, n);
+    const float *b = spk__b_of(net, n);
     if (!b) return;
     size_t per = n->kind == SPK_NODE_CONV ? F / (size_t)n->conv.cout : 1;
     for (int r = 0; r < net->B; r++)
@@ -519,6 +503,15 @@ static void mark_flow(spk_net *net) {
             net->nodes[via[k]].ds_from = v; /* their output gradients, like p's, are not written by d */
         }
     }
+    spk__cell_mark(net);
+}
+
+/* The population of the cell (spk__cell_mark) that group g is, or -1. */
+static int group_cell(const spk_net *net, int g) {
+    const int a = net->scc_start[g], b = net->scc_start[g + 1];
+    for (int k = a; k < b; k++)
+        if (net->nodes[net->order[k]].cell_rec >= 0) return net->order[k];
+    return -1;
 }
 
 /* An output kept in part or not at all written out in full when first asked for after a
@@ -536,7 +529,7 @@ static void fill_once(const spk_net *net, const spk__node *n) {
     }
     if (n->out_stale) {
         const size_t BN = (size_t)net->B * n->out_numel;
-        spk__neuron_steps_thin(n->nr, net->B, net->T, thin_prev_v(n, 0, BN), thin_prev_s(n, 0, BN), w->out, w->mem, n->in,
+        spk__neuron_steps_thin(n->nr, net->B, net->T, spk__thin_prev_v(n, 0, BN), spk__thin_prev_s(n, 0, BN), w->out, w->mem, n->in,
                                n->in_once ? 0 : BN, n->par_snap);
         w->out_stale = 0;
     }
@@ -593,6 +586,8 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
             gather(net, v, 0, T);
             if ((st = node_forward(net, v, 0, T))) return st;
             if (net->profiling) net->nodes[v].prof_fwd += omp_get_wtime() - t0;
+        } else if (group_cell(net, g) >= 0) {
+            if ((st = spk__cell_forward(net, group_cell(net, g)))) return st;
         } else {
             for (int t = 0; t < T; t++)
                 for (int k = a; k < b; k++) {
@@ -771,17 +766,17 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
              * (dense_param_grads: one product over all T*B rows instead of T small ones) */
             int defer = n->recurrent && nt < net->T && !net->reference;
             /* (by_src: the source population computed the weight gradient) */
-            float *dW = defer || n->by_src ? NULL : dW_of(net, n), *db = defer ? NULL : db_of(net, n);
+            float *dW = defer || n->by_src ? NULL : spk__dW_of(net, n), *db = defer ? NULL : spk__db_of(net, n);
             if (dW && use_sparse(net, n, n->in + ri, rows, 1) && scratch_of(n)) {
                 spk_op_dense_dw_sparse(dW, n->wscratch, n->dout + ro, &n->csr, n->d_out);
                 dW = NULL;
             }
-            spk_op_dense_backward(din, dW, db, n->dout + ro, n->in + ri, W_of(net, n), rows, n->d_in, n->d_out);
+            spk_op_dense_backward(din, dW, db, n->dout + ro, n->in + ri, spk__W_of(net, n), rows, n->d_in, n->d_out);
         } else {
-            float *dW = dW_of(net, n);
+            float *dW = spk__dW_of(net, n);
             if (dW && use_sparse(net, n, n->in + ri, rows, 1) && spk_op_conv_dw_sparse(dW, n->dout + ro, &n->csr, &n->conv) == 0)
                 dW = NULL;
-            spk_op_conv_backward(din, dW, db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, W_of(net, n), &n->conv, rows);
+            spk_op_conv_backward(din, dW, spk__db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, spk__W_of(net, n), &n->conv, rows);
         }
         break;
     }
@@ -812,8 +807,8 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         break;
     }
     case SPK_NODE_SCALE:
-        spk_op_scale_backward(din, ds_of(net, n), n->dout + ro, n->in + ri, s_of(net, n), M, n->out_numel);
-        if (db_of(net, n)) spk_op_bias_backward(db_of(net, n), n->dout + ro, M, n->out_numel);
+        spk_op_scale_backward(din, spk__ds_of(net, n), n->dout + ro, n->in + ri, spk__s_of(net, n), M, n->out_numel);
+        if (spk__db_of(net, n)) spk_op_bias_backward(spk__db_of(net, n), n->dout + ro, M, n->out_numel);
         break;
     case SPK_NODE_DROPOUT:
         if (n->by_src) break; /* its source population's backward hands the gradient on */
@@ -843,8 +838,8 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             const int rc = n->recompute; /* (a layer-major group: t0 0, nt T) */
             const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS;
             const size_t WN = d ? (size_t)d->d_out * d->d_in : 0;
-            float *dW = rc ? dW_of(net, d) : NULL;
-            ds_rows dr = {.n = n, .d = d, .W = d ? W_of(net, d) : NULL, .B = B, .t0 = t0, .nt = nt, .clean = clean,
+            float *dW = rc ? spk__dW_of(net, d) : NULL;
+            ds_rows dr = {.n = n, .d = d, .W = d ? spk__W_of(net, d) : NULL, .B = B, .t0 = t0, .nt = nt, .clean = clean,
                           .part = dW ? reserve(&n->dw_part, &n->dw_part_cap, nblk * WN) : NULL};
             if (rc) via_of(net, n, &dr);
             if ((d && !rc && !reserve(&n->ds_step, &n->ds_step_cap, BN)) || (dW && !dr.part) ||
@@ -853,14 +848,14 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             const size_t xs = n->in_once ? 0 : BN; /* a constant input: its gradient summed over time */
             const spk__thin_bw a = {
                 .B = B, .nt = nt, .t0 = t0, .T = net->T, .tbptt_k = net->tbptt_k,
-                .v_init = thin_prev_v(n, t0, BN), .s_init = thin_prev_s(n, t0, BN),
+                .v_init = spk__thin_prev_v(n, t0, BN), .s_init = spk__thin_prev_s(n, t0, BN),
                 .mem = rc ? NULL : n->mem + t0 * BN, .s = rc ? NULL : n->out + t0 * BN,
                 .scratch = rc ? n->row_buf : NULL, .row_done = dW ? ro_weight_grad_row : NULL,
                 .x = n->in + t0 * xs, .dx = n->din + t0 * xs, .x_step = xs, .dstate = n->dstate,
                 .ds = clean ? NULL : n->dout + t0 * BN, /* (all zero: not read) */
                 .dmem = n->dmem ? n->dmem + t0 * BN : NULL,
                 .ds_row = d && !rc ? ds_row : NULL, .ds_steps = d && rc ? ds_steps : NULL, .ctx = (void *)&dr,
-                .param_grads = learns_lam_thr(n)};
+                .param_grads = spk__learns_lam_thr(n)};
             spk_status st = spk__neuron_steps_backward_thin(n->nr, &a);
             if (st) return spk__fail(&net->obj, st, "node '%s': %s", n->name, spk_errmsg(n->nr));
             if (dW) { /* the reader's weight gradient: its block partials in order */
@@ -898,16 +893,17 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
  * (its step-by-step backward computed only the input gradient). */
 static void dense_param_grads(spk_net *net, spk__node *n) {
     const int M = net->T * net->B;
-    float *dW = dW_of(net, n);
+    float *dW = spk__dW_of(net, n);
     if (dW && use_sparse(net, n, n->in, M, 1) && scratch_of(n)) {
         spk_op_dense_dw_sparse(dW, n->wscratch, n->dout, &n->csr, n->d_out);
         dW = NULL;
     }
-    spk_op_dense_backward(NULL, dW, db_of(net, n), n->dout, n->in, W_of(net, n), M, n->d_in, n->d_out);
+    spk_op_dense_backward(NULL, dW, spk__db_of(net, n), n->dout, n->in, spk__W_of(net, n), M, n->d_in, n->d_out);
 }
 
-/* Hand node v's input gradient on steps [t0, t0+nt) to its sources. */
-static void scatter(spk_net *net, int v, int t0, int nt) {
+/* Hand node v's input gradient on steps [t0, t0+nt) to its sources (over its delayed edges
+ * too when `delayed`). */
+static void scatter(spk_net *net, int v, int t0, int nt, int delayed) {
     spk__node *n = &net->nodes[v];
     if (n->in_alias || v == net->input) return;
     if (n->kind == SPK_NODE_ATTENTION) {
@@ -918,7 +914,7 @@ static void scatter(spk_net *net, int v, int t0, int nt) {
     size_t row = (size_t)net->B * n->in_numel;
     for (int e = 0; e < net->n_edges; e++) {
         const spk__edge *ed = &net->edges[e];
-        if (ed->to != v) continue;
+        if (ed->to != v || (ed->delayed && !delayed)) continue;
         spk__node *s = &net->nodes[ed->from];
         if (!s->need_dout && !ed->delayed) continue;
         for (int t = t0; t < t0 + nt; t++) {
@@ -932,7 +928,7 @@ static void scatter(spk_net *net, int v, int t0, int nt) {
 
 /* the bias of a back-edge source also fed its output before t = 0 */
 static void init_backward(spk_net *net, spk__node *n) {
-    float *db = db_of(net, n);
+    float *db = spk__db_of(net, n);
     if (!db) return;
     size_t F = (size_t)n->out_numel;
     size_t per = n->kind == SPK_NODE_CONV ? F / (size_t)n->conv.cout : 1;
@@ -976,14 +972,21 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
             int v = net->order[a];
             double t0 = net->profiling ? omp_get_wtime() : 0;
             if ((st = node_backward(net, v, 0, T))) return st;
-            scatter(net, v, 0, T);
+            scatter(net, v, 0, T, 1);
             if (net->profiling) net->nodes[v].prof_bwd += omp_get_wtime() - t0;
         } else {
-            for (int t = T - 1; t >= 0; t--)
+            const int p = group_cell(net, g);
+            if (p >= 0) { /* the cell's steps, then its input gradient to the sources outside */
+                if ((st = spk__cell_backward(net, p))) return st;
+                double t0 = net->profiling ? omp_get_wtime() : 0;
+                scatter(net, p, 0, T, 0);
+                if (net->profiling) net->nodes[p].prof_bwd += omp_get_wtime() - t0;
+            }
+            for (int t = T - 1; t >= 0 && p < 0; t--)
                 for (int k = b - 1; k >= a; k--) {
                     double t0 = net->profiling ? omp_get_wtime() : 0;
                     if ((st = node_backward(net, net->order[k], t, 1))) return st;
-                    scatter(net, net->order[k], t, 1);
+                    scatter(net, net->order[k], t, 1, 1);
                     if (net->profiling) net->nodes[net->order[k]].prof_bwd += omp_get_wtime() - t0;
                 }
             for (int k = a; k < b && !net->reference; k++) {

@@ -98,6 +98,8 @@ typedef struct spk__node {
     size_t row_cap;
     float *dw_part;  /* recompute: per-block partial weight gradients of the reader, owned */
     size_t dw_part_cap;
+    int cell_rec;    /* thin population run with its recurrent dense layer as one block
+                        (cell.c, spk__cell_mark): that layer's node; -1 none */
     int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
     int need_din;    /* backward must produce dL/d(its input) for a source */
     /* flatten: dims [flat_start, flat_end] of the input merged into one (flat_partial = 1);
@@ -168,9 +170,32 @@ struct spk_net {
     int reference;            /* run the plain reference path (spk_net_set_reference) */
     int no_recompute;         /* keep every thin population's steps (tests: the recomputing
                                  path against the keeping one) */
+    int no_cell;              /* run recurrent cells step by step (tests: cell.c against the
+                                 step-by-step path) */
     int profiling;            /* time each node (spk_net_set_profiling) */
     int hardware_safe;        /* refuse non-local nodes (spk_net_set_hardware_safe) */
 };
+
+/* A node's parameter tensors in the arena (weight, bias, scale) and their gradients; NULL
+ * when it has none. */
+static inline float *spk__W_of(const spk_net *net, const spk__node *n) { return n->t_w >= 0 ? net->params + net->tensors[n->t_w].off : NULL; }
+static inline float *spk__b_of(const spk_net *net, const spk__node *n) { return n->t_b >= 0 ? net->params + net->tensors[n->t_b].off : NULL; }
+static inline float *spk__s_of(const spk_net *net, const spk__node *n) { return n->t_s >= 0 ? net->params + net->tensors[n->t_s].off : NULL; }
+static inline float *spk__dW_of(const spk_net *net, const spk__node *n) { return n->t_w >= 0 ? net->grads + net->tensors[n->t_w].off : NULL; }
+static inline float *spk__db_of(const spk_net *net, const spk__node *n) { return n->t_b >= 0 ? net->grads + net->tensors[n->t_b].off : NULL; }
+static inline float *spk__ds_of(const spk_net *net, const spk__node *n) { return n->t_s >= 0 ? net->grads + net->tensors[n->t_s].off : NULL; }
+/* The state of thin population n before step t: the initial state, or step t-1's (mem, out). */
+static inline const float *spk__thin_prev_v(const spk__node *n, int t, size_t BN) {
+    return t ? n->mem + (size_t)(t - 1) * BN : n->states + (size_t)spk_neuron_slot_offset(n->nr, SPK_SLOT_V) * BN;
+}
+static inline const float *spk__thin_prev_s(const spk__node *n, int t, size_t BN) {
+    return t ? n->out + (size_t)(t - 1) * BN : n->states + (size_t)spk_neuron_slot_offset(n->nr, SPK_SLOT_S) * BN;
+}
+/* Whether population n learns its decay or threshold. */
+static inline int spk__learns_lam_thr(const spk__node *n) { return n->learn[SPK_NP_LAM] || n->learn[SPK_NP_THR]; }
+/* W^T of a dense or conv node for the sparse kernels (exec.c), made once per forward; NULL
+ * without memory. */
+const float *spk__net_wt(spk_net *net, spk__node *n);
 
 /* graph_sew.c: the build-time checks of merge ops, norm nodes and hardware-safe mode, and
  * the forward / backward of SEW merges (AND, IAND) and norm nodes for exec.c. */
@@ -179,6 +204,16 @@ spk_status spk__merge_forward(spk_net *net, int v, int t0, int nt);
 void spk__merge_backward(spk_net *net, int v, int t0, int nt);
 spk_status spk__norm_forward(spk_net *net, int v, int t0, int nt);
 void spk__norm_backward(spk_net *net, int v, int t0, int nt);
+
+/* Recurrent cells (cell.c): a thin population P and a dense layer R of N -> N forming a group
+ * on their own (R reads P within the step, P reads R delayed and otherwise only nodes outside
+ * the group). mark: set P's cell_rec for every such group (none on the reference path or
+ * with net->no_cell); forward / backward: the group over all T steps, rows split among
+ * threads; backward leaves P's input gradient to the other sources and R's parameter
+ * gradients to the caller. */
+void spk__cell_mark(spk_net *net);
+spk_status spk__cell_forward(spk_net *net, int p);
+spk_status spk__cell_backward(spk_net *net, int p);
 
 /* Edges delivering into node v: indices into net->edges. */
 int spk__net_in_edges(const spk_net *net, int v, int *idx, int max);

@@ -121,6 +121,13 @@ int spk__neuron_thin_ok(const spk_neuron *nr);
 void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_init, const float *s_init, float *s,
                             float *mem, const float *x, size_t x_step, const float *par);
 
+/* One step of spk__neuron_steps_thin for `rows` consecutive rows ([rows, N] each: the input
+ * x, the state before the step (v0, s0), the spikes s and membrane mem written), serial: for
+ * a caller that runs its own parallel loop over rows (the network's recurrent cells). The
+ * same floats as spk__neuron_steps_thin. */
+void spk__neuron_thin_step_rows(const spk_neuron *nr, int rows, const float *x, const float *v0, const float *s0, float *s,
+                                float *mem);
+
 /* Rows of a thin population are grouped in blocks of this many for partial sums. */
 #define SPK__THIN_BLOCK_ROWS 8
 /* A consumer of one row of a thin population's steps: row b (in block blk = b /
@@ -173,5 +180,16 @@ typedef struct {
 } spk__thin_bw;
 /* SPK_ERR_NOMEM (recorded on nr) when the partial sums cannot be allocated. */
 spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a);
+/* spk__neuron_steps_backward_thin in serial pieces, for a caller that runs its own parallel
+ * loop (the network's recurrent cells, one step at a time over each thread's own rows):
+ *   partials: the lam / thr partial sums for nsteps calls of nt = 1 (pgrad: a->param_grads),
+ *     NULL without memory (recorded on nr); step t's part starts at
+ *     t * ceil(B / SPK__THIN_BLOCK_ROWS) * 2N when pgrad, else every call uses the start;
+ *   blocks: the backward of the row blocks [blk0, blk1) (SPK__THIN_BLOCK_ROWS rows each);
+ *   reduce: with pgrad, after the last step, add the partials to the gradients, last step
+ *     first (the same sums as nsteps separate calls). */
+float *spk__neuron_thin_bw_partials(spk_neuron *nr, int B, int nsteps, int pgrad);
+void spk__neuron_thin_bw_blocks(spk_neuron *nr, const spk__thin_bw *a, float *part, int blk0, int blk1);
+void spk__neuron_thin_bw_reduce(spk_neuron *nr, int B, int nsteps);
 
 #endif

@@ -398,6 +398,12 @@ void spk__neuron_steps_thin(const spk_neuron *nr, int B, int nt, const float *v_
     }
 }
 
+void spk__neuron_thin_step_rows(const spk_neuron *nr, int rows, const float *x, const float *v0, const float *s0, float *s,
+                                float *mem) {
+    const size_t N = (size_t)nr->n;
+    for (int b = 0; b < rows; b++) thin_row_steps(nr, NULL, 1, x + b * N, 0, v0 + b * N, s0 + b * N, s + b * N, mem + b * N, 0);
+}
+
 size_t spk__thin_rows_scratch(const spk_neuron *nr, int nt) {
     /* membranes, spikes, spike gradients; a thread's part starts on a cache line */
     return spk__align_up((size_t)3 * nt * nr->n, 16);
@@ -651,26 +657,22 @@ static inline void thin_bw_step(const spk__thin_bw *a, const lif_bw_cfg *k, floa
     lif_bw_row(k, a->param_grads, vp, spp, m, sp, a->x + xo, dV, dS, a->dx + xo, a->dmem ? a->dmem + so : NULL, ds, plam, pthr);
 }
 
-spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a) {
+float *spk__neuron_thin_bw_partials(spk_neuron *nr, int B, int nsteps, int pgrad) {
+    const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
+    /* with parameter gradients, each step keeps its own block partials ([nsteps][nblk][2N]),
+     * summed afterwards exactly as one call per step sums them; without, one set is written
+     * and ignored (the general loop always sums) */
+    return lif_bw_partials(nr, pgrad ? nsteps * nblk : nblk, pgrad || !lif_bw_setup(nr).common);
+}
+
+void spk__neuron_thin_bw_blocks(spk_neuron *nr, const spk__thin_bw *a, float *part, int blk0, int blk1) {
     const lif_bw_cfg k = lif_bw_setup(nr);
     const int N = nr->n, B = a->B, nt = a->nt;
     const size_t BN = (size_t)B * N;
     const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
-    const int pgrad = a->param_grads;
-    /* with parameter gradients, each step keeps its own block partials ([nt][nblk][2N]), summed
-     * afterwards exactly as one call per step sums them; without, one set is written and
-     * ignored (the general loop always sums) */
-    float *part = lif_bw_partials(nr, pgrad ? nt * nblk : nblk, pgrad || !k.common);
-    if (!part) return SPK_ERR_NOMEM;
     const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
     const size_t per = a->mem ? 0 : spk__thin_rows_scratch(nr, nt);
-    /* a block of rows through all its steps, last to first: its state gradients (and a summed
-     * input gradient) stay in cache between steps instead of going through memory at every
-     * step; per element the same float operations as one call per step. Recomputing (mem
-     * NULL), each row first runs its forward steps again into this thread's scratch; the
-     * partial sums of a step still take the block's rows in order. */
-#pragma omp parallel for schedule(static) if (BN * (size_t)nt > NEURON_PAR_MIN)
-    for (int blk = 0; blk < nblk; blk++) {
+    for (int blk = blk0; blk < blk1; blk++) {
         const int b0 = blk * LIF_BW_ROWS, b1 = b0 + LIF_BW_ROWS < B ? b0 + LIF_BW_ROWS : B;
         if (!a->mem) {
             float *ms = a->scratch + (size_t)omp_get_thread_num() * per, *ss = ms + (size_t)nt * N, *dss = ss + (size_t)nt * N;
@@ -698,7 +700,24 @@ spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a
                              t ? a->s + so - BN : a->s_init ? a->s_init + o : NULL, ds, oV, oS);
             }
     }
-    if (pgrad) lif_bw_reduce(nr, nblk, nt); /* the same sums as one call per step */
+}
+
+void spk__neuron_thin_bw_reduce(spk_neuron *nr, int B, int nsteps) {
+    lif_bw_reduce(nr, (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS, nsteps);
+}
+
+spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a) {
+    const int nblk = (a->B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
+    float *part = spk__neuron_thin_bw_partials(nr, a->B, a->nt, a->param_grads);
+    if (!part) return SPK_ERR_NOMEM;
+    /* a block of rows through all its steps, last to first: its state gradients (and a summed
+     * input gradient) stay in cache between steps instead of going through memory at every
+     * step; per element the same float operations as one call per step. Recomputing (mem
+     * NULL), each row first runs its forward steps again into this thread's scratch; the
+     * partial sums of a step still take the block's rows in order. */
+#pragma omp parallel for schedule(static) if ((size_t)a->B * nr->n * (size_t)a->nt > NEURON_PAR_MIN)
+    for (int blk = 0; blk < nblk; blk++) spk__neuron_thin_bw_blocks(nr, a, part, blk, blk + 1);
+    if (a->param_grads) lif_bw_reduce(nr, nblk, a->nt); /* the same sums as one call per step */
     return SPK_OK;
 }
 

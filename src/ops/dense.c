@@ -46,6 +46,8 @@ void spk_op_dense_forward(float *y, const float *x, const float *W, const float 
 /* The lanes of a 16-float vector that hold the n (> 0) values left: all of them from 16 on. */
 static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
+static void dx_rows_wide(float *dx, size_t dxs, const float *dy, size_t dys, const float *W, int R, int in, int out, int acc);
+
 /* dx[m, :] += sum_k dy[m, k] W[k, :] for out <= NARROW: per row, 16 inputs at a time, the
  * outputs k in order (each dx element: dx + dy0 W0 + dy1 W1 + ...). */
 static inline void dx_narrow_row(float *restrict xr, const float *restrict d, const float *restrict W, int in, int out,
@@ -105,6 +107,10 @@ void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int
 #ifdef __AVX512F__
     if (out >= 1 && out <= NARROW) {
         dx_narrow_row(dx, dy, W, in, out, acc);
+        return;
+    }
+    if (out > NARROW && in > 0) {
+        dx_rows_wide(dx, 0, dy, 0, W, 1, in, out, acc);
         return;
     }
 #endif
@@ -192,6 +198,56 @@ static inline __attribute__((always_inline)) void dx_rows_narrow(float *restrict
     }
 }
 
+/* The lanes of a 16-float vector that hold the n values left (none for n <= 0). */
+static inline __mmask16 lanes0(int n) { return n <= 0 ? (__mmask16)0 : lanes(n); }
+
+/* dx[r] = (acc ? dx[r] : 0) + dy[r] W for RB (a constant, at most 6) rows over the 64 columns
+ * from i (m: the lanes of each 16 that are in range): the RB x 64 sums in 24 registers over
+ * all `out` outputs in order, one FMA per output; per element the same operations whatever
+ * the rows or columns around it. */
+static inline __attribute__((always_inline)) void dx_wide_tile(float *restrict dx, size_t dxs, const float *restrict dy,
+                                                                size_t dys, const float *restrict W, int in, int out, int i,
+                                                                const __mmask16 *m, const int RB, const int acc) {
+    __m512 a[6][4];
+    for (int r = 0; r < RB; r++)
+        for (int q = 0; q < 4; q++) a[r][q] = acc ? _mm512_maskz_loadu_ps(m[q], dx + (size_t)r * dxs + i + 16 * q) : _mm512_setzero_ps();
+    for (int k = 0; k < out; k++) {
+        const float *w = W + (size_t)k * in + i;
+        const __m512 w0 = _mm512_maskz_loadu_ps(m[0], w), w1 = _mm512_maskz_loadu_ps(m[1], w + 16);
+        const __m512 w2 = _mm512_maskz_loadu_ps(m[2], w + 32), w3 = _mm512_maskz_loadu_ps(m[3], w + 48);
+        for (int r = 0; r < RB; r++) {
+            const __m512 d = _mm512_set1_ps(dy[(size_t)r * dys + k]);
+            a[r][0] = _mm512_fmadd_ps(d, w0, a[r][0]);
+            a[r][1] = _mm512_fmadd_ps(d, w1, a[r][1]);
+            a[r][2] = _mm512_fmadd_ps(d, w2, a[r][2]);
+            a[r][3] = _mm512_fmadd_ps(d, w3, a[r][3]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int q = 0; q < 4; q++) _mm512_mask_storeu_ps(dx + (size_t)r * dxs + i + 16 * q, m[q], a[r][q]);
+}
+
+/* dx[r] = (acc ? dx[r] : 0) + dy[r] W over R rows for out > NARROW: tiles of 6 rows x 64
+ * columns (dx_wide_tile). A row's floats do not depend on R. */
+static void dx_rows_wide(float *dx, size_t dxs, const float *dy, size_t dys, const float *W, int R, int in, int out, int acc) {
+    for (int i = 0; i < in; i += 64) {
+        const __mmask16 m[4] = {lanes0(in - i), lanes0(in - i - 16), lanes0(in - i - 32), lanes0(in - i - 48)};
+        int r = 0;
+#define DX_TILE(RB) acc ? dx_wide_tile(dx + (size_t)r * dxs, dxs, dy + (size_t)r * dys, dys, W, in, out, i, m, RB, 1) \
+                        : dx_wide_tile(dx + (size_t)r * dxs, dxs, dy + (size_t)r * dys, dys, W, in, out, i, m, RB, 0)
+        for (; r + 6 <= R; r += 6) DX_TILE(6);
+        switch (R - r) {
+        case 5: DX_TILE(5); break;
+        case 4: DX_TILE(4); break;
+        case 3: DX_TILE(3); break;
+        case 2: DX_TILE(2); break;
+        case 1: DX_TILE(1); break;
+        default: break;
+        }
+#undef DX_TILE
+    }
+}
+
 /* a switch over the constant out of a narrow kernel call */
 #define NARROW_CASES(CALL)                                                                                  \
     switch (out) {                                                                                          \
@@ -230,6 +286,10 @@ void spk_op_dense_dx_rows(float *dx, size_t dx_stride, const float *dy, size_t d
 #define DX_ROWS(K) dx_rows_narrow(dx, dx_stride, dy, dy_stride, W, R, in, K, acc)
         NARROW_CASES(DX_ROWS)
 #undef DX_ROWS
+        return;
+    }
+    if (out > NARROW) {
+        dx_rows_wide(dx, dx_stride, dy, dy_stride, W, R, in, out, acc);
         return;
     }
 #endif
@@ -328,6 +388,53 @@ size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols) {
     return total;
 }
 
+/* The nonzeros of row xr [cols] (NaN counts as nonzero, as != 0 does), in column order, into
+ * idx / val, which have room for `room` entries (at least the row's count); returns the count. */
+static inline int32_t compress_row(const float *restrict xr, int cols, int32_t *restrict idx, float *restrict val,
+                                   int32_t room) {
+    (void)room;
+    int32_t k = 0;
+    int i0 = 0;
+#ifdef __AVX512F__
+    /* 16 inputs at a time: a compare gives the mask of nonzeros (NaN counts as nonzero, as
+     * != 0 does); their values and indices are compressed in registers and stored whole
+     * (the lanes past them are overwritten by the next store) while 16 fit in the room,
+     * then under a mask. (Compressing stores to memory, microcoded on Zen 4, took 0.57 -
+     * 0.60 ms against 0.36 - 0.42 ms for [3200, 1000] at 22 %, one thread.) */
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    for (; i0 + 16 <= cols; i0 += 16) {
+        const __m512 v = _mm512_loadu_ps(xr + i0);
+        const __mmask16 nz = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        const __m512 cv = _mm512_maskz_compress_ps(nz, v);
+        const __m512i ci = _mm512_maskz_compress_epi32(nz, _mm512_add_epi32(lane, _mm512_set1_epi32(i0)));
+        const int pc = __builtin_popcount((unsigned)nz);
+        if (k + 16 <= room) {
+            _mm512_storeu_ps(val + k, cv);
+            _mm512_storeu_si512((void *)(idx + k), ci);
+        } else if (pc) {
+            const __mmask16 head = (__mmask16)((1u << pc) - 1);
+            _mm512_mask_storeu_ps(val + k, head, cv);
+            _mm512_mask_storeu_epi32(idx + k, head, ci);
+        }
+        k += pc;
+    }
+#endif
+    /* portable: 16 inputs at a time, a bit mask of the nonzeros, one store per set bit */
+    for (; i0 < cols; i0 += 16) {
+        const int n = cols - i0 < 16 ? cols - i0 : 16;
+        uint32_t mask = 0;
+        for (int j = 0; j < n; j++) mask |= (uint32_t)(xr[i0 + j] != 0.0f) << j;
+        while (mask) {
+            const int j = __builtin_ctz(mask);
+            idx[k] = i0 + j;
+            val[k] = xr[i0 + j];
+            k++;
+            mask &= mask - 1;
+        }
+    }
+    return k;
+}
+
 int spk_op_csr_fill(spk_csr *c, const float *x) {
     if (c->nnz > c->cap || !c->idx) {
         /* room to grow: spike counts rise as training goes on, and a buffer sized to each
@@ -346,48 +453,7 @@ int spk_op_csr_fill(spk_csr *c, const float *x) {
 #pragma omp parallel for schedule(static) if ((size_t)M * cols > SPARSE_PAR_MIN)
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * cols;
-        int32_t *idx = c->idx + c->ptr[m];
-        float *val = c->val + c->ptr[m];
-        int32_t k = 0;
-        int i0 = 0;
-#ifdef __AVX512F__
-        /* 16 inputs at a time: a compare gives the mask of nonzeros (NaN counts as nonzero, as
-         * != 0 does); their values and indices are compressed in registers and stored whole
-         * (the lanes past them are overwritten by the next store) while 16 fit in the row,
-         * then under a mask. (Compressing stores to memory, microcoded on Zen 4, took 0.57 -
-         * 0.60 ms against 0.36 - 0.42 ms for [3200, 1000] at 22 %, one thread.) */
-        const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-        const int32_t row_nnz = c->ptr[m + 1] - c->ptr[m];
-        for (; i0 + 16 <= cols; i0 += 16) {
-            const __m512 v = _mm512_loadu_ps(xr + i0);
-            const __mmask16 nz = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-            const __m512 cv = _mm512_maskz_compress_ps(nz, v);
-            const __m512i ci = _mm512_maskz_compress_epi32(nz, _mm512_add_epi32(lane, _mm512_set1_epi32(i0)));
-            const int pc = __builtin_popcount((unsigned)nz);
-            if (k + 16 <= row_nnz) {
-                _mm512_storeu_ps(val + k, cv);
-                _mm512_storeu_si512((void *)(idx + k), ci);
-            } else if (pc) {
-                const __mmask16 head = (__mmask16)((1u << pc) - 1);
-                _mm512_mask_storeu_ps(val + k, head, cv);
-                _mm512_mask_storeu_epi32(idx + k, head, ci);
-            }
-            k += pc;
-        }
-#endif
-        /* portable: 16 inputs at a time, a bit mask of the nonzeros, one store per set bit */
-        for (; i0 < cols; i0 += 16) {
-            const int n = cols - i0 < 16 ? cols - i0 : 16;
-            uint32_t mask = 0;
-            for (int j = 0; j < n; j++) mask |= (uint32_t)(xr[i0 + j] != 0.0f) << j;
-            while (mask) {
-                const int j = __builtin_ctz(mask);
-                idx[k] = i0 + j;
-                val[k] = xr[i0 + j];
-                k++;
-                mask &= mask - 1;
-            }
-        }
+        compress_row(xr, cols, c->idx + c->ptr[m], c->val + c->ptr[m], c->ptr[m + 1] - c->ptr[m]);
     }
     return 0;
 }
@@ -432,66 +498,76 @@ void spk_op_transpose(float *Wt, const float *W, int rows, int cols) {
                 for (int j = j0; j < cols && j < j0 + TB; j++) Wt[(size_t)j * rows + i] = W[(size_t)i * cols + j];
 }
 
-void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, const float *b, int out) {
-    const int M = x->M;
+/* Row y[out] = b + sum over the n entries (idx[k], val[k]), in order, of val[k] * Wt[idx[k]]
+ * (b may be NULL): the gather-add of one row, shared by the CSR and the dense-row callers. */
+static inline void sparse_row(float *restrict yr, const int32_t *restrict idx, const float *restrict val, int32_t n,
+                              const float *restrict Wt, const float *restrict b, int out) {
 #ifdef __AVX512F__
     if (out <= NARROW) {
         /* the row of y in registers: a masked load and an FMA per entry, the entries dealt
          * round to four sums (one chain of dependent FMAs waited on their latency: 0.63 ms against 0.36 ms
          * for [3200, 1000] at 22 %, one thread), added in a fixed order at the end */
         const __mmask16 mk = (__mmask16)((1u << out) - 1);
-#pragma omp parallel for schedule(static) if ((size_t)x->nnz * out > SPARSE_PAR_MIN)
-        for (int m = 0; m < M; m++) {
-            __m512 a0 = b ? _mm512_maskz_loadu_ps(mk, b) : _mm512_setzero_ps();
-            __m512 a1 = _mm512_setzero_ps(), a2 = a1, a3 = a1;
-            int32_t k = x->ptr[m];
-            const int32_t end = x->ptr[m + 1];
-            for (; k + 4 <= end; k += 4) {
-                a0 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k] * out), a0);
-                a1 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k + 1]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k + 1] * out), a1);
-                a2 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k + 2]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k + 2] * out), a2);
-                a3 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k + 3]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k + 3] * out), a3);
-            }
-            for (; k < end; k++)
-                a0 = _mm512_fmadd_ps(_mm512_set1_ps(x->val[k]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)x->idx[k] * out), a0);
-            _mm512_mask_storeu_ps(y + (size_t)m * out, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        __m512 a0 = b ? _mm512_maskz_loadu_ps(mk, b) : _mm512_setzero_ps();
+        __m512 a1 = _mm512_setzero_ps(), a2 = a1, a3 = a1;
+        int32_t k = 0;
+        for (; k + 4 <= n; k += 4) {
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(val[k]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)idx[k] * out), a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(val[k + 1]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)idx[k + 1] * out), a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(val[k + 2]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)idx[k + 2] * out), a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(val[k + 3]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)idx[k + 3] * out), a3);
         }
+        for (; k < n; k++) a0 = _mm512_fmadd_ps(_mm512_set1_ps(val[k]), _mm512_maskz_loadu_ps(mk, Wt + (size_t)idx[k] * out), a0);
+        _mm512_mask_storeu_ps(yr, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
         return;
     }
-    if (out % 16 == 0) { /* blocks of up to 256 outputs held in 16 registers over a row's entries */
-#pragma omp parallel for schedule(static) if ((size_t)M * out > SPARSE_PAR_MIN)
-        for (int m = 0; m < M; m++) {
-            float *restrict yr = y + (size_t)m * out;
-            for (int j0 = 0; j0 < out; j0 += 256) {
-                const int nv = (out - j0 < 256 ? out - j0 : 256) / 16;
-                __m512 acc[16];
-                for (int q = 0; q < nv; q++) acc[q] = b ? _mm512_loadu_ps(b + j0 + 16 * q) : _mm512_setzero_ps();
-                for (int32_t k = x->ptr[m]; k < x->ptr[m + 1]; k++) {
-                    const __m512 v = _mm512_set1_ps(x->val[k]);
-                    const float *w = Wt + (size_t)x->idx[k] * out + j0;
-                    if (nv == 16)
-                        for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
-                    else
-                        for (int q = 0; q < nv; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
-                }
-                for (int q = 0; q < nv; q++) _mm512_storeu_ps(yr + j0 + 16 * q, acc[q]);
+    if (out % 16 == 0) { /* blocks of up to 256 outputs held in 16 registers over the row's entries */
+        for (int j0 = 0; j0 < out; j0 += 256) {
+            const int nv = (out - j0 < 256 ? out - j0 : 256) / 16;
+            __m512 acc[16];
+            for (int q = 0; q < nv; q++) acc[q] = b ? _mm512_loadu_ps(b + j0 + 16 * q) : _mm512_setzero_ps();
+            for (int32_t k = 0; k < n; k++) {
+                const __m512 v = _mm512_set1_ps(val[k]);
+                const float *w = Wt + (size_t)idx[k] * out + j0;
+                if (nv == 16)
+                    for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
+                else
+                    for (int q = 0; q < nv; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
             }
+            for (int q = 0; q < nv; q++) _mm512_storeu_ps(yr + j0 + 16 * q, acc[q]);
         }
         return;
     }
 #endif
-#pragma omp parallel for schedule(static) if ((size_t)M * out > SPARSE_PAR_MIN)
-    for (int m = 0; m < M; m++) {
-        float *restrict yr = y + (size_t)m * out;
-        if (b) memcpy(yr, b, (size_t)out * sizeof(float));
-        else memset(yr, 0, (size_t)out * sizeof(float));
-        /* (a register-blocked variant in plain C holding 64 outputs measured 4x slower; with
-         * AVX-512 the intrinsics version above is 2x faster than this loop) */
-        for (int32_t k = x->ptr[m]; k < x->ptr[m + 1]; k++) {
-            const float v = x->val[k];
-            const float *restrict w = Wt + (size_t)x->idx[k] * out;
-            for (int j = 0; j < out; j++) yr[j] += v * w[j];
-        }
+    if (b) memcpy(yr, b, (size_t)out * sizeof(float));
+    else memset(yr, 0, (size_t)out * sizeof(float));
+    /* (a register-blocked variant in plain C holding 64 outputs measured 4x slower; with
+     * AVX-512 the intrinsics version above is 2x faster than this loop) */
+    for (int32_t k = 0; k < n; k++) {
+        const float v = val[k];
+        const float *restrict w = Wt + (size_t)idx[k] * out;
+        for (int j = 0; j < out; j++) yr[j] += v * w[j];
+    }
+}
+
+void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, const float *b, int out) {
+    const int M = x->M;
+#ifdef __AVX512F__
+    const size_t work = (out <= NARROW ? x->nnz : (size_t)M) * out;
+#else
+    const size_t work = (size_t)M * out;
+#endif
+#pragma omp parallel for schedule(static) if (work > SPARSE_PAR_MIN)
+    for (int m = 0; m < M; m++)
+        sparse_row(y + (size_t)m * out, x->idx + x->ptr[m], x->val + x->ptr[m], x->ptr[m + 1] - x->ptr[m], Wt, b, out);
+}
+
+void spk_op_dense_forward_sparse_rows(float *y, size_t y_stride, const float *x, size_t x_stride, const float *Wt,
+                                      const float *b, int R, int in, int out, int32_t *idx, float *val) {
+    for (int r = 0; r < R; r++) {
+        const float *xr = x + (size_t)r * x_stride;
+        const int32_t n = compress_row(xr, in, idx, val, in);
+        sparse_row(y + (size_t)r * y_stride, idx, val, n, Wt, b, out);
     }
 }
 

@@ -46,8 +46,9 @@ int spk_op_dense_prefer_sparse(size_t nnz, int M, int in, int out, int weight_gr
 /* dx[M,in] = dy[M,out] W[out,in]: the input gradient alone, written, not accumulated. */
 void spk_op_dense_dx_set(float *dx, const float *dy, const float *W, int M, int in, int out);
 /* One row of the input gradient, without threads: dx[in] = (acc ? dx : 0) + dy[out] W[out, in],
- * the outputs added in order; with the narrow kernels (spk_op_dense_narrow) the same floats
- * as spk_op_dense_dx_set (acc 0) and spk_op_dense_backward's dx (acc 1) give that row. */
+ * the outputs added in order (with AVX-512, one FMA each); with the narrow kernels
+ * (spk_op_dense_narrow) the same floats as spk_op_dense_dx_set (acc 0) and
+ * spk_op_dense_backward's dx (acc 1) give that row (wider layers: those take the GEMM). */
 void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int out, int acc);
 /* The forward over R rows, without threads: y[r] = b + W[out, in] x[r] (b may be NULL), row r
  * of y at y + r * y_stride and of x at x + r * x_stride; each output a dot product over the
@@ -55,7 +56,8 @@ void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int
 void spk_op_dense_forward_rows(float *y, size_t y_stride, const float *x, size_t x_stride, const float *W, const float *b,
                                int R, int in, int out);
 /* spk_op_dense_dx_row over R rows, without threads: row r of dx at dx + r * dx_stride, of dy
- * at dy + r * dy_stride; the same floats per row (the weights held over all R rows). */
+ * at dy + r * dy_stride; the same floats per row (narrow layers: the weights held over all R
+ * rows; wider: tiles of 6 rows x 64 inputs in registers). */
 void spk_op_dense_dx_rows(float *dx, size_t dx_stride, const float *dy, size_t dy_stride, const float *W, int R, int in,
                           int out, int acc);
 /* A weight gradient over R rows, without threads: dW[out, in] += sum over r < R, in order, of
@@ -69,6 +71,11 @@ int spk_op_dense_narrow(int out);
 void spk_op_transpose(float *Wt, const float *W, int rows, int cols);
 /* y[M,out] = b + sum over the entries (i, v) of row m of v * Wt[i,:] (gather-add). */
 void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, const float *b, int out);
+/* spk_op_dense_forward_sparse over R dense rows, without threads: each row's nonzeros
+ * (column order) gathered into idx / val (scratch of `in` entries each), then the same floats
+ * as the CSR version gives that row. Row r of y at y + r * y_stride, of x at x + r * x_stride. */
+void spk_op_dense_forward_sparse_rows(float *y, size_t y_stride, const float *x, size_t x_stride, const float *Wt,
+                                      const float *b, int R, int in, int out, int32_t *idx, float *val);
 /* dW[out,in] += dy^T x over the entries of x only; scratch: spk_op_dense_dw_scratch(in, out)
  * floats (overwritten). */
 void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const spk_csr *x, int out);

@@ -1,0 +1,180 @@
+/* cell.c — a recurrent cell run as one block: a thin population P and its all-to-all
+ * recurrent dense layer R (P -> R within the step, R -> P delayed), forward and backward over
+ * all T steps in one parallel region, each thread on its own batch rows.
+ *
+ * Why: on the step-by-step path each step opens a parallel region for the neuron, for the
+ * recurrent product and for its input gradient (a [B, N] x [N, N] product, which the BLAS
+ * ran at under half this CPU's rate at this size), and the second core waited between them.
+ * Batch rows do not interact inside a cell, so a thread can run its rows through every step
+ * with no barrier at all.
+ *
+ * Per element the same floats whatever the thread count: the neuron kernels are the thin
+ * path's, their lam / thr partial sums by fixed blocks of SPK__THIN_BLOCK_ROWS rows (threads
+ * take whole blocks); R's forward is the gather-add of the sparse kernels, one row at a time
+ * (spk_op_dense_forward_sparse_rows: the floats of the CSR path); R's input gradient is
+ * spk_op_dense_dx_rows (its outputs in order per element). The step-by-step path stays for
+ * everything else (and as the comparison in the tests: net->no_cell). */
+#include "net/net_impl.h"
+#include "neuron/neuron_impl.h"
+
+#include <omp.h>
+#include <string.h>
+
+/* Whether the edges around p and r are as a cell needs: r reads p alone, within the step;
+ * p reads r once, delayed, and otherwise only nodes outside the pair, within the step. */
+static int cell_edges_ok(const spk_net *net, int p, int r) {
+    int into_r = 0, back = 0;
+    for (int e = 0; e < net->n_edges; e++) {
+        const spk__edge *ed = &net->edges[e];
+        if (ed->to == r) {
+            if (ed->from != p || ed->delayed) return 0;
+            into_r++;
+        }
+        if (ed->to == p) {
+            if (ed->from == r) {
+                if (!ed->delayed) return 0;
+                back++;
+            } else if (ed->delayed || ed->from == p) {
+                return 0;
+            }
+        }
+    }
+    return into_r == 1 && back == 1;
+}
+
+void spk__cell_mark(spk_net *net) {
+    for (int v = 0; v < net->n_nodes; v++) net->nodes[v].cell_rec = -1;
+    if (net->reference || net->no_cell) return;
+    for (int g = 0; g < net->n_groups; g++) {
+        const int a = net->scc_start[g], b = net->scc_start[g + 1];
+        if (!net->group_recurrent[g] || b - a != 2) continue;
+        int p = net->order[a], r = net->order[a + 1];
+        if (net->nodes[p].kind != SPK_NODE_NEURON) p = net->order[a + 1], r = net->order[a];
+        spk__node *P = &net->nodes[p];
+        const spk__node *R = &net->nodes[r];
+        if (P->kind != SPK_NODE_NEURON || !P->thin || P->recompute || P->in_once || P->in_alias || R->kind != SPK_NODE_DENSE ||
+            R->d_in != P->out_numel || R->d_out != P->out_numel || !cell_edges_ok(net, p, r))
+            continue;
+        P->cell_rec = r;
+    }
+}
+
+/* Rows [b0, b1) of thread `tid` of `nth`: whole blocks of SPK__THIN_BLOCK_ROWS rows. */
+static void cell_rows(int B, int tid, int nth, int *blk0, int *blk1) {
+    const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS;
+    *blk0 = (int)((int64_t)tid * nblk / nth);
+    *blk1 = (int)((int64_t)(tid + 1) * nblk / nth);
+}
+
+/* Threads for a cell of B rows of N neurons over T steps: one per block of rows at most, and
+ * one for small work (a parallel region costs more than it saves there). */
+static int cell_threads(int T, int B, int N) {
+    const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS, max = omp_get_max_threads();
+    if ((size_t)T * B * N < ((size_t)1 << 16)) return 1;
+    return nblk < max ? nblk : max;
+}
+
+spk_status spk__cell_forward(spk_net *net, int p) {
+    spk__node *P = &net->nodes[p], *R = &net->nodes[P->cell_rec];
+    const int T = net->T, B = net->B, N = P->out_numel;
+    const size_t BN = (size_t)B * N;
+    const float *Wt = spk__net_wt(net, R), *bias = spk__b_of(net, R);
+    if (!Wt) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for its transposed weights", R->name);
+    /* P's inputs from outside the cell, in edge order (the step-by-step gather's order) */
+    int ext[8], n_ext = 0, r_pos = -1;
+    for (int e = 0; e < net->n_edges; e++)
+        if (net->edges[e].to == p) {
+            if (net->edges[e].from == P->cell_rec) r_pos = n_ext;
+            if (n_ext == 8) return spk__fail(&net->obj, SPK_ERR_UNSUPPORTED, "forward: node '%s': more than 8 inputs", P->name);
+            ext[n_ext++] = net->edges[e].from;
+        }
+    const int nth = cell_threads(T, B, N);
+    int nomem = 0;
+    double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
+#pragma omp parallel num_threads(nth) reduction(| : nomem)
+    {
+        int blk0, blk1;
+        cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1);
+        const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
+        const int rows = b1 - b0;
+        const size_t o = (size_t)b0 * N, cnt = (size_t)rows * N;
+        int32_t *idx = rows > 0 ? spk_malloc((size_t)N * sizeof(int32_t)) : NULL;
+        float *val = rows > 0 ? spk_malloc((size_t)N * sizeof(float)) : NULL;
+        if (rows > 0 && (!idx || !val)) nomem = 1;
+        const int timing = net->profiling && omp_get_thread_num() == 0;
+        for (int t = 0; t < T && rows > 0 && !nomem; t++) {
+            const double c0 = timing ? omp_get_wtime() : 0;
+            float *x = P->in + t * BN + o;
+            memset(x, 0, cnt * sizeof(float));
+            for (int k = 0; k < n_ext; k++) {
+                const float *src = k == r_pos ? (t ? R->out + (t - 1) * BN : R->init) : net->nodes[ext[k]].out + t * BN;
+                src += o;
+                for (size_t j = 0; j < cnt; j++) x[j] += src[j];
+            }
+            spk__neuron_thin_step_rows(P->nr, rows, x, spk__thin_prev_v(P, t, BN) + o, spk__thin_prev_s(P, t, BN) + o,
+                                       P->out + t * BN + o, P->mem + t * BN + o);
+            if (timing) t_nr += omp_get_wtime() - c0;
+            if (!R->in_alias) memcpy(R->in + t * BN + o, P->out + t * BN + o, cnt * sizeof(float));
+            spk_op_dense_forward_sparse_rows(R->out + t * BN + o, N, P->out + t * BN + o, N, Wt, bias, rows, N, N, idx, val);
+        }
+        spk_free(idx);
+        spk_free(val);
+    }
+    if (nomem) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for a row's spikes", P->name);
+    if (net->profiling) { /* thread 0's share of neuron work, applied to the whole */
+        const double all = omp_get_wtime() - t_all;
+        const double f = all > 0 && t_nr < all ? t_nr / all : 1.0;
+        P->prof_fwd += all * f;
+        R->prof_fwd += all * (1.0 - f);
+    }
+    return SPK_OK;
+}
+
+spk_status spk__cell_backward(spk_net *net, int p) {
+    spk__node *P = &net->nodes[p], *R = &net->nodes[P->cell_rec];
+    const int T = net->T, B = net->B, N = P->out_numel, k = net->tbptt_k;
+    const size_t BN = (size_t)B * N;
+    const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS, pgrad = spk__learns_lam_thr(P);
+    const float *W = spk__W_of(net, R);
+    float *part = spk__neuron_thin_bw_partials(P->nr, B, T, pgrad);
+    if (!part) return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': %s", P->name, spk_errmsg(P->nr));
+    const size_t step_part = pgrad ? (size_t)nblk * 2 * N : 0;
+    const int nth = cell_threads(T, B, N);
+    double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
+#pragma omp parallel num_threads(nth)
+    {
+        int blk0, blk1;
+        cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1);
+        const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
+        const int rows = b1 - b0;
+        const size_t o = (size_t)b0 * N, cnt = (size_t)rows * N;
+        const int timing = net->profiling && omp_get_thread_num() == 0;
+        for (int t = T - 1; t >= 0 && rows > 0; t--) {
+            /* P's spike gradient at t: its own (its other readers', seeds) plus R's input
+             * gradient, dout[t] W (R's output gradient at t came from P's input at t + 1) */
+            spk_op_dense_dx_rows(P->dout + t * BN + o, N, R->dout + t * BN + o, N, W, rows, N, N, 1);
+            const double c0 = timing ? omp_get_wtime() : 0;
+            const spk__thin_bw a = {.B = B, .nt = 1, .t0 = t, .T = T, .tbptt_k = k,
+                                    .v_init = spk__thin_prev_v(P, t, BN), .s_init = spk__thin_prev_s(P, t, BN),
+                                    .mem = P->mem + t * BN, .s = P->out + t * BN, .x = P->in + t * BN, .dx = P->din + t * BN,
+                                    .x_step = BN, .dstate = P->dstate, .ds = P->dout + t * BN,
+                                    .dmem = P->dmem ? P->dmem + t * BN : NULL, .param_grads = pgrad};
+            spk__neuron_thin_bw_blocks(P->nr, &a, part + (size_t)t * step_part, blk0, blk1);
+            if (timing) t_nr += omp_get_wtime() - c0;
+            /* P's input gradient reaches R's output at t - 1 (its init at t = 0), except across
+             * a truncation window's boundary */
+            float *dst = t > 0 ? (k > 0 && t % k == 0 ? NULL : R->dout + (t - 1) * BN) : R->dinit;
+            const float *src = P->din + t * BN + o;
+            if (dst)
+                for (size_t j = 0; j < cnt; j++) dst[o + j] += src[j];
+        }
+    }
+    if (pgrad) spk__neuron_thin_bw_reduce(P->nr, B, T);
+    if (net->profiling) {
+        const double all = omp_get_wtime() - t_all;
+        const double f = all > 0 && t_nr < all ? t_nr / all : 1.0;
+        P->prof_bwd += all * f;
+        R->prof_bwd += all * (1.0 - f);
+    }
+    return SPK_OK;
+}
