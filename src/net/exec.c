@@ -132,6 +132,20 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
 
 /* ---------------------------------------------------------------- forward ------------- */
 
+/* dst = src, or 0 when src is NULL: large buffers by all threads (one thread's stores do not
+ * use the memory bandwidth of two cores). */
+static void set_floats(float *dst, const float *src, size_t n) {
+    const size_t CH = (size_t)1 << 16;
+    const long nch = (long)((n + CH - 1) / CH);
+#pragma omp parallel for schedule(static) if (nch > 16)
+    for (long c = 0; c < nch; c++) {
+        const size_t a = (size_t)c * CH, len = (a + CH < n ? CH : n - a) * sizeof(float);
+        if (src) memcpy(dst + a, src + a, len);
+        else memset(dst + a, 0, len);
+    }
+}
+
+
 
 /* Whether a dense or conv node's op on `rows` rows of input x takes the sparse kernels:
  * never on the reference path; else by the measured density of x, which is then compressed
@@ -564,7 +578,7 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
         const spk__edge *ed = &net->edges[e];
         if (ed->from == net->input) once = !ed->delayed && net->nodes[ed->to].static_in && net->nodes[ed->to].in_alias;
     }
-    memcpy(in->out, x, (size_t)(once ? 1 : steps) * row * sizeof(float));
+    set_floats(in->out, x, (size_t)(once ? 1 : steps) * row);
     if (steps < T && !once) replicate_step0(in->out, row, T);
     in->out_once = once;
     for (int v = 0; v < net->n_nodes; v++) {
@@ -610,19 +624,6 @@ const float *spk_net_signal(const spk_net *net, int node, spk_signal sig) {
 }
 
 /* ---------------------------------------------------------------- backward ------------ */
-
-/* dst = src, or 0 when src is NULL: large buffers by all threads (one thread's stores do not
- * use the memory bandwidth of two cores). */
-static void set_floats(float *dst, const float *src, size_t n) {
-    const size_t CH = (size_t)1 << 16;
-    const long nch = (long)((n + CH - 1) / CH);
-#pragma omp parallel for schedule(static) if (nch > 16)
-    for (long c = 0; c < nch; c++) {
-        const size_t a = (size_t)c * CH, len = (a + CH < n ? CH : n - a) * sizeof(float);
-        if (src) memcpy(dst + a, src + a, len);
-        else memset(dst + a, 0, len);
-    }
-}
 
 /* Clear what spk_net_zero_grad left pending in n's output gradient. */
 static void clear_pending(spk__node *n) {
@@ -961,7 +962,7 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (!n->out_once) n->dout_zero_at = NULL; /* its backward may write every step */
-        if (!n->in_alias && n->din) memset(n->din, 0, TB * n->in_numel * sizeof(float));
+        if (!n->in_alias && n->din) set_floats(n->din, NULL, TB * n->in_numel);
         if (n->dstate) memset(n->dstate, 0, spk_neuron_state_size(n->nr, B) * sizeof(float));
         if (n->dinit) memset(n->dinit, 0, (size_t)B * n->out_numel * sizeof(float));
     }

@@ -521,20 +521,26 @@ static inline void sparse_row(float *restrict yr, const int32_t *restrict idx, c
         _mm512_mask_storeu_ps(yr, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
         return;
     }
-    if (out % 16 == 0) { /* blocks of up to 256 outputs held in 16 registers over the row's entries */
-        for (int j0 = 0; j0 < out; j0 += 256) {
-            const int nv = (out - j0 < 256 ? out - j0 : 256) / 16;
+    if (out % 16 == 0) {
+        /* blocks of 256 outputs held in 16 registers over the row's entries, then the rest 16
+         * at a time (per element the same chain of FMAs either way). A block of variable width
+         * had the compiler track which registers were live with a branch per FMA: 40 cycles
+         * per entry against 9. */
+        int j0 = 0;
+        for (; j0 + 256 <= out; j0 += 256) {
             __m512 acc[16];
-            for (int q = 0; q < nv; q++) acc[q] = b ? _mm512_loadu_ps(b + j0 + 16 * q) : _mm512_setzero_ps();
+            for (int q = 0; q < 16; q++) acc[q] = b ? _mm512_loadu_ps(b + j0 + 16 * q) : _mm512_setzero_ps();
             for (int32_t k = 0; k < n; k++) {
                 const __m512 v = _mm512_set1_ps(val[k]);
                 const float *w = Wt + (size_t)idx[k] * out + j0;
-                if (nv == 16)
-                    for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
-                else
-                    for (int q = 0; q < nv; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
+                for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
             }
-            for (int q = 0; q < nv; q++) _mm512_storeu_ps(yr + j0 + 16 * q, acc[q]);
+            for (int q = 0; q < 16; q++) _mm512_storeu_ps(yr + j0 + 16 * q, acc[q]);
+        }
+        for (; j0 < out; j0 += 16) {
+            __m512 acc = b ? _mm512_loadu_ps(b + j0) : _mm512_setzero_ps();
+            for (int32_t k = 0; k < n; k++) acc = _mm512_fmadd_ps(_mm512_set1_ps(val[k]), _mm512_loadu_ps(Wt + (size_t)idx[k] * out + j0), acc);
+            _mm512_storeu_ps(yr + j0, acc);
         }
         return;
     }
