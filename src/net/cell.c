@@ -138,6 +138,23 @@ spk_status spk__cell_backward(spk_net *net, int p) {
     const float *W = spk__W_of(net, R);
     float *part = spk__neuron_thin_bw_partials(P->nr, B, T, pgrad);
     if (!part) return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': %s", P->name, spk_errmsg(P->nr));
+    /* one step of P's input gradient ([B, N], each thread its rows): handed to the sources
+     * while in cache, then cleared for the next step (P's own din is not written) */
+    float *dxs = spk_calloc(BN, sizeof(float));
+    if (!dxs) return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", P->name);
+    /* the sources outside the cell that take P's input gradient (the step-by-step scatter's
+     * edges, in its order) */
+    float *ext[8];
+    int n_ext = 0;
+    for (int e = 0; e < net->n_edges; e++) {
+        const spk__edge *ed = &net->edges[e];
+        if (ed->to != p || ed->from == P->cell_rec || !net->nodes[ed->from].need_dout) continue;
+        if (n_ext == 8) {
+            spk_free(dxs);
+            return spk__fail(&net->obj, SPK_ERR_UNSUPPORTED, "backward: node '%s': more than 8 inputs", P->name);
+        }
+        ext[n_ext++] = net->nodes[ed->from].dout;
+    }
     const size_t step_part = pgrad ? (size_t)nblk * 2 * N : 0;
     const int nth = cell_threads(T, B, N);
     double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
@@ -156,19 +173,25 @@ spk_status spk__cell_backward(spk_net *net, int p) {
             const double c0 = timing ? omp_get_wtime() : 0;
             const spk__thin_bw a = {.B = B, .nt = 1, .t0 = t, .T = T, .tbptt_k = k,
                                     .v_init = spk__thin_prev_v(P, t, BN), .s_init = spk__thin_prev_s(P, t, BN),
-                                    .mem = P->mem + t * BN, .s = P->out + t * BN, .x = P->in + t * BN, .dx = P->din + t * BN,
+                                    .mem = P->mem + t * BN, .s = P->out + t * BN, .x = P->in + t * BN, .dx = dxs,
                                     .x_step = BN, .dstate = P->dstate, .ds = P->dout + t * BN,
                                     .dmem = P->dmem ? P->dmem + t * BN : NULL, .param_grads = pgrad};
             spk__neuron_thin_bw_blocks(P->nr, &a, part + (size_t)t * step_part, blk0, blk1);
             if (timing) t_nr += omp_get_wtime() - c0;
-            /* P's input gradient reaches R's output at t - 1 (its init at t = 0), except across
-             * a truncation window's boundary */
+            /* P's input gradient to the sources outside at t, and to R's output at t - 1 (its
+             * init at t = 0) except across a truncation window's boundary */
+            float *src = dxs + o;
+            for (int q = 0; q < n_ext; q++) {
+                float *dst = ext[q] + t * BN + o;
+                for (size_t j = 0; j < cnt; j++) dst[j] += src[j];
+            }
             float *dst = t > 0 ? (k > 0 && t % k == 0 ? NULL : R->dout + (t - 1) * BN) : R->dinit;
-            const float *src = P->din + t * BN + o;
             if (dst)
                 for (size_t j = 0; j < cnt; j++) dst[o + j] += src[j];
+            memset(src, 0, cnt * sizeof(float));
         }
     }
+    spk_free(dxs);
     if (pgrad) spk__neuron_thin_bw_reduce(P->nr, B, T);
     if (net->profiling) {
         const double all = omp_get_wtime() - t_all;

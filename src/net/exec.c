@@ -902,9 +902,8 @@ static void dense_param_grads(spk_net *net, spk__node *n) {
     spk_op_dense_backward(NULL, dW, spk__db_of(net, n), n->dout, n->in, spk__W_of(net, n), M, n->d_in, n->d_out);
 }
 
-/* Hand node v's input gradient on steps [t0, t0+nt) to its sources (over its delayed edges
- * too when `delayed`). */
-static void scatter(spk_net *net, int v, int t0, int nt, int delayed) {
+/* Hand node v's input gradient on steps [t0, t0+nt) to its sources. */
+static void scatter(spk_net *net, int v, int t0, int nt) {
     spk__node *n = &net->nodes[v];
     if (n->in_alias || v == net->input) return;
     if (n->kind == SPK_NODE_ATTENTION) {
@@ -915,7 +914,7 @@ static void scatter(spk_net *net, int v, int t0, int nt, int delayed) {
     size_t row = (size_t)net->B * n->in_numel;
     for (int e = 0; e < net->n_edges; e++) {
         const spk__edge *ed = &net->edges[e];
-        if (ed->to != v || (ed->delayed && !delayed)) continue;
+        if (ed->to != v) continue;
         spk__node *s = &net->nodes[ed->from];
         if (!s->need_dout && !ed->delayed) continue;
         for (int t = t0; t < t0 + nt; t++) {
@@ -962,7 +961,8 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (!n->out_once) n->dout_zero_at = NULL; /* its backward may write every step */
-        if (!n->in_alias && n->din) set_floats(n->din, NULL, TB * n->in_numel);
+        /* (a cell's population hands its input gradient on step by step: its din stays unused) */
+        if (!n->in_alias && n->din && n->cell_rec < 0) set_floats(n->din, NULL, TB * n->in_numel);
         if (n->dstate) memset(n->dstate, 0, spk_neuron_state_size(n->nr, B) * sizeof(float));
         if (n->dinit) memset(n->dinit, 0, (size_t)B * n->out_numel * sizeof(float));
     }
@@ -973,21 +973,16 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
             int v = net->order[a];
             double t0 = net->profiling ? omp_get_wtime() : 0;
             if ((st = node_backward(net, v, 0, T))) return st;
-            scatter(net, v, 0, T, 1);
+            scatter(net, v, 0, T);
             if (net->profiling) net->nodes[v].prof_bwd += omp_get_wtime() - t0;
         } else {
             const int p = group_cell(net, g);
-            if (p >= 0) { /* the cell's steps, then its input gradient to the sources outside */
-                if ((st = spk__cell_backward(net, p))) return st;
-                double t0 = net->profiling ? omp_get_wtime() : 0;
-                scatter(net, p, 0, T, 0);
-                if (net->profiling) net->nodes[p].prof_bwd += omp_get_wtime() - t0;
-            }
+            if (p >= 0 && (st = spk__cell_backward(net, p))) return st; /* (it scatters its input gradient) */
             for (int t = T - 1; t >= 0 && p < 0; t--)
                 for (int k = b - 1; k >= a; k--) {
                     double t0 = net->profiling ? omp_get_wtime() : 0;
                     if ((st = node_backward(net, net->order[k], t, 1))) return st;
-                    scatter(net, net->order[k], t, 1, 1);
+                    scatter(net, net->order[k], t, 1);
                     if (net->profiling) net->nodes[net->order[k]].prof_bwd += omp_get_wtime() - t0;
                 }
             for (int k = a; k < b && !net->reference; k++) {

@@ -11,6 +11,7 @@
 #define _DEFAULT_SOURCE /* getloadavg, popen */
 #include "cli.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,7 +298,8 @@ static int bench_one(wkind kind, int batches, int peer, int check, int profile) 
                la[0], spk_get_threads());
     printf("%s (%s): %.1f ms per batch (median of %d, min %.1f), %.1f GFLOP/s nominal dense, peak RSS %.0f MB, loss %.4f",
            w.name, w.what, med, batches, mn, gf, rss, loss);
-    if (kind == W_OBENCH) printf(" (%.0f%% of sgemm's %.1f GFLOP/s)", 100.0 * gf / sg, sg);
+    /* (the OpenBLAS kernels in use: OPENBLAS_CORETYPE may hold them below what the CPU has) */
+    if (kind == W_OBENCH) printf(" (%.0f%% of sgemm's %.1f GFLOP/s, OpenBLAS core %s)", 100.0 * gf / sg, sg, openblas_get_corename());
     /* the first batch compares one computation (only float reassociation may differ); the
      * last compares two training runs, in which a spike flipped by rounding can grow */
     if (check) printf("; reference path: first-batch loss rel. diff %.1e, after %d steps %.4f vs %.4f (rel. diff %.1e)", rel0,
@@ -307,7 +309,7 @@ static int bench_one(wkind kind, int batches, int peer, int check, int profile) 
     printf("\n{\"workload\": \"%s\", \"ms_per_batch_median\": %.2f, \"ms_per_batch_min\": %.2f, \"gflops\": %.2f, "
            "\"peak_rss_mb\": %.1f, \"batches\": %d, \"threads\": %d, \"load_avg\": %.2f, \"loss\": %.6g",
            w.name, med, mn, gf, rss, batches, spk_get_threads(), la[0], loss);
-    if (kind == W_OBENCH) printf(", \"sgemm_gflops\": %.2f, \"of_sgemm\": %.3f", sg, gf / sg);
+    if (kind == W_OBENCH) printf(", \"sgemm_gflops\": %.2f, \"of_sgemm\": %.3f, \"blas_core\": \"%s\"", sg, gf / sg, openblas_get_corename());
     if (check) printf(", \"first_loss\": %.8g, \"ref_first_loss\": %.8g, \"ref_first_rel_diff\": %.2e, \"ref_loss\": %.6g, \"ref_rel_diff\": %.2e",
                       loss0, ref_loss0, rel0, ref_loss, rel);
     if (have_peer) printf(", \"peer_ms_per_batch_median\": %.2f, \"peer_loss\": %.6g, \"ratio\": %.2f", peer_ms, peer_loss, peer_ms / med);
