@@ -812,6 +812,13 @@ static void sparse_case(int M, int in, int out, double density, float graded) {
     spk_op_dense_forward(yg, x, W, b, M, in, out);
     double e = tu_max_abs_diff(ys, yg, (size_t)M * out) / fmax(1.0, max_abs(yg, (size_t)M * out));
     CHECK_MSG(e < 1e-5, "sparse forward %dx%d->%d differs from the GEMM by %g", M, in, out, e);
+    /* the same floats from the dense rows, without the CSR (the recurrent cells' forward) */
+    float *yr = zeros((size_t)M * out);
+    int32_t *ridx = malloc((size_t)(in + 16) * sizeof(int32_t));
+    float *rval = malloc((size_t)(in + 16) * sizeof(float));
+    spk_op_dense_forward_sparse_rows(yr, out, x, in, Wt, b, M, in, out, ridx, rval);
+    CHECK_MSG(memcmp(yr, ys, (size_t)M * out * sizeof(float)) == 0, "sparse forward rows %dx%d->%d differ from the CSR's", M, in, out);
+    free(yr), free(ridx), free(rval);
     float *dws = rnd((size_t)out * in), *dwg = dup(dws, (size_t)out * in), *scr = zeros(spk_op_dense_dw_scratch(in, out));
     spk_op_dense_dw_sparse(dws, scr, dy, &c, out);
     spk_op_dense_backward(NULL, dwg, NULL, dy, x, W, M, in, out);
@@ -859,6 +866,8 @@ static void test_sparse(void) {
     sparse_case(300, 1000, 10, 0.2, 0);  /* narrow layers (<= 16 outputs): their own kernels */
     sparse_case(90, 150, 16, 0.3, 2.0f);
     sparse_case(40, 77, 1, 0.5, 0);
+    sparse_case(200, 256, 20, 0.05, 0);  /* 17 - 31 outputs: the gather kernels, not the GEMM */
+    sparse_case(40, 50, 300, 0.2, 0);    /* a block of 256 outputs and a narrower one */
     /* NaN is a nonzero: it must reach the output as the GEMM would carry it */
     float x[20] = {0}, W[32 * 20];
     for (int k = 0; k < 32 * 20; k++) W[k] = 0.5f;
@@ -977,16 +986,17 @@ static void test_dense_dx_set(void) {
     printf("  dense dx set (10, 16, 40 outputs)   the same bits as += into zeros\n");
 }
 
-/* The row kernels of a recomputing population's readout (exec.c): spk_op_dense_forward_rows
- * and spk_op_dense_dw_rows against sums in double over strided rows; spk_op_dense_dx_rows the
- * same bits as spk_op_dense_dx_row row by row. Widths around the narrow kernels' cases (two
- * rows at once up to 12 outputs), inputs with a partial vector. */
+/* The row kernels of a recomputing population's readout (exec.c) and of the recurrent cells
+ * (cell.c): spk_op_dense_forward_rows, spk_op_dense_dw_rows and spk_op_dense_dx_row against
+ * sums in double over strided rows; spk_op_dense_dx_rows the same bits as
+ * spk_op_dense_dx_row row by row. Widths around the narrow kernels' cases (two rows at once up
+ * to 12 outputs) and wide ones (tiles of 6 rows x 64 inputs), inputs with a partial vector. */
 static void test_dense_rows(void) {
-    const int widths[7] = {1, 3, 10, 12, 13, 16, 40}, ins[3] = {1, 17, 100};
+    const int widths[9] = {1, 3, 10, 12, 13, 16, 40, 64, 256}, ins[3] = {1, 17, 100};
     double worst = 0;
-    for (int c = 0; c < 7; c++)
+    for (int c = 0; c < 9; c++)
         for (int q = 0; q < 3; q++) {
-            const int R = 5, in = ins[q], out = widths[c];
+            const int R = 13, in = ins[q], out = widths[c]; /* (wide layers: tiles of 6 rows and fewer) */
             const size_t xs = (size_t)in + 3, ys = (size_t)out + 2; /* strided rows */
             float *x = rnd((size_t)R * xs), *W = rnd((size_t)out * in), *b = rnd((size_t)out), *dy = rnd((size_t)R * ys);
             float *y = zeros((size_t)R * ys), *dx1 = rnd((size_t)R * xs), *dx2 = malloc((size_t)R * xs * sizeof(float));
@@ -1001,7 +1011,15 @@ static void test_dense_rows(void) {
                     for (int i = 0; i < in; i++) a += (double)W[(size_t)k * in + i] * x[r * xs + i];
                     worst = fmax(worst, fabs(a - y[r * ys + k]));
                 }
-                spk_op_dense_dx_row(dx1 + r * xs, dy + r * ys, W, in, out, r % 2);
+                float *xr = dx1 + r * xs;
+                double *want = malloc((size_t)in * sizeof(double));
+                for (int i = 0; i < in; i++) {
+                    want[i] = r % 2 ? xr[i] : 0.0;
+                    for (int k = 0; k < out; k++) want[i] += (double)dy[r * ys + k] * W[(size_t)k * in + i];
+                }
+                spk_op_dense_dx_row(xr, dy + r * ys, W, in, out, r % 2);
+                for (int i = 0; i < in; i++) worst = fmax(worst, fabs(want[i] - xr[i]));
+                free(want);
             }
             for (int k = 0; k < out; k++)
                 for (int i = 0; i < in; i++) {
@@ -1016,7 +1034,7 @@ static void test_dense_rows(void) {
             free(x), free(W), free(b), free(dy), free(y), free(dx1), free(dx2), free(dW), free(dW0);
         }
     CHECK_MSG(worst < 1e-4, "dense forward_rows / dw_rows differ from the sums in double by %g", worst);
-    printf("  dense row kernels (1-40 outputs)    within %.1e of double; dx rows the same bits as dx_row\n", worst);
+    printf("  dense row kernels (1-256 outputs)   within %.1e of double; dx rows the same bits as dx_row\n", worst);
 }
 
 int main(void) {

@@ -153,7 +153,7 @@ static void set_floats(float *dst, const float *src, size_t n) {
 static int use_sparse(const spk_net *net, spk__node *n, const float *x, int rows, int weight_grad) {
     if (net->reference) return 0;
     /* (few outputs: the GEMM, unless the narrow kernels take it; counting costs a pass) */
-    if (n->kind == SPK_NODE_DENSE && n->d_out < 32 && !spk_op_dense_narrow(n->d_out)) return 0;
+    if (n->kind == SPK_NODE_DENSE && !spk_op_dense_prefer_sparse(0, rows, n->d_in, n->d_out, weight_grad)) return 0;
     if (n->kind == SPK_NODE_CONV && n->conv.groups != 1) return 0;
     /* the backward of a layer-major op sees the input its forward compressed: reuse it */
     int have = n->csr_ok && n->csr_x == x && n->csr.M == rows;

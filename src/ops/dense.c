@@ -477,6 +477,8 @@ int spk_op_dense_prefer_sparse(size_t nnz, int M, int in, int out, int weight_gr
      * weight gradient 0.61 ms, plus 0.9 ms for the compression both share, against 1.3 ms
      * for each GEMM */
     if (out <= NARROW) return density < 0.4;
+    /* (17 - 31 outputs: the gather kernels take any width; the GEMM's packing dominates) */
+    if (out < 32) return density < 0.4;
 #endif
     if (out < 32) return 0;
     return density < (weight_grad ? 0.12 : 0.35);
@@ -497,6 +499,53 @@ void spk_op_transpose(float *Wt, const float *W, int rows, int cols) {
             for (int i = i0; i < rows && i < i0 + TB; i++)
                 for (int j = j0; j < cols && j < j0 + TB; j++) Wt[(size_t)j * rows + i] = W[(size_t)i * cols + j];
 }
+
+#ifdef __AVX512F__
+/* dst[j0 .. j0 + 16 NV) (the last 16 under mask ml) = (init ? init : 0) + sum over the n
+ * entries, in order, of val[k] * src[idx[k] * stride + j0 ..], one FMA each; add: dst += that
+ * sum (init NULL) instead. NV is a constant at each call site: a block of variable width
+ * had the compiler track which registers were live with a branch per FMA (40 cycles per
+ * entry against 9). */
+static inline __attribute__((always_inline)) void gather_block(float *restrict dst, const float *restrict init, int add,
+                                                                const int32_t *restrict idx, const float *restrict val,
+                                                                int32_t n, const float *restrict src, size_t stride, int j0,
+                                                                const int NV, __mmask16 ml) {
+    __m512 acc[16];
+    for (int q = 0; q < NV; q++) {
+        const __mmask16 m = q == NV - 1 ? ml : (__mmask16)0xFFFF;
+        acc[q] = init ? _mm512_maskz_loadu_ps(m, init + j0 + 16 * q) : _mm512_setzero_ps();
+    }
+    for (int32_t k = 0; k < n; k++) {
+        const __m512 v = _mm512_set1_ps(val[k]);
+        const float *w = src + (size_t)idx[k] * stride + j0;
+        for (int q = 0; q < NV - 1; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
+        acc[NV - 1] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(ml, w + 16 * (NV - 1)), acc[NV - 1]);
+    }
+    for (int q = 0; q < NV; q++) {
+        const __mmask16 m = q == NV - 1 ? ml : (__mmask16)0xFFFF;
+        float *d = dst + j0 + 16 * q;
+        _mm512_mask_storeu_ps(d, m, add ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), acc[q]) : acc[q]);
+    }
+}
+
+/* dst[0 .. out) as gather_block, in blocks of 256 outputs (16 registers), the last one
+ * narrower: per element the same chain of FMAs whatever the blocking. */
+static inline void gather_rows(float *restrict dst, const float *restrict init, int add, const int32_t *restrict idx,
+                               const float *restrict val, int32_t n, const float *restrict src, int out) {
+    for (int j0 = 0; j0 < out; j0 += 256) {
+        const int w = out - j0 < 256 ? out - j0 : 256, nv = (w + 15) / 16;
+        const __mmask16 ml = lanes(w - 16 * (nv - 1));
+#define GB(NV) gather_block(dst, init, add, idx, val, n, src, (size_t)out, j0, NV, ml)
+        switch (nv) {
+        case 1: GB(1); break; case 2: GB(2); break; case 3: GB(3); break; case 4: GB(4); break;
+        case 5: GB(5); break; case 6: GB(6); break; case 7: GB(7); break; case 8: GB(8); break;
+        case 9: GB(9); break; case 10: GB(10); break; case 11: GB(11); break; case 12: GB(12); break;
+        case 13: GB(13); break; case 14: GB(14); break; case 15: GB(15); break; default: GB(16); break;
+        }
+#undef GB
+    }
+}
+#endif
 
 /* Row y[out] = b + sum over the n entries (idx[k], val[k]), in order, of val[k] * Wt[idx[k]]
  * (b may be NULL): the gather-add of one row, shared by the CSR and the dense-row callers. */
@@ -521,29 +570,8 @@ static inline void sparse_row(float *restrict yr, const int32_t *restrict idx, c
         _mm512_mask_storeu_ps(yr, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
         return;
     }
-    if (out % 16 == 0) {
-        /* blocks of 256 outputs held in 16 registers over the row's entries, then the rest 16
-         * at a time (per element the same chain of FMAs either way). A block of variable width
-         * had the compiler track which registers were live with a branch per FMA: 40 cycles
-         * per entry against 9. */
-        int j0 = 0;
-        for (; j0 + 256 <= out; j0 += 256) {
-            __m512 acc[16];
-            for (int q = 0; q < 16; q++) acc[q] = b ? _mm512_loadu_ps(b + j0 + 16 * q) : _mm512_setzero_ps();
-            for (int32_t k = 0; k < n; k++) {
-                const __m512 v = _mm512_set1_ps(val[k]);
-                const float *w = Wt + (size_t)idx[k] * out + j0;
-                for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * q), acc[q]);
-            }
-            for (int q = 0; q < 16; q++) _mm512_storeu_ps(yr + j0 + 16 * q, acc[q]);
-        }
-        for (; j0 < out; j0 += 16) {
-            __m512 acc = b ? _mm512_loadu_ps(b + j0) : _mm512_setzero_ps();
-            for (int32_t k = 0; k < n; k++) acc = _mm512_fmadd_ps(_mm512_set1_ps(val[k]), _mm512_loadu_ps(Wt + (size_t)idx[k] * out + j0), acc);
-            _mm512_storeu_ps(yr + j0, acc);
-        }
-        return;
-    }
+    gather_rows(yr, b, 0, idx, val, n, Wt, out);
+    return;
 #endif
     if (b) memcpy(yr, b, (size_t)out * sizeof(float));
     else memset(yr, 0, (size_t)out * sizeof(float));
@@ -584,7 +612,7 @@ void spk_op_dense_forward_sparse_rows(float *y, size_t y_stride, const float *x,
  * 512 / 1024 / 2048 rows; the scatter into scratch: 5.1 ms.) */
 #define DW_CHUNK_BYTES (512 * 1024)
 
-/* dW for out a multiple of 16: per chunk of rows (DW_CHUNK_BYTES of dy), each input's entries are summed in
+/* dW for out > NARROW: per chunk of rows (DW_CHUNK_BYTES of dy), each input's entries are summed in
  * registers (256 outputs at a time) over the chunk's rows in order, then added to the input's
  * row of scratch [in, out], chunk after chunk; threads take disjoint ranges of inputs (so the
  * sums do not depend on their number). Adding each entry to scratch directly loaded and
@@ -630,22 +658,7 @@ static int dw_sparse_columns(float *dW, float *scratch, const float *dy, const s
             for (int i = i0; i < i1; i++) {
                 const int32_t e0 = i > i0 ? cnt[i - i0 - 1] : 0, e1 = cnt[i - i0];
                 if (e0 == e1) continue;
-                float *sr = scratch + (size_t)i * out;
-                for (int j0 = 0; j0 < out; j0 += 256) {
-                    const int nv = (out - j0 < 256 ? out - j0 : 256) / 16;
-                    __m512 acc[16];
-                    for (int q = 0; q < nv; q++) acc[q] = _mm512_setzero_ps();
-                    for (int32_t e = e0; e < e1; e++) {
-                        const __m512 v = _mm512_set1_ps(vals[e]);
-                        const float *d = dy + (size_t)rows[e] * out + j0;
-                        if (nv == 16)
-                            for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(d + 16 * q), acc[q]);
-                        else
-                            for (int q = 0; q < nv; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_loadu_ps(d + 16 * q), acc[q]);
-                    }
-                    for (int q = 0; q < nv; q++)
-                        _mm512_storeu_ps(sr + j0 + 16 * q, _mm512_add_ps(_mm512_loadu_ps(sr + j0 + 16 * q), acc[q]));
-                }
+                gather_rows(scratch + (size_t)i * out, NULL, 1, rows + e0, vals + e0, e1 - e0, dy, out);
             }
         }
     }
@@ -662,7 +675,7 @@ static int dw_sparse_columns(float *dW, float *scratch, const float *dy, const s
 
 void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const spk_csr *x, int out) {
 #ifdef __AVX512F__
-    if (out > NARROW && out % 16 == 0 && dw_sparse_columns(dW, scratch, dy, x, out) == 0) return;
+    if (out > NARROW && dw_sparse_columns(dW, scratch, dy, x, out) == 0) return;
 #endif
     /* For each thread a slice [j0, j1) of the output columns: it adds, over the rows m in
      * order, x[m,i] dy[m, j0:j1] into its own block of scratch, laid out [i][j - j0] and
