@@ -458,6 +458,67 @@ static void test_cell(const char *name, int k, int seed, int learn) {
     spk_net_free(net);
 }
 
+/* A spiking input read by one dense layer alone is not copied (exec.c: out_lazy): the layer
+ * compresses it from the caller's array. Checked at three densities (the layer's forward and
+ * weight gradient both sparse; forward sparse and weight gradient dense; both dense) with the
+ * caller's array overwritten by NaN right after the forward: the input signal read afterwards
+ * is the original, every output is identical to the reference path's and the gradients agree
+ * (so nothing read the array after the forward). */
+static void test_lazy_input(double density) {
+    spk_net *net;
+    int in, a, l1, d, o;
+    spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT);
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){200}, &in));
+    CHECK_OK(spk_net_add_dense(net, "fc1", 200, 48, 1, &a));
+    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){48}, &l1));
+    CHECK_OK(spk_net_add_dense(net, "fc2", 48, 10, 1, &d));
+    CHECK_OK(spk_net_add_neuron(net, "out", &c, 1, (int[]){10}, &o));
+    CHECK_OK(spk_net_connect(net, in, a));
+    CHECK_OK(spk_net_connect(net, a, l1));
+    CHECK_OK(spk_net_connect(net, l1, d));
+    CHECK_OK(spk_net_connect(net, d, o));
+    CHECK_OK(spk_net_build(net, (spk_rng){6, 0}));
+    dyadic_params(net, 6);
+    const int T = 20, B = 9;
+    const size_t nx = (size_t)T * B * 200, no = (size_t)T * B * 10;
+    float *x0 = bernoulli(nx, (float)density, 11), *x = malloc(nx * sizeof(float)), *seed = malloc(no * sizeof(float));
+    for (size_t k = 0; k < no; k++) seed[k] = spk_rng_uniform((spk_rng){9, 16}, 0, k, 0) - 0.5f;
+    float *outs[2], *grads[2];
+    size_t ng = 0;
+    int lazy = 0, same_in = 1;
+    for (int mode = 0; mode < 2; mode++) { /* not copied, reference */
+        memcpy(x, x0, nx * sizeof(float));
+        spk_net_set_reference(net, mode == 1);
+        CHECK_OK(spk_net_forward(net, T, B, x));
+        if (mode == 0) lazy = net->nodes[in].out_lazy;
+        for (size_t k = 0; k < nx; k++) x[k] = NAN; /* the caller's array is the caller's again */
+        same_in &= memcmp(spk_net_signal(net, in, SPK_SIGNAL_OUT), x0, nx * sizeof(float)) == 0;
+        outs[mode] = malloc(no * sizeof(float));
+        memcpy(outs[mode], spk_net_signal(net, o, SPK_SIGNAL_MEM), no * sizeof(float));
+        spk_net_zero_grad(net);
+        CHECK_OK(spk_net_seed_grad(net, o, SPK_SIGNAL_MEM, seed));
+        CHECK_OK(spk_net_backward(net));
+        const float *g = spk_net_grads(net, &ng);
+        grads[mode] = malloc(ng * sizeof(float));
+        memcpy(grads[mode], g, ng * sizeof(float));
+    }
+    spk_net_set_reference(net, 0);
+    /* (at 0.6 the layer takes its dense path: the input is written out during the forward) */
+    CHECK_MSG(density < 0.35 ? lazy : !lazy, "input at density %.2f: %s after the forward", density, lazy ? "not written" : "written");
+    CHECK_MSG(same_in, "input at density %.2f: its signal after the forward is not the input given", density);
+    CHECK_MSG(memcmp(outs[0], outs[1], no * sizeof(float)) == 0, "input at density %.2f: the readout differs from the reference path",
+              density);
+    double gmax = 0;
+    for (size_t k = 0; k < ng; k++) gmax = fmax(gmax, fabs(grads[1][k]));
+    const double e = tu_max_abs_diff(grads[0], grads[1], ng) / gmax;
+    CHECK_MSG(gmax > 0 && e < 1e-5, "input at density %.2f: gradients differ from the reference path by %g", density, e);
+    printf("input not copied, density %.2f: signal and readout identical, gradients within %.1e\n", density, e);
+    for (int mode = 0; mode < 2; mode++) free(outs[mode]), free(grads[mode]);
+    free(x0), free(x), free(seed);
+    spk_net_free(net);
+}
+
 /* spk_net_set_static_input: one step given equals that step repeated T times, bit for bit
  * (outputs of every node kind on the way and the gradients), on a conv network. */
 static void test_one_step_input(void) {
@@ -530,6 +591,9 @@ int main(void) {
     test_recompute("recompute-drop-off", 0, 0, 0, 10, 0, 2);
     test_recompute("recompute-drop-learn", 1, 5, 1, 12, 1, 1);
     test_one_step_input();
+    test_lazy_input(0.05);
+    test_lazy_input(0.2);
+    test_lazy_input(0.6);
     test_cell("cell", 0, 0, 0);
     test_cell("cell-seed", 0, 1, 0);
     test_cell("cell-tbptt", 7, 1, 0);

@@ -150,14 +150,25 @@ static void set_floats(float *dst, const float *src, size_t n) {
 /* Whether a dense or conv node's op on `rows` rows of input x takes the sparse kernels:
  * never on the reference path; else by the measured density of x, which is then compressed
  * into the node's CSR (n->csr). 0 (the GEMM path) also when memory for it is lacking. */
-static int use_sparse(const spk_net *net, spk__node *n, const float *x, int rows, int weight_grad) {
+static void fill_input(spk_net *net);
+static int only_reader(const spk_net *net, int v);
+
+static int use_sparse(spk_net *net, spk__node *n, const float *x, int rows, int weight_grad) {
     if (net->reference) return 0;
+    /* an input not copied: read from the caller's array during the forward (the same values);
+     * after it, the layer's compressed copy is all there is (or the input is written out) */
+    const spk__node *in = &net->nodes[net->input];
+    const float *data = x;
+    if (in->out_lazy && x >= in->out && x < in->out + (size_t)net->T * net->B * in->out_numel) {
+        if (net->x_lazy) data = net->x_lazy + (x - in->out);
+        else if (!(n->csr_ok && n->csr_x == x && n->csr.M == rows)) fill_input(net);
+    }
     /* (few outputs: the GEMM, unless the narrow kernels take it; counting costs a pass) */
     if (n->kind == SPK_NODE_DENSE && !spk_op_dense_prefer_sparse(0, rows, n->d_in, n->d_out, weight_grad)) return 0;
     if (n->kind == SPK_NODE_CONV && n->conv.groups != 1) return 0;
     /* the backward of a layer-major op sees the input its forward compressed: reuse it */
     int have = n->csr_ok && n->csr_x == x && n->csr.M == rows;
-    size_t nnz = have ? n->csr.nnz : spk_op_csr_count(&n->csr, x, rows, n->in_numel);
+    size_t nnz = have ? n->csr.nnz : spk_op_csr_count(&n->csr, data, rows, n->in_numel);
     if (nnz == (size_t)-1) return 0;
     int prefer = n->kind == SPK_NODE_DENSE ? spk_op_dense_prefer_sparse(nnz, rows, n->d_in, n->d_out, weight_grad)
                                            : spk_op_conv_prefer_sparse(nnz, rows, &n->conv, weight_grad);
@@ -165,9 +176,34 @@ static int use_sparse(const spk_net *net, spk__node *n, const float *x, int rows
         n->csr_ok = have; /* a count without a fill leaves entries of another input */
         return prefer;
     }
-    n->csr_ok = spk_op_csr_fill(&n->csr, x) == 0;
+    n->csr_ok = spk_op_csr_fill(&n->csr, data) == 0;
     n->csr_x = x;
     return n->csr_ok;
+}
+
+/* Node n's input, when it is the input node's output, written out first (fill_input). */
+static void need_input(spk_net *net, const spk__node *n) {
+    if (n->in == net->nodes[net->input].out) fill_input(net);
+}
+
+/* Write out the steps of an input that was not copied (out_lazy): from the caller's array
+ * during the forward, else from its reader's compressed copy (zeros and the nonzeros: the
+ * same values; a -0.0 comes back as +0.0). */
+static void fill_input(spk_net *net) {
+    spk__node *in = &net->nodes[net->input];
+    if (!in->out_lazy) return;
+    const size_t row = (size_t)net->B * in->out_numel, n = (size_t)net->T * row;
+    in->out_lazy = 0;
+    if (net->x_lazy) {
+        set_floats(in->out, net->x_lazy, n);
+        return;
+    }
+    const spk__node *r = &net->nodes[only_reader(net, net->input)];
+    set_floats(in->out, NULL, n);
+    const spk_csr *c = &r->csr;
+#pragma omp parallel for schedule(static) if (c->nnz > 65536)
+    for (int m = 0; m < c->M; m++)
+        for (int32_t k = c->ptr[m]; k < c->ptr[m + 1]; k++) in->out[(size_t)m * c->cols + c->idx[k]] = c->val[k];
 }
 
 /* W^T of a dense or conv node for the sparse kernels ([in, out] or [cin*k_h*k_w, cout]),
@@ -326,12 +362,15 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         /* a time-constant input: compute one step and replicate it (exact: the same rows) */
         int rows = n->static_in && nt == net->T ? B : M;
         if (n->kind == SPK_NODE_DENSE) {
-            if (use_sparse(net, n, n->in + ri, rows, 0) && spk__net_wt(net, n))
+            if (use_sparse(net, n, n->in + ri, rows, 0) && spk__net_wt(net, n)) {
                 spk_op_dense_forward_sparse(n->out + ro, &n->csr, n->wt, spk__b_of(net, n), n->d_out);
-            else
+            } else {
+                need_input(net, n);
                 spk_op_dense_forward(n->out + ro, n->in + ri, spk__W_of(net, n), spk__b_of(net, n), rows, n->d_in, n->d_out);
+            }
         } else if (!(use_sparse(net, n, n->in + ri, rows, 0) && spk__net_wt(net, n) &&
                      spk_op_conv_forward_sparse(n->out + ro, &n->csr, n->wt, spk__b_of(net, n), &n->conv) == 0)) {
+            need_input(net, n);
             spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, spk__W_of(net, n), spk__b_of(net, n), &n->conv, rows);
         }
         size_t step = (size_t)B * n->out_numel;
@@ -533,6 +572,7 @@ static int group_cell(const spk_net *net, int g) {
  * population's spikes and membranes (the same floats as its forward computed). */
 static void fill_once(const spk_net *net, const spk__node *n) {
     spk__node *w = (spk__node *)n;
+    if (n->out_lazy) fill_input((spk_net *)net);
     if (n->out_stale && n->kind != SPK_NODE_NEURON) { /* a ds_via node: its source's output through it */
         const spk__node *p = &net->nodes[single_alias_source(net, (int)(n - net->nodes))];
         fill_once(net, p);
@@ -551,6 +591,8 @@ static void fill_once(const spk_net *net, const spk__node *n) {
     replicate_step0(n->out, (size_t)net->B * n->out_numel, net->T);
     w->out_filled = 1;
 }
+
+static spk_status run_forward(spk_net *net);
 
 spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     if (!net) return spk__fail(NULL, SPK_ERR_INVALID_ARG, "forward: network is NULL");
@@ -578,7 +620,15 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
         const spk__edge *ed = &net->edges[e];
         if (ed->from == net->input) once = !ed->delayed && net->nodes[ed->to].static_in && net->nodes[ed->to].in_alias;
     }
-    set_floats(in->out, x, (size_t)(once ? 1 : steps) * row);
+    /* A spiking input read by one dense or conv layer alone (in place, step by step) is not
+     * copied either: the layer compresses it from x (use_sparse), and its steps are written
+     * out only when the layer takes its dense path or someone asks (fill_input). */
+    const int reader = only_reader(net, net->input);
+    const spk__node *rd = reader >= 0 ? &net->nodes[reader] : NULL;
+    in->out_lazy = !once && steps == T && !net->want_input_grad && !net->reference && rd && rd->in_alias && !rd->static_in &&
+                   !rd->recurrent && (rd->kind == SPK_NODE_DENSE || rd->kind == SPK_NODE_CONV);
+    net->x_lazy = in->out_lazy ? x : NULL;
+    if (!in->out_lazy) set_floats(in->out, x, (size_t)(once ? 1 : steps) * row);
     if (steps < T && !once) replicate_step0(in->out, row, T);
     in->out_once = once;
     for (int v = 0; v < net->n_nodes; v++) {
@@ -592,6 +642,17 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
             spk_op_dropout_mask(n->mask, n->drop_p, (spk_rng){net->rng.seed, net->rng.stream ^ ((uint64_t)v << 32)},
                                 net->dropout_draw, B, n->out_numel);
     }
+    st = run_forward(net);
+    net->x_lazy = NULL; /* (x is the caller's again) */
+    if (st) return st;
+    net->has_forward = 1;
+    return SPK_OK;
+}
+
+/* The forward of every group in schedule order. */
+static spk_status run_forward(spk_net *net) {
+    const int T = net->T;
+    spk_status st;
     for (int g = 0; g < net->n_groups; g++) {
         int a = net->scc_start[g], b = net->scc_start[g + 1];
         if (!net->group_recurrent[g] && !net->reference) {
@@ -612,7 +673,6 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
                 }
         }
     }
-    net->has_forward = 1;
     return SPK_OK;
 }
 
@@ -772,11 +832,13 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 spk_op_dense_dw_sparse(dW, n->wscratch, n->dout + ro, &n->csr, n->d_out);
                 dW = NULL;
             }
+            if (dW) need_input(net, n);
             spk_op_dense_backward(din, dW, db, n->dout + ro, n->in + ri, spk__W_of(net, n), rows, n->d_in, n->d_out);
         } else {
             float *dW = spk__dW_of(net, n);
             if (dW && use_sparse(net, n, n->in + ri, rows, 1) && spk_op_conv_dw_sparse(dW, n->dout + ro, &n->csr, &n->conv) == 0)
                 dW = NULL;
+            if (dW) need_input(net, n);
             spk_op_conv_backward(din, dW, spk__db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, spk__W_of(net, n), &n->conv, rows);
         }
         break;

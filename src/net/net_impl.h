@@ -60,6 +60,10 @@ typedef struct spk__node {
                         the input node: a time-constant input read only by static_in ops,
                         copied for step 0 alone (no gradient) */
     int out_filled;  /* out_once: steps 1.. of out have been written since the last forward */
+    int out_lazy;    /* the input node: its steps are not copied (a spiking input read by one
+                        dense or conv layer alone, which compresses it from the caller's array
+                        during the forward: net->x_lazy); written out from that layer's
+                        compressed copy when first asked for (exec.c, fill_input) */
     const float *dout_zero_at; /* dout's steps 1.. are known to be zero while dout is this
                         (spk_net_zero_grad: an out_once node then clears step 0 alone); NULL
                         when they may not be, and after a change of layout (exec.c) */
@@ -165,6 +169,8 @@ struct spk_net {
     int tbptt_k;              /* backward truncation window (0 = full) */
     int want_input_grad;      /* compute dL/dx of the input (off: skipped) */
     int static_input;         /* the last forward's input was the same at every step */
+    const float *x_lazy;      /* during a forward whose input is not copied (out_lazy): the
+                                 caller's array; NULL otherwise */
     int one_step_input;       /* forward's x is one step, presented at every step
                                  (spk_net_set_static_input) */
     int reference;            /* run the plain reference path (spk_net_set_reference) */
