@@ -458,6 +458,45 @@ static void test_cell(const char *name, int k, int seed, int learn) {
     spk_net_free(net);
 }
 
+/* A population read by two dense layers is compressed once (exec.c, use_sparse: the second
+ * layer reads the first one's CSR of the same array): in -> fc1 -> l1 -> {fa, fb} -> out (the
+ * two summed). The second layer's CSR is the first's, and outputs and gradients match the
+ * reference path (identical outputs; gradients within 1e-5). */
+static void test_shared_csr(void) {
+    spk_net *net;
+    int in, a, l1, fa, fb, o;
+    spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT);
+    c.thr = 0.5f; /* a sparse population: both layers take the sparse kernels */
+    CHECK_OK(spk_net_create(&net));
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
+    CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
+    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){64}, &l1));
+    CHECK_OK(spk_net_add_dense(net, "fa", 64, 40, 1, &fa));
+    CHECK_OK(spk_net_add_dense(net, "fb", 64, 40, 1, &fb));
+    CHECK_OK(spk_net_add_neuron(net, "out", &c, 1, (int[]){40}, &o));
+    CHECK_OK(spk_net_connect(net, in, a));
+    CHECK_OK(spk_net_connect(net, a, l1));
+    CHECK_OK(spk_net_connect(net, l1, fa));
+    CHECK_OK(spk_net_connect(net, l1, fb));
+    CHECK_OK(spk_net_connect(net, fa, o));
+    CHECK_OK(spk_net_connect(net, fb, o));
+    CHECK_OK(spk_net_build(net, (spk_rng){8, 0}));
+    dyadic_params(net, 8);
+    const int T = 20, B = 9;
+    float *x = bernoulli((size_t)T * B * 100, 0.08f, 12);
+    spk_net_set_reference(net, 0);
+    CHECK_OK(spk_net_forward(net, T, B, x));
+    const float *s1 = spk_net_signal(net, l1, SPK_SIGNAL_OUT);
+    double spikes = 0;
+    for (size_t k = 0; k < (size_t)T * B * 64; k++) spikes += s1[k];
+    const double dens = spikes / ((double)T * B * 64);
+    CHECK_MSG(dens > 0.005 && dens < 0.1, "shared CSR: l1's density %.3f: the test needs a sparse population", dens);
+    CHECK_MSG(net->nodes[fb].csr_ok && net->nodes[fb].csr_at == &net->nodes[fa].csr, "shared CSR: fb compressed l1 again");
+    compare("shared-csr", net, o, T, B, x);
+    free(x);
+    spk_net_free(net);
+}
+
 /* A spiking input read by one dense layer alone is not copied (exec.c: out_lazy): the layer
  * compresses it from the caller's array. Checked at three densities (the layer's forward and
  * weight gradient both sparse; forward sparse and weight gradient dense; both dense) with the
@@ -591,6 +630,7 @@ int main(void) {
     test_recompute("recompute-drop-off", 0, 0, 0, 10, 0, 2);
     test_recompute("recompute-drop-learn", 1, 5, 1, 12, 1, 1);
     test_one_step_input();
+    test_shared_csr();
     test_lazy_input(0.05);
     test_lazy_input(0.2);
     test_lazy_input(0.6);

@@ -149,7 +149,8 @@ static void set_floats(float *dst, const float *src, size_t n) {
 
 /* Whether a dense or conv node's op on `rows` rows of input x takes the sparse kernels:
  * never on the reference path; else by the measured density of x, which is then compressed
- * into the node's CSR (n->csr). 0 (the GEMM path) also when memory for it is lacking. */
+ * into the node's CSR (n->csr; n->csr_at, which the sparse ops read, may be another node's
+ * of the same array). 0 (the GEMM path) also when memory for it is lacking. */
 static void fill_input(spk_net *net);
 static int only_reader(const spk_net *net, int v);
 
@@ -161,14 +162,25 @@ static int use_sparse(spk_net *net, spk__node *n, const float *x, int rows, int 
     const float *data = x;
     if (in->out_lazy && x >= in->out && x < in->out + (size_t)net->T * net->B * in->out_numel) {
         if (net->x_lazy) data = net->x_lazy + (x - in->out);
-        else if (!(n->csr_ok && n->csr_x == x && n->csr.M == rows)) fill_input(net);
+        else if (!(n->csr_ok && n->csr_x == x && n->csr_at->M == rows)) fill_input(net);
     }
     /* (few outputs: the GEMM, unless the narrow kernels take it; counting costs a pass) */
     if (n->kind == SPK_NODE_DENSE && !spk_op_dense_prefer_sparse(0, rows, n->d_in, n->d_out, weight_grad)) return 0;
     if (n->kind == SPK_NODE_CONV && n->conv.groups != 1) return 0;
-    /* the backward of a layer-major op sees the input its forward compressed: reuse it */
-    int have = n->csr_ok && n->csr_x == x && n->csr.M == rows;
-    size_t nnz = have ? n->csr.nnz : spk_op_csr_count(&n->csr, data, rows, n->in_numel);
+    /* the backward of a layer-major op sees the input its forward compressed: reuse it; and
+     * an input another layer-major op compressed in this forward (the same array: a
+     * population read by two layers) is compressed once */
+    int have = n->csr_ok && n->csr_x == x && n->csr_at->M == rows;
+    for (int v = 0; v < net->n_nodes && !have; v++) {
+        const spk__node *m = &net->nodes[v];
+        if (m != n && m->csr_ok && m->csr_x == x && !m->recurrent && m->csr_at->M == rows && m->csr_at->cols == n->in_numel) {
+            n->csr_at = m->csr_at;
+            n->csr_ok = have = 1;
+            n->csr_x = x;
+        }
+    }
+    if (!have) n->csr_at = &n->csr;
+    size_t nnz = have ? n->csr_at->nnz : spk_op_csr_count(&n->csr, data, rows, n->in_numel);
     if (nnz == (size_t)-1) return 0;
     int prefer = n->kind == SPK_NODE_DENSE ? spk_op_dense_prefer_sparse(nnz, rows, n->d_in, n->d_out, weight_grad)
                                            : spk_op_conv_prefer_sparse(nnz, rows, &n->conv, weight_grad);
@@ -200,7 +212,7 @@ static void fill_input(spk_net *net) {
     }
     const spk__node *r = &net->nodes[only_reader(net, net->input)];
     set_floats(in->out, NULL, n);
-    const spk_csr *c = &r->csr;
+    const spk_csr *c = r->csr_at;
 #pragma omp parallel for schedule(static) if (c->nnz > 65536)
     for (int m = 0; m < c->M; m++)
         for (int32_t k = c->ptr[m]; k < c->ptr[m + 1]; k++) in->out[(size_t)m * c->cols + c->idx[k]] = c->val[k];
@@ -363,13 +375,13 @@ static spk_status node_forward(spk_net *net, int v, int t0, int nt) {
         int rows = n->static_in && nt == net->T ? B : M;
         if (n->kind == SPK_NODE_DENSE) {
             if (use_sparse(net, n, n->in + ri, rows, 0) && spk__net_wt(net, n)) {
-                spk_op_dense_forward_sparse(n->out + ro, &n->csr, n->wt, spk__b_of(net, n), n->d_out);
+                spk_op_dense_forward_sparse(n->out + ro, n->csr_at, n->wt, spk__b_of(net, n), n->d_out);
             } else {
                 need_input(net, n);
                 spk_op_dense_forward(n->out + ro, n->in + ri, spk__W_of(net, n), spk__b_of(net, n), rows, n->d_in, n->d_out);
             }
         } else if (!(use_sparse(net, n, n->in + ri, rows, 0) && spk__net_wt(net, n) &&
-                     spk_op_conv_forward_sparse(n->out + ro, &n->csr, n->wt, spk__b_of(net, n), &n->conv) == 0)) {
+                     spk_op_conv_forward_sparse(n->out + ro, n->csr_at, n->wt, spk__b_of(net, n), &n->conv) == 0)) {
             need_input(net, n);
             spk_op_conv_forward(n->out + ro, net->conv_ws, n->in + ri, spk__W_of(net, n), spk__b_of(net, n), &n->conv, rows);
         }
@@ -635,6 +647,7 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
         spk__node *n = &net->nodes[v];
         n->wt_valid = 0;   /* the parameters may have changed since the last forward */
         n->csr_ok = 0;     /* and the inputs */
+        n->csr_at = &n->csr;
         n->out_filled = 0; /* an out_once output holds step 0 alone again */
         n->out_stale = 0;  /* (set by a recomputing population's forward) */
         if (n->is_back_src) make_init(net, n);
@@ -829,14 +842,14 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
             /* (by_src: the source population computed the weight gradient) */
             float *dW = defer || n->by_src ? NULL : spk__dW_of(net, n), *db = defer ? NULL : spk__db_of(net, n);
             if (dW && use_sparse(net, n, n->in + ri, rows, 1) && scratch_of(n)) {
-                spk_op_dense_dw_sparse(dW, n->wscratch, n->dout + ro, &n->csr, n->d_out);
+                spk_op_dense_dw_sparse(dW, n->wscratch, n->dout + ro, n->csr_at, n->d_out);
                 dW = NULL;
             }
             if (dW) need_input(net, n);
             spk_op_dense_backward(din, dW, db, n->dout + ro, n->in + ri, spk__W_of(net, n), rows, n->d_in, n->d_out);
         } else {
             float *dW = spk__dW_of(net, n);
-            if (dW && use_sparse(net, n, n->in + ri, rows, 1) && spk_op_conv_dw_sparse(dW, n->dout + ro, &n->csr, &n->conv) == 0)
+            if (dW && use_sparse(net, n, n->in + ri, rows, 1) && spk_op_conv_dw_sparse(dW, n->dout + ro, n->csr_at, &n->conv) == 0)
                 dW = NULL;
             if (dW) need_input(net, n);
             spk_op_conv_backward(din, dW, spk__db_of(net, n), net->conv_ws, n->dout + ro, n->in + ri, spk__W_of(net, n), &n->conv, rows);
@@ -958,7 +971,7 @@ static void dense_param_grads(spk_net *net, spk__node *n) {
     const int M = net->T * net->B;
     float *dW = spk__dW_of(net, n);
     if (dW && use_sparse(net, n, n->in, M, 1) && scratch_of(n)) {
-        spk_op_dense_dw_sparse(dW, n->wscratch, n->dout, &n->csr, n->d_out);
+        spk_op_dense_dw_sparse(dW, n->wscratch, n->dout, n->csr_at, n->d_out);
         dW = NULL;
     }
     spk_op_dense_backward(NULL, dW, spk__db_of(net, n), n->dout, n->in, spk__W_of(net, n), M, n->d_in, n->d_out);
