@@ -408,6 +408,13 @@ static void test_cell(const char *name, int k, int seed, int learn) {
     const int nodes[5] = {r, r, w, o, o};
     const spk_signal sg[5] = {SPK_SIGNAL_OUT, SPK_SIGNAL_MEM, SPK_SIGNAL_OUT, SPK_SIGNAL_OUT, SPK_SIGNAL_MEM};
     float *sig[4][5], *grads[4];
+    /* a backward with a gradient seeded on w_rec's output first: what it leaves in the output
+     * gradients must not reach the runs below (their zero_grad leaves it pending: the cell
+     * then sets those gradients, every step of them) */
+    CHECK_OK(spk_net_forward(net, T, B, x));
+    spk_net_zero_grad(net);
+    CHECK_OK(spk_net_seed_grad(net, w, SPK_SIGNAL_OUT, seed_r));
+    CHECK_OK(spk_net_backward(net));
     size_t ng = 0;
     for (int mode = 0; mode < 4; mode++) { /* cell, cell on one thread, step by step, reference */
         CHECK_OK(spk_set_threads(mode == 1 ? 1 : threads));

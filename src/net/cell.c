@@ -145,16 +145,20 @@ spk_status spk__cell_backward(spk_net *net, int p) {
     /* the sources outside the cell that take P's input gradient (the step-by-step scatter's
      * edges, in its order) */
     float *ext[8];
-    int n_ext = 0;
+    int n_ext = 0, ext_set[8];
     for (int e = 0; e < net->n_edges; e++) {
-        const spk__edge *ed = &net->edges[e];
-        if (ed->to != p || ed->from == P->cell_rec || !net->nodes[ed->from].need_dout) continue;
+        spk__node *src = &net->nodes[net->edges[e].from];
+        if (net->edges[e].to != p || net->edges[e].from == P->cell_rec || !src->need_dout) continue;
         if (n_ext == 8) {
             spk_free(dxs);
             return spk__fail(&net->obj, SPK_ERR_UNSUPPORTED, "backward: node '%s': more than 8 inputs", P->name);
         }
-        ext[n_ext++] = net->nodes[ed->from].dout;
+        /* (the first to write its output gradient, all of it: set, not added to what
+         * zero_grad left pending; exec.c, first_setter) */
+        ext_set[n_ext] = src->dout_setter == p && src->dout_pending;
+        ext[n_ext++] = src->dout;
     }
+    const int r_set = R->dout_setter == p && R->dout_pending;
     const size_t step_part = pgrad ? (size_t)nblk * 2 * N : 0;
     const int nth = cell_threads(T, B, N);
     double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
@@ -166,6 +170,7 @@ spk_status spk__cell_backward(spk_net *net, int p) {
         const int rows = b1 - b0;
         const size_t o = (size_t)b0 * N, cnt = (size_t)rows * N;
         const int timing = net->profiling && omp_get_thread_num() == 0;
+        if (r_set && rows > 0) memset(R->dout + (T - 1) * BN + o, 0, cnt * sizeof(float)); /* (read first, written by no one) */
         for (int t = T - 1; t >= 0 && rows > 0; t--) {
             /* P's spike gradient at t: its own (its other readers', seeds) plus R's input
              * gradient, dout[t] W (R's output gradient at t came from P's input at t + 1) */
@@ -183,15 +188,24 @@ spk_status spk__cell_backward(spk_net *net, int p) {
             float *src = dxs + o;
             for (int q = 0; q < n_ext; q++) {
                 float *dst = ext[q] + t * BN + o;
+                if (ext_set[q]) memcpy(dst, src, cnt * sizeof(float));
+                else
+                    for (size_t j = 0; j < cnt; j++) dst[j] += src[j];
+            }
+            const int cut = t > 0 && k > 0 && t % k == 0;
+            float *dst = t > 0 ? R->dout + (t - 1) * BN + o : R->dinit ? R->dinit + o : NULL;
+            if (t > 0 && r_set) {
+                if (cut) memset(dst, 0, cnt * sizeof(float));
+                else memcpy(dst, src, cnt * sizeof(float));
+            } else if (dst && !cut) {
                 for (size_t j = 0; j < cnt; j++) dst[j] += src[j];
             }
-            float *dst = t > 0 ? (k > 0 && t % k == 0 ? NULL : R->dout + (t - 1) * BN) : R->dinit;
-            if (dst)
-                for (size_t j = 0; j < cnt; j++) dst[o + j] += src[j];
             memset(src, 0, cnt * sizeof(float));
         }
     }
     spk_free(dxs);
+    for (int e = 0; e < net->n_edges; e++) /* (what was set is no longer pending) */
+        if (net->edges[e].to == p && net->nodes[net->edges[e].from].dout_setter == p) net->nodes[net->edges[e].from].dout_pending = 0;
     if (pgrad) spk__neuron_thin_bw_reduce(P->nr, B, T);
     if (net->profiling) {
         const double all = omp_get_wtime() - t_all;

@@ -846,6 +846,12 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
                 dW = NULL;
             }
             if (dW) need_input(net, n);
+            spk__node *src = din && n->in_alias ? &net->nodes[single_alias_source(net, v)] : NULL;
+            if (src && src->dout_setter == v && src->dout_pending && rows == M) { /* the first to write it, all of it */
+                spk_op_dense_dx_set(din, n->dout + ro, spk__W_of(net, n), rows, n->d_in, n->d_out);
+                src->dout_pending = 0;
+                din = NULL;
+            }
             spk_op_dense_backward(din, dW, db, n->dout + ro, n->in + ri, spk__W_of(net, n), rows, n->d_in, n->d_out);
         } else {
             float *dW = spk__dW_of(net, n);
@@ -1001,6 +1007,35 @@ static void scatter(spk_net *net, int v, int t0, int nt) {
     }
 }
 
+/* The node whose backward writes all of node v's output gradient first (so that what
+ * spk_net_zero_grad left pending need not be cleared: that writer sets instead of adding;
+ * exec.c's dense backward, cell.c), or -1. Only when all of it is pending:
+ *   - a recurrent cell's population, for its recurrent layer and for a source it alone reads;
+ *   - a layer-major dense node reading v in place (its input gradient is v's output gradient)
+ *     that is v's reader last in the schedule (its backward runs first). */
+static int first_setter(const spk_net *net, int v) {
+    const spk__node *n = &net->nodes[v];
+    if (net->reference || !n->dout || n->dout_pending != (size_t)net->T * net->B * n->out_numel) return -1;
+    int last = -1, edges = 0, cell = -1;
+    for (int e = 0; e < net->n_edges; e++) {
+        const spk__edge *ed = &net->edges[e];
+        if (ed->from != v) continue;
+        edges++;
+        const spk__node *r = &net->nodes[ed->to];
+        if (r->cell_rec >= 0) /* the cell's layer (delayed), or a source outside it the cell hands gradient to */
+            cell = (ed->delayed ? r->cell_rec == v : r->cell_rec != v && n->need_dout) ? ed->to : -2;
+        else if (ed->delayed)
+            return -1;
+        if (last < 0 || r->order > net->nodes[last].order) last = ed->to;
+    }
+    if (cell != -1) return edges == 1 && cell >= 0 ? cell : -1;
+    if (last < 0) return -1;
+    const spk__node *d = &net->nodes[last];
+    const int dense_in_place = d->kind == SPK_NODE_DENSE && !d->recurrent && d->in_alias && d->din == n->dout && d->need_din &&
+                               !d->dx_into && !d->by_src && !d->static_in;
+    return dense_in_place ? last : -1;
+}
+
 /* the bias of a back-edge source also fed its output before t = 0 */
 static void init_backward(spk_net *net, spk__node *n) {
     float *db = spk__db_of(net, n);
@@ -1022,9 +1057,13 @@ spk_status spk_net_backward_truncated(spk_net *net, int k) {
     const int T = net->T, B = net->B;
     size_t TB = (size_t)T * B;
     /* what zero_grad left pending is cleared before anything adds to it (a population that
-     * computes its reader's input gradient itself reads its own as zero without touching it) */
-    for (int v = 0; v < net->n_nodes; v++)
-        if (!(net->nodes[v].ds_from >= 0 && dout_clean(&net->nodes[v]))) clear_pending(&net->nodes[v]);
+     * computes its reader's input gradient itself reads its own as zero without touching it),
+     * unless the first writer writes all of it (dout_setter: it sets instead of adding) */
+    for (int v = 0; v < net->n_nodes; v++) {
+        spk__node *n = &net->nodes[v];
+        n->dout_setter = first_setter(net, v);
+        if (!(n->ds_from >= 0 && dout_clean(n)) && n->dout_setter < 0) clear_pending(n);
+    }
     /* every source's output gradient is written by its readers' backward (a population that
      * computes its reader's input gradient itself leaves its own untouched) */
     for (int e = 0; e < net->n_edges; e++) {

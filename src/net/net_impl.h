@@ -74,6 +74,8 @@ typedef struct spk__node {
     size_t dout_pending; /* floats at the start of dout that spk_net_zero_grad has cleared
                         in name only: a seed then copies instead of adding, and backward
                         clears them before anything adds to them (exec.c) */
+    int dout_setter; /* backward: the node that writes all of dout first, setting it, while
+                        it is all pending (exec.c, first_setter); -1: cleared before */
     int ds_from;     /* thin population read only by a narrow dense node (exec.c, mark_flow):
                         that node, whose input gradient this population's backward computes
                         one step at a time into ds_step (in cache) instead of reading it from
