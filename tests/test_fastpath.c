@@ -365,8 +365,8 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
  * (net->no_cell) and against the reference path; and on one thread against all of them. The
  * forward sums are exact (dyadic weights): r's spikes and membranes, w_rec's output and the
  * readout are IDENTICAL in every mode; the gradients are the same floats on one thread and
- * on several, and within 1e-5 of the largest of the other paths (w_rec's input gradient sums
- * in another order). k: truncated BPTT window; seed: gradient seeds on r's spikes and
+ * on several, and within 1e-5 of the largest of the other paths (w_rec's and fc2's input
+ * gradients, which the cell computes, sum in another order). k: truncated BPTT window; seed: gradient seeds on r's spikes and
  * membrane; learn: r's decays and thresholds learnable. B = 21: two full blocks of rows and
  * a part, spread over the threads. */
 static void test_cell(const char *name, int k, int seed, int learn) {
@@ -421,7 +421,8 @@ static void test_cell(const char *name, int k, int seed, int learn) {
         net->no_cell = mode == 2;
         spk_net_set_reference(net, mode == 3);
         CHECK_OK(spk_net_forward(net, T, B, x));
-        CHECK_MSG(mode > 1 || net->nodes[r].cell_rec == w, "%s: r does not run as a cell", name);
+        CHECK_MSG(mode > 1 || (net->nodes[r].cell_rec == w && net->nodes[r].n_cell_dx == 1 && net->nodes[r].cell_dx[0] == d),
+                  "%s: r does not run as a cell computing fc2's input gradient", name);
         CHECK_MSG(mode < 2 || net->nodes[r].cell_rec < 0, "%s: r runs as a cell in mode %d", name, mode);
         for (int j = 0; j < 5; j++) {
             const size_t n = j < 3 ? nr : no;

@@ -43,7 +43,7 @@ static int cell_edges_ok(const spk_net *net, int p, int r) {
 }
 
 void spk__cell_mark(spk_net *net) {
-    for (int v = 0; v < net->n_nodes; v++) net->nodes[v].cell_rec = -1;
+    for (int v = 0; v < net->n_nodes; v++) net->nodes[v].cell_rec = -1, net->nodes[v].n_cell_dx = 0;
     if (net->reference || net->no_cell) return;
     for (int g = 0; g < net->n_groups; g++) {
         const int a = net->scc_start[g], b = net->scc_start[g + 1];
@@ -56,6 +56,19 @@ void spk__cell_mark(spk_net *net) {
             R->d_in != P->out_numel || R->d_out != P->out_numel || !cell_edges_ok(net, p, r))
             continue;
         P->cell_rec = r;
+        /* P's other readers that are layer-major dense layers reading it in place: their input
+         * gradient is computed by P's backward, a step's rows at a time, before R's is added
+         * (instead of a product over all T*B rows written to P's output gradient and read back) */
+        P->n_cell_dx = 0;
+        for (int e = 0; e < net->n_edges; e++) {
+            spk__node *D = &net->nodes[net->edges[e].to];
+            if (net->edges[e].from != p || net->edges[e].to == r || P->n_cell_dx == 4) continue;
+            if (D->kind == SPK_NODE_DENSE && !D->recurrent && D->in_alias && D->need_din && !D->dx_into && !D->by_src &&
+                !D->static_in && D->d_in == P->out_numel) {
+                D->dx_into = 1;
+                P->cell_dx[P->n_cell_dx++] = net->edges[e].to;
+            }
+        }
     }
 }
 
@@ -159,6 +172,8 @@ spk_status spk__cell_backward(spk_net *net, int p) {
         ext[n_ext++] = src->dout;
     }
     const int r_set = R->dout_setter == p && R->dout_pending;
+    /* P's own output gradient: set here when no one else writes it (first_setter) */
+    const int p_set = P->dout_setter == p && P->dout_pending;
     const size_t step_part = pgrad ? (size_t)nblk * 2 * N : 0;
     const int nth = cell_threads(T, B, N);
     double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
@@ -172,9 +187,17 @@ spk_status spk__cell_backward(spk_net *net, int p) {
         const int timing = net->profiling && omp_get_thread_num() == 0;
         if (r_set && rows > 0) memset(R->dout + (T - 1) * BN + o, 0, cnt * sizeof(float)); /* (read first, written by no one) */
         for (int t = T - 1; t >= 0 && rows > 0; t--) {
-            /* P's spike gradient at t: its own (its other readers', seeds) plus R's input
-             * gradient, dout[t] W (R's output gradient at t came from P's input at t + 1) */
-            spk_op_dense_dx_rows(P->dout + t * BN + o, N, R->dout + t * BN + o, N, W, rows, N, N, 1);
+            /* P's spike gradient at t: its own (its other readers', seeds), the input gradients
+             * of the dense layers reading it (cell_dx), and R's, dout[t] W (R's output gradient
+             * at t came from P's input at t + 1), added in that order */
+            int acc = !p_set;
+            for (int q = 0; q < P->n_cell_dx; q++) {
+                const spk__node *D = &net->nodes[P->cell_dx[q]];
+                spk_op_dense_dx_rows(P->dout + t * BN + o, N, D->dout + ((size_t)t * B + b0) * D->d_out, D->d_out,
+                                     spk__W_of(net, D), rows, N, D->d_out, acc);
+                acc = 1;
+            }
+            spk_op_dense_dx_rows(P->dout + t * BN + o, N, R->dout + t * BN + o, N, W, rows, N, N, acc);
             const double c0 = timing ? omp_get_wtime() : 0;
             const spk__thin_bw a = {.B = B, .nt = 1, .t0 = t, .T = T, .tbptt_k = k,
                                     .v_init = spk__thin_prev_v(P, t, BN), .s_init = spk__thin_prev_s(P, t, BN),
@@ -206,6 +229,7 @@ spk_status spk__cell_backward(spk_net *net, int p) {
     spk_free(dxs);
     for (int e = 0; e < net->n_edges; e++) /* (what was set is no longer pending) */
         if (net->edges[e].to == p && net->nodes[net->edges[e].from].dout_setter == p) net->nodes[net->edges[e].from].dout_pending = 0;
+    if (p_set) P->dout_pending = 0;
     if (pgrad) spk__neuron_thin_bw_reduce(P->nr, B, T);
     if (net->profiling) {
         const double all = omp_get_wtime() - t_all;

@@ -1010,12 +1010,18 @@ static void scatter(spk_net *net, int v, int t0, int nt) {
 /* The node whose backward writes all of node v's output gradient first (so that what
  * spk_net_zero_grad left pending need not be cleared: that writer sets instead of adding;
  * exec.c's dense backward, cell.c), or -1. Only when all of it is pending:
- *   - a recurrent cell's population, for its recurrent layer and for a source it alone reads;
+ *   - a recurrent cell's population, for its recurrent layer, for a source it alone reads, and
+ *     for itself when its other readers leave their input gradients to it (cell_dx);
  *   - a layer-major dense node reading v in place (its input gradient is v's output gradient)
  *     that is v's reader last in the schedule (its backward runs first). */
 static int first_setter(const spk_net *net, int v) {
     const spk__node *n = &net->nodes[v];
     if (net->reference || !n->dout || n->dout_pending != (size_t)net->T * net->B * n->out_numel) return -1;
+    if (n->cell_rec >= 0) { /* a cell's population: set by its own backward when its other readers leave it to it */
+        for (int e = 0; e < net->n_edges; e++)
+            if (net->edges[e].from == v && net->edges[e].to != n->cell_rec && !net->nodes[net->edges[e].to].dx_into) return -1;
+        return v;
+    }
     int last = -1, edges = 0, cell = -1;
     for (int e = 0; e < net->n_edges; e++) {
         const spk__edge *ed = &net->edges[e];

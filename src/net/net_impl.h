@@ -82,7 +82,8 @@ typedef struct spk__node {
                         a [T, B, N] array the dense node wrote; also set on the ds_via nodes
                         of a recomputing population (their output gradient is not written by
                         that node either); -1 none */
-    int dx_into;     /* that dense node: its backward leaves the input gradient to the source */
+    int dx_into;     /* that dense node (or one in a cell's cell_dx): its backward leaves the
+                        input gradient to the source */
     float *ds_step;  /* ds_from: [B, N] scratch, owned, allocated when first used */
     size_t ds_step_cap;
     int recompute;   /* ds_from population (mark_flow) whose forward computes the reader's
@@ -106,6 +107,10 @@ typedef struct spk__node {
     size_t dw_part_cap;
     int cell_rec;    /* thin population run with its recurrent dense layer as one block
                         (cell.c, spk__cell_mark): that layer's node; -1 none */
+    int cell_dx[4];  /* such a population: the layer-major dense nodes reading it (besides its
+                        recurrent layer) whose input gradient its backward computes, step by
+                        step, with its own (their dx_into set); n_cell_dx of them */
+    int n_cell_dx;
     int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
     int need_din;    /* backward must produce dL/d(its input) for a source */
     /* flatten: dims [flat_start, flat_end] of the input merged into one (flat_partial = 1);

@@ -337,12 +337,17 @@ void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, con
     if (dW && in > 0) spk__sgemm_det(1, 0, out, in, M, 1.0f, dy, out, x, in, 1.0f, dW, in);
     if (db) {
         /* Columns in blocks, one block per iteration; inside a block the rows are summed in
-         * order 0..M-1, so the sum does not depend on how blocks are spread over threads. */
+         * order 0..M-1, so a column's sum does not depend on the blocks or how they are spread
+         * over threads. Blocks of 256 columns, narrower (down to 16) while there are fewer
+         * blocks than threads: a 256-wide layer's sum over 6400 rows had run on one thread. */
         enum { BLK = 256 };
-        int nblk = (out + BLK - 1) / BLK;
+        const int nth = omp_get_max_threads();
+        int w = BLK;
+        while (w > 16 && (out + w - 1) / w < nth) w /= 2;
+        int nblk = (out + w - 1) / w;
 #pragma omp parallel for schedule(static) if ((size_t)M * out > 65536)
         for (int k = 0; k < nblk; k++) {
-            int j0 = k * BLK, j1 = j0 + BLK < out ? j0 + BLK : out;
+            int j0 = k * w, j1 = j0 + w < out ? j0 + w : out;
             float acc[BLK];
             for (int j = j0; j < j1; j++) acc[j - j0] = 0.0f;
             for (int m = 0; m < M; m++) {
