@@ -1,10 +1,12 @@
 /* alloc.c — the one replaceable allocator every spk allocation goes through, and arenas:
  * single blocks bump-allocated with 64-byte alignment and freed as a whole. It does not
  * try to be a general-purpose allocator (no per-allocation free inside an arena). */
+#define _DEFAULT_SOURCE /* madvise */
 #include "core/core.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void *default_malloc(void *ud, size_t n) { (void)ud; return malloc(n); }
 static void *default_realloc(void *ud, void *p, size_t n) { (void)ud; return realloc(p, n); }
@@ -38,6 +40,34 @@ void *spk_calloc(size_t n, size_t size) {
 
 void spk_free(void *p) {
     if (p) current.free_fn(current.ud, p);
+}
+
+/* Huge pages: the block is taken 2 MiB larger from the current allocator, the pointer handed
+ * out is the first 2 MiB boundary inside it (the allocator's own pointer kept just before
+ * it), and the whole 2 MiB pages from there are offered to the kernel for transparent huge
+ * pages (madvise; a hint, ignored where unsupported). */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *spk__malloc_huge(size_t size) {
+    if (size == 0 || size > SIZE_MAX - 2 * HUGE_PAGE) return NULL;
+    const size_t total = size + HUGE_PAGE + sizeof(void *);
+    unsigned char *raw = spk_malloc(total);
+    if (!raw) return NULL;
+    unsigned char *p = (unsigned char *)spk__align_up((size_t)raw + sizeof(void *), HUGE_PAGE);
+    memcpy(p - sizeof(void *), &raw, sizeof raw);
+#ifdef MADV_HUGEPAGE
+    const size_t whole = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    if (p + whole <= raw + total) madvise(p, whole, MADV_HUGEPAGE);
+    else if (size >= HUGE_PAGE) madvise(p, size / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+void spk__free_huge(void *p) {
+    if (!p) return;
+    void *raw;
+    memcpy(&raw, (unsigned char *)p - sizeof(void *), sizeof raw);
+    spk_free(raw);
 }
 
 struct spk_arena {

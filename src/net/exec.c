@@ -107,8 +107,8 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
     lay_out(net, &p, T, B);
     size_t need = p.bytes + SPK__ALIGN;
     if (need > net->act_cap) {
-        spk_free(net->act);
-        net->act = spk_malloc(need);
+        spk__free_huge(net->act);
+        net->act = spk__malloc_huge(need);
         net->act_cap = net->act ? need : 0;
         net->has_forward = 0; /* the old buffers are gone */
         if (!net->act) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: no memory for activations (%zu MiB for T=%d, B=%d)", need >> 20, T, B);
@@ -225,7 +225,7 @@ const float *spk__net_wt(spk_net *net, spk__node *n) {
     if (n->wt_valid) return n->wt;
     int rows = n->kind == SPK_NODE_DENSE ? n->d_out : n->conv.cout;
     int cols = n->kind == SPK_NODE_DENSE ? n->d_in : n->conv.cin * n->conv.k_h * n->conv.k_w;
-    if (!n->wt && !(n->wt = spk_malloc((size_t)rows * cols * sizeof(float)))) return NULL;
+    if (!n->wt && !(n->wt = spk__malloc_huge((size_t)rows * cols * sizeof(float)))) return NULL;
     spk_op_transpose(n->wt, spk__W_of(net, n), rows, cols);
     n->wt_valid = 1;
     return n->wt;

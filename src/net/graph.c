@@ -31,7 +31,7 @@ void spk_net_free(spk_net *net) {
     for (int i = 0; i < net->n_nodes; i++) {
         spk_neuron_free(net->nodes[i].nr);
         spk_free(net->nodes[i].delays);
-        spk_free(net->nodes[i].wt);
+        spk__free_huge(net->nodes[i].wt);
         spk_free(net->nodes[i].wscratch);
         spk_free(net->nodes[i].ds_step);
         spk_free(net->nodes[i].row_buf);
@@ -51,7 +51,7 @@ void spk_net_free(spk_net *net) {
     spk_free(net->tensors);
     spk_free(net->params);
     spk_free(net->grads);
-    spk_free(net->act);
+    spk__free_huge(net->act);
     spk_free(net);
 }
 
