@@ -122,7 +122,7 @@ typedef struct spk__node {
     float *wt, *wscratch;
     int wt_valid;
     spk_csr csr;     /* the compressed spiking input of the current call */
-    const spk_csr *csr_at; /* the one the sparse ops read: csr, or another layer-major node's
+    spk_csr *csr_at; /* the one the sparse ops read: csr, or another layer-major node's
                         compression of the same array in this forward (exec.c, use_sparse) */
     const float *csr_x; /* ... of which input (csr_ok: filled from it in this forward) */
     int csr_ok;

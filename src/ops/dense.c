@@ -467,6 +467,9 @@ void spk_op_csr_free(spk_csr *c) {
     spk_free(c->ptr);
     spk_free(c->idx);
     spk_free(c->val);
+    spk_free(c->col_rows);
+    spk_free(c->col_vals);
+    spk_free(c->col_start);
     memset(c, 0, sizeof *c);
 }
 
@@ -622,52 +625,67 @@ void spk_op_dense_forward_sparse_rows(float *y, size_t y_stride, const float *x,
  * row of scratch [in, out], chunk after chunk; threads take disjoint ranges of inputs (so the
  * sums do not depend on their number). Adding each entry to scratch directly loaded and
  * stored an out-float row per entry. -1 when out of memory for the chunk lists. */
-static int dw_sparse_columns(float *dW, float *scratch, const float *dy, const spk_csr *x, int out) {
+static int dw_sparse_columns(float *dW, float *scratch, const float *dy, spk_csr *x, int out) {
     const size_t fit = DW_CHUNK_BYTES / ((size_t)out * sizeof(float)); /* rows per chunk */
     const int R = fit > 16 ? (int)fit : 16;
     const int M = x->M, in = x->cols, nch = (M + R - 1) / R;
-    int32_t maxe = 0;
-    for (int c = 0; c < nch; c++) {
-        const int m1 = (c + 1) * R < M ? (c + 1) * R : M;
-        const int32_t e = x->ptr[m1] - x->ptr[c * R];
-        maxe = e > maxe ? e : maxe;
-    }
     int nth = (size_t)x->nnz * out > SPARSE_PAR_MIN ? omp_get_max_threads() : 1;
     if (nth > in) nth = in;
-    const size_t per = (size_t)in + 1 + 2 * (size_t)maxe;
-    int32_t *lists = spk_malloc((size_t)nth * per * sizeof(int32_t));
-    if (!lists) return -1;
+    /* every chunk's entries by column, rows in order, at the chunk's place in the CSR's order
+     * (col_start[c][i]: where column i's begin), listed once with the chunks spread over the
+     * threads (each thread had scanned every chunk for its own columns: as much time as the
+     * sums); in the CSR's scratch, kept between calls (fresh pages per call cost as much) */
+    const size_t ns = (size_t)nch * (in + 1), ne = x->nnz ? x->nnz : 1;
+    if (x->col_start_cap < ns) {
+        spk_free(x->col_start);
+        x->col_start_cap = 0;
+        if (!(x->col_start = spk_malloc(ns * sizeof(int32_t)))) return -1;
+        x->col_start_cap = ns;
+    }
+    if (x->col_cap < ne) {
+        const size_t cap = ne + ne / 2 + 64;
+        spk_free(x->col_rows), spk_free(x->col_vals);
+        x->col_cap = 0;
+        x->col_rows = spk_malloc(cap * sizeof(int32_t));
+        x->col_vals = spk_malloc(cap * sizeof(float));
+        if (!x->col_rows || !x->col_vals) return -1;
+        x->col_cap = cap;
+    }
+    int32_t *starts = x->col_start, *rows = x->col_rows;
+    float *vals = x->col_vals;
 #pragma omp parallel num_threads(nth)
     {
+#pragma omp for schedule(static)
+        for (int c = 0; c < nch; c++) {
+            const int m0 = c * R, m1 = m0 + R < M ? m0 + R : M;
+            int32_t *st = starts + (size_t)c * (in + 1);
+            memset(st, 0, ((size_t)in + 1) * sizeof(int32_t));
+            for (int32_t k = x->ptr[m0]; k < x->ptr[m1]; k++) st[x->idx[k] + 1]++;
+            st[0] = x->ptr[m0];
+            for (int i = 0; i < in; i++) st[i + 1] += st[i];
+            for (int m = m0; m < m1; m++)
+                for (int32_t k = x->ptr[m]; k < x->ptr[m + 1]; k++) {
+                    const int32_t q = st[x->idx[k]]++;
+                    rows[q] = m;
+                    vals[q] = x->val[k];
+                }
+            /* (st[i] now ends column i's entries: shift back to where they start) */
+            for (int i = in; i > 0; i--) st[i] = st[i - 1];
+            st[0] = x->ptr[m0];
+        }
         /* (the team may be smaller than asked for: split by its actual size) */
         const int th = omp_get_thread_num(), nt = omp_get_num_threads();
         const int i0 = (int)((int64_t)th * in / nt), i1 = (int)((int64_t)(th + 1) * in / nt);
-        int32_t *cnt = lists + (size_t)th * per, *rows = cnt + in + 1;
-        float *vals = (float *)(rows + maxe);
         memset(scratch + (size_t)i0 * out, 0, (size_t)(i1 - i0) * out * sizeof(float));
         for (int c = 0; c < nch; c++) {
-            const int m0 = c * R, m1 = m0 + R < M ? m0 + R : M;
-            /* this thread's inputs' entries in the chunk, by input, rows in order */
-            memset(cnt, 0, ((size_t)(i1 - i0) + 1) * sizeof(int32_t));
-            for (int32_t k = x->ptr[m0]; k < x->ptr[m1]; k++)
-                if (x->idx[k] >= i0 && x->idx[k] < i1) cnt[x->idx[k] - i0 + 1]++;
-            for (int i = 0; i < i1 - i0; i++) cnt[i + 1] += cnt[i];
-            for (int m = m0; m < m1; m++)
-                for (int32_t k = x->ptr[m]; k < x->ptr[m + 1]; k++)
-                    if (x->idx[k] >= i0 && x->idx[k] < i1) {
-                        const int32_t q = cnt[x->idx[k] - i0]++;
-                        rows[q] = m;
-                        vals[q] = x->val[k];
-                    }
-            /* (cnt[i] now ends input i's entries; cnt[i - 1] starts them) */
+            const int32_t *st = starts + (size_t)c * (in + 1);
             for (int i = i0; i < i1; i++) {
-                const int32_t e0 = i > i0 ? cnt[i - i0 - 1] : 0, e1 = cnt[i - i0];
+                const int32_t e0 = st[i], e1 = st[i + 1];
                 if (e0 == e1) continue;
                 gather_rows(scratch + (size_t)i * out, NULL, 1, rows + e0, vals + e0, e1 - e0, dy, out);
             }
         }
     }
-    spk_free(lists);
     /* dW[o, i] += scratch[i, o] */
 #pragma omp parallel for schedule(static) if ((size_t)in * out > SPARSE_PAR_MIN)
     for (int o = 0; o < out; o++) {
@@ -678,7 +696,7 @@ static int dw_sparse_columns(float *dW, float *scratch, const float *dy, const s
 }
 #endif
 
-void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const spk_csr *x, int out) {
+void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, spk_csr *x, int out) {
 #ifdef __AVX512F__
     if (out > NARROW && dw_sparse_columns(dW, scratch, dy, x, out) == 0) return;
 #endif

@@ -32,6 +32,11 @@ typedef struct spk_csr {
     int32_t *idx;              /* [nnz] column of each entry                             */
     float *val;                /* [nnz] its value                                        */
     size_t ptr_cap, cap;       /* allocated entries (grown as needed, owned)             */
+    /* scratch of the sparse weight gradient (spk_op_dense_dw_sparse), owned, kept between
+     * calls: the entries of each chunk of rows listed by column */
+    int32_t *col_rows, *col_start;
+    float *col_vals;
+    size_t col_cap, col_start_cap;
 } spk_csr;
 /* Count the nonzeros of x [M, cols] per row into c->ptr (allocated as needed) and return
  * their total (also c->nnz); (size_t)-1 when out of memory. */
@@ -78,7 +83,7 @@ void spk_op_dense_forward_sparse_rows(float *y, size_t y_stride, const float *x,
                                       const float *b, int R, int in, int out, int32_t *idx, float *val);
 /* dW[out,in] += dy^T x over the entries of x only; scratch: spk_op_dense_dw_scratch(in, out)
  * floats (overwritten). */
-void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, const spk_csr *x, int out);
+void spk_op_dense_dw_sparse(float *dW, float *scratch, const float *dy, spk_csr *x, int out);
 /* The floats of scratch spk_op_dense_dw_sparse needs: in * out, or in * 16 for narrow layers. */
 size_t spk_op_dense_dw_scratch(int in, int out);
 
