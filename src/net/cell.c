@@ -101,6 +101,19 @@ spk_status spk__cell_forward(spk_net *net, int p) {
             if (n_ext == 8) return spk__fail(&net->obj, SPK_ERR_UNSUPPORTED, "forward: node '%s': more than 8 inputs", P->name);
             ext[n_ext++] = net->edges[e].from;
         }
+    /* What backward and the signals need is written out; the rest stays in each thread's
+     * scratch: P's summed input only when its backward reads it (a hard reset of the whole
+     * state with the reset's gradient kept), R's output only when another node reads it
+     * (else written when asked for: fill_once, from R's W^T and the bias kept here) */
+    const int keep_x = P->nr->cfg.reset == SPK_RESET_HARD_ALL && !P->nr->cfg.detach_reset;
+    int lazy_r = 1;
+    for (int e = 0; e < net->n_edges; e++)
+        if (net->edges[e].from == P->cell_rec && net->edges[e].to != p) lazy_r = 0;
+    if (lazy_r && bias) {
+        if (!R->par_snap && !(R->par_snap = spk_malloc((size_t)N * sizeof(float))))
+            return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for its bias", R->name);
+        memcpy(R->par_snap, bias, (size_t)N * sizeof(float));
+    }
     const int nth = cell_threads(T, B, N);
     int nomem = 0;
     double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
@@ -111,28 +124,33 @@ spk_status spk__cell_forward(spk_net *net, int p) {
         const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
         const int rows = b1 - b0;
         const size_t o = (size_t)b0 * N, cnt = (size_t)rows * N;
+        /* spikes of a row (the gather's lists), a step's input, two steps of R's output */
         int32_t *idx = rows > 0 ? spk_malloc((size_t)N * sizeof(int32_t)) : NULL;
         float *val = rows > 0 ? spk_malloc((size_t)N * sizeof(float)) : NULL;
-        if (rows > 0 && (!idx || !val)) nomem = 1;
+        float *buf = rows > 0 ? spk_malloc(3 * cnt * sizeof(float)) : NULL;
+        if (rows > 0 && (!idx || !val || !buf)) nomem = 1;
         const int timing = net->profiling && omp_get_thread_num() == 0;
         for (int t = 0; t < T && rows > 0 && !nomem; t++) {
             const double c0 = timing ? omp_get_wtime() : 0;
-            float *x = P->in + t * BN + o;
+            float *x = keep_x ? P->in + t * BN + o : buf;
+            float *r_out = lazy_r ? buf + (1 + (t & 1)) * cnt : R->out + t * BN + o;
+            const float *r_prev = !t ? R->init + o : lazy_r ? buf + (1 + ((t - 1) & 1)) * cnt : R->out + (t - 1) * BN + o;
             memset(x, 0, cnt * sizeof(float));
             for (int k = 0; k < n_ext; k++) {
-                const float *src = k == r_pos ? (t ? R->out + (t - 1) * BN : R->init) : net->nodes[ext[k]].out + t * BN;
-                src += o;
+                const float *src = k == r_pos ? r_prev : net->nodes[ext[k]].out + t * BN + o;
                 for (size_t j = 0; j < cnt; j++) x[j] += src[j];
             }
             spk__neuron_thin_step_rows(P->nr, rows, x, spk__thin_prev_v(P, t, BN) + o, spk__thin_prev_s(P, t, BN) + o,
                                        P->out + t * BN + o, P->mem + t * BN + o);
             if (timing) t_nr += omp_get_wtime() - c0;
             if (!R->in_alias) memcpy(R->in + t * BN + o, P->out + t * BN + o, cnt * sizeof(float));
-            spk_op_dense_forward_sparse_rows(R->out + t * BN + o, N, P->out + t * BN + o, N, Wt, bias, rows, N, N, idx, val);
+            spk_op_dense_forward_sparse_rows(r_out, N, P->out + t * BN + o, N, Wt, bias, rows, N, N, idx, val);
         }
         spk_free(idx);
         spk_free(val);
+        spk_free(buf);
     }
+    R->out_stale = lazy_r;
     if (nomem) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for a row's spikes", P->name);
     if (net->profiling) { /* thread 0's share of neuron work, applied to the whole */
         const double all = omp_get_wtime() - t_all;

@@ -581,10 +581,23 @@ static int group_cell(const spk_net *net, int g) {
 
 /* An output kept in part or not at all written out in full when first asked for after a
  * forward (a cache: the same values): an out_once node's steps 1.., a recomputing
- * population's spikes and membranes (the same floats as its forward computed). */
+ * population's spikes and membranes, a recurrent cell's layer's output (the same floats as
+ * its forward computed). */
 static void fill_once(const spk_net *net, const spk__node *n) {
     spk__node *w = (spk__node *)n;
     if (n->out_lazy) fill_input((spk_net *)net);
+    if (n->out_stale && n->kind == SPK_NODE_DENSE) { /* a cell's recurrent layer: its forward again, row by row */
+        const size_t N = (size_t)n->out_numel;
+        int32_t *idx = spk_malloc(n->d_in * sizeof(int32_t));
+        float *val = spk_malloc(n->d_in * sizeof(float));
+        if (idx && val) { /* (the transposed weights and the bias of the forward: cell.c) */
+            spk_op_dense_forward_sparse_rows(w->out, N, n->in, (size_t)n->d_in, n->wt, n->t_b >= 0 ? n->par_snap : NULL,
+                                             net->T * net->B, n->d_in, n->d_out, idx, val);
+            w->out_stale = 0;
+        }
+        spk_free(idx);
+        spk_free(val);
+    }
     if (n->out_stale && n->kind != SPK_NODE_NEURON) { /* a ds_via node: its source's output through it */
         const spk__node *p = &net->nodes[single_alias_source(net, (int)(n - net->nodes))];
         fill_once(net, p);

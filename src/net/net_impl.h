@@ -96,11 +96,13 @@ typedef struct spk__node {
                         and backward are done by the population */
     int n_via;
     int out_stale;   /* recompute: out and mem not written since the last forward (also set on
-                        the ds_via nodes: their out) */
+                        the ds_via nodes: their out); a cell's recurrent layer read by its
+                        population alone: out not written (cell.c) */
     int by_src;      /* the dense (and ds_via) nodes read by a recompute population: their
                         forward and the dense node's weight gradient are computed there */
     float *par_snap; /* recompute with learnable decay or threshold: [2][N] their values at
-                        the forward (a lazy out_stale fill uses them), owned */
+                        the forward (a lazy out_stale fill uses them); a cell's recurrent layer:
+                        its bias at the forward [N]; owned */
     float *row_buf;  /* recompute: per-thread rows of steps, owned */
     size_t row_cap;
     float *dw_part;  /* recompute: per-block partial weight gradients of the reader, owned */
