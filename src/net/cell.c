@@ -79,7 +79,7 @@ static void cell_rows(int B, int tid, int nth, int *blk0, int *blk1) {
     *blk1 = (int)((int64_t)(tid + 1) * nblk / nth);
 }
 
-/* Threads for a cell of B rows of N neurons over T steps: one per block of rows at most, and
+/* Threads for a cell of B rows of N neurons over T steps: one per block of rows at total, and
  * one for small work (a parallel region costs more than it saves there). */
 static int cell_threads(int T, int B, int N) {
     const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS, max = omp_get_max_threads();
@@ -114,10 +114,27 @@ spk_status spk__cell_forward(spk_net *net, int p) {
             return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for its bias", R->name);
         memcpy(R->par_snap, bias, (size_t)N * sizeof(float));
     }
+    /* The spikes' entries, which the recurrent product gathers from anyway, are kept for R's
+     * CSR of its input (its weight gradient, and the population's other readers, use it:
+     * exec.c, use_sparse): per thread, room for its share of the last forward's entries and a
+     * half (the first forward keeps none); a thread out of room keeps computing, and this
+     * forward makes no CSR. The row counts after the threads' parts. */
     const int nth = cell_threads(T, B, N);
-    int nomem = 0;
+    const size_t M = (size_t)T * B;
+    const size_t per = P->cell_stage_per ? P->cell_stage_per / nth + P->cell_stage_per / (2 * nth) + (size_t)N : 0;
+    const size_t want = per * (size_t)nth * (sizeof(int32_t) + sizeof(float)) + M * sizeof(int32_t);
+    if (P->cell_stage_bytes < want) {
+        spk_free(P->cell_stage);
+        P->cell_stage_bytes = 0;
+        if ((P->cell_stage = spk_malloc(want))) P->cell_stage_bytes = want;
+    }
+    int32_t *st_idx = P->cell_stage_bytes ? (int32_t *)P->cell_stage : NULL;
+    float *st_val = st_idx ? (float *)(st_idx + per * nth) : NULL;
+    int32_t *st_cnt = st_idx ? (int32_t *)(st_val + per * nth) : NULL;
+    size_t total = 0; /* entries seen, all threads */
+    int nomem = 0, full = !st_idx;
     double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
-#pragma omp parallel num_threads(nth) reduction(| : nomem)
+#pragma omp parallel num_threads(nth) reduction(| : nomem, full) reduction(+ : total)
     {
         int blk0, blk1;
         cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1);
@@ -128,6 +145,8 @@ spk_status spk__cell_forward(spk_net *net, int p) {
         int32_t *idx = rows > 0 ? spk_malloc((size_t)N * sizeof(int32_t)) : NULL;
         float *val = rows > 0 ? spk_malloc((size_t)N * sizeof(float)) : NULL;
         float *buf = rows > 0 ? spk_malloc(3 * cnt * sizeof(float)) : NULL;
+        const size_t th = (size_t)omp_get_thread_num();
+        size_t pos = 0, seen = 0; /* entries kept by this thread, and seen */
         if (rows > 0 && (!idx || !val || !buf)) nomem = 1;
         const int timing = net->profiling && omp_get_thread_num() == 0;
         for (int t = 0; t < T && rows > 0 && !nomem; t++) {
@@ -144,13 +163,45 @@ spk_status spk__cell_forward(spk_net *net, int p) {
                                        P->out + t * BN + o, P->mem + t * BN + o);
             if (timing) t_nr += omp_get_wtime() - c0;
             if (!R->in_alias) memcpy(R->in + t * BN + o, P->out + t * BN + o, cnt * sizeof(float));
-            spk_op_dense_forward_sparse_rows(r_out, N, P->out + t * BN + o, N, Wt, bias, rows, N, N, idx, val);
+            for (int b = 0; b < rows; b++) {
+                const float *sr = P->out + t * BN + o + (size_t)b * N;
+                int32_t *ki = idx;
+                float *kv = val;
+                if (!full && pos + (size_t)N <= per) ki = st_idx + th * per + pos, kv = st_val + th * per + pos;
+                else full = 1;
+                const int32_t n = spk_op_compress_row(sr, N, ki, kv);
+                if (!full) pos += (size_t)n, st_cnt[(size_t)t * B + b0 + b] = n;
+                spk_op_dense_forward_entries(r_out + (size_t)b * N, ki, kv, n, Wt, bias, N);
+                seen += (size_t)n;
+            }
         }
+        total = seen;
         spk_free(idx);
         spk_free(val);
         spk_free(buf);
     }
     R->out_stale = lazy_r;
+    P->cell_stage_per = total; /* (all the entries, for the room next time) */
+    if (!full && !nomem && spk_op_csr_from_counts(&R->csr, st_cnt, (int)M, N) == 0) {
+        /* each thread's entries, step after step, to their rows' places */
+#pragma omp parallel num_threads(nth)
+        {
+            int blk0, blk1;
+            cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1);
+            const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
+            const size_t th = (size_t)omp_get_thread_num();
+            size_t pos = 0;
+            for (int t = 0; t < T && b1 > b0; t++) {
+                const size_t m0 = (size_t)t * B + b0, len = (size_t)(R->csr.ptr[m0 + (b1 - b0)] - R->csr.ptr[m0]);
+                memcpy(R->csr.idx + R->csr.ptr[m0], st_idx + th * per + pos, len * sizeof(int32_t));
+                memcpy(R->csr.val + R->csr.ptr[m0], st_val + th * per + pos, len * sizeof(float));
+                pos += len;
+            }
+        }
+        R->csr_ok = 1;
+        R->csr_x = R->in;
+        R->csr_at = &R->csr;
+    }
     if (nomem) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for a row's spikes", P->name);
     if (net->profiling) { /* thread 0's share of neuron work, applied to the whole */
         const double all = omp_get_wtime() - t_all;

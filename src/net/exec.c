@@ -173,7 +173,10 @@ static int use_sparse(spk_net *net, spk__node *n, const float *x, int rows, int 
     int have = n->csr_ok && n->csr_x == x && n->csr_at->M == rows;
     for (int v = 0; v < net->n_nodes && !have; v++) {
         const spk__node *m = &net->nodes[v];
-        if (m != n && m->csr_ok && m->csr_x == x && !m->recurrent && m->csr_at->M == rows && m->csr_at->cols == n->in_numel) {
+        /* (a CSR of all T*B rows is made once per forward: layer-major, or a recurrent cell's;
+         * a step-by-step node's covers B rows and changes every step) */
+        if (m != n && m->csr_ok && m->csr_x == x && rows == net->T * net->B && m->csr_at->M == rows &&
+            m->csr_at->cols == n->in_numel) {
             n->csr_at = m->csr_at;
             n->csr_ok = have = 1;
             n->csr_x = x;

@@ -37,6 +37,7 @@ void spk_net_free(spk_net *net) {
         spk_free(net->nodes[i].row_buf);
         spk_free(net->nodes[i].dw_part);
         spk_free(net->nodes[i].par_snap);
+        spk_free(net->nodes[i].cell_stage);
         spk_op_csr_free(&net->nodes[i].csr);
         spk_free(net->nodes[i].dmem_buf);
         spk_free(net->nodes[i].norm_mean);

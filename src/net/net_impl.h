@@ -113,6 +113,9 @@ typedef struct spk__node {
                         recurrent layer) whose input gradient its backward computes, step by
                         step, with its own (their dx_into set); n_cell_dx of them */
     int n_cell_dx;
+    void *cell_stage;   /* such a population: its forward's spikes as entries (per thread, and
+                        the row counts), for its recurrent layer's CSR; owned */
+    size_t cell_stage_bytes, cell_stage_per; /* its size; entries of the last forward */
     int need_dout;   /* backward needs dL/d(its output) (it or a node upstream has parameters) */
     int need_din;    /* backward must produce dL/d(its input) for a source */
     /* flatten: dims [flat_start, flat_end] of the input merged into one (flat_partial = 1);

@@ -364,16 +364,55 @@ void spk_op_dense_backward(float *dx, float *dW, float *db, const float *dy, con
 /* Work below this many floats runs in a single thread (OpenMP start-up would dominate). */
 #define SPARSE_PAR_MIN 65536
 
-size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols) {
+/* Room in c->ptr for M rows; 0, or -1 without memory. */
+static int csr_ptr_room(spk_csr *c, int M, int cols) {
     if ((size_t)M + 1 > c->ptr_cap) {
         int32_t *p = spk_malloc(((size_t)M + 1) * sizeof(int32_t));
-        if (!p) return (size_t)-1;
+        if (!p) return -1;
         spk_free(c->ptr);
         c->ptr = p;
         c->ptr_cap = (size_t)M + 1;
     }
     c->M = M;
     c->cols = cols;
+    return 0;
+}
+
+/* The row counts in c->ptr[1..M] made into row starts; the total (also c->nnz), or
+ * (size_t)-1 past INT32_MAX (indices are int32). */
+static size_t csr_prefix(spk_csr *c) {
+    int32_t *cnt = c->ptr + 1;
+    c->ptr[0] = 0;
+    size_t total = 0;
+    for (int m = 0; m < c->M; m++) {
+        total += (size_t)cnt[m];
+        if (total > INT32_MAX) return (size_t)-1;
+        cnt[m] = (int32_t)total;
+    }
+    c->nnz = total;
+    return total;
+}
+
+/* Room in c->idx / c->val for c->nnz entries; 0, or -1 without memory. */
+static int csr_room(spk_csr *c) {
+    if (c->nnz > c->cap || !c->idx) {
+        /* room to grow: spike counts rise as training goes on, and a buffer sized to each
+         * new maximum was freed and mapped again batch after batch (fresh pages faulted in) */
+        size_t cap = c->nnz + c->nnz / 2 + 64;
+        int32_t *idx = spk_malloc(cap * sizeof(int32_t));
+        float *val = spk_malloc(cap * sizeof(float));
+        if (!idx || !val) { spk_free(idx); spk_free(val); return -1; }
+        spk_free(c->idx);
+        spk_free(c->val);
+        c->idx = idx;
+        c->val = val;
+        c->cap = cap;
+    }
+    return 0;
+}
+
+size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols) {
+    if (csr_ptr_room(c, M, cols)) return (size_t)-1;
     int32_t *cnt = c->ptr + 1;
 #pragma omp parallel for schedule(static) if ((size_t)M * cols > SPARSE_PAR_MIN)
     for (int m = 0; m < M; m++) {
@@ -382,15 +421,14 @@ size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols) {
         for (int i = 0; i < cols; i++) k += xr[i] != 0.0f;
         cnt[m] = k;
     }
-    c->ptr[0] = 0;
-    size_t total = 0;
-    for (int m = 0; m < M; m++) {
-        total += (size_t)cnt[m];
-        if (total > INT32_MAX) return (size_t)-1; /* indices are int32 */
-        cnt[m] = (int32_t)total;
-    }
-    c->nnz = total;
-    return total;
+    return csr_prefix(c);
+}
+
+int spk_op_csr_from_counts(spk_csr *c, const int32_t *counts, int M, int cols) {
+    if (csr_ptr_room(c, M, cols)) return -1;
+    memcpy(c->ptr + 1, counts, (size_t)M * sizeof(int32_t));
+    if (csr_prefix(c) == (size_t)-1) return -1;
+    return csr_room(c);
 }
 
 /* The nonzeros of row xr [cols] (NaN counts as nonzero, as != 0 does), in column order, into
@@ -441,19 +479,7 @@ static inline int32_t compress_row(const float *restrict xr, int cols, int32_t *
 }
 
 int spk_op_csr_fill(spk_csr *c, const float *x) {
-    if (c->nnz > c->cap || !c->idx) {
-        /* room to grow: spike counts rise as training goes on, and a buffer sized to each
-         * new maximum was freed and mapped again batch after batch (fresh pages faulted in) */
-        size_t cap = c->nnz + c->nnz / 2 + 64;
-        int32_t *idx = spk_malloc(cap * sizeof(int32_t));
-        float *val = spk_malloc(cap * sizeof(float));
-        if (!idx || !val) { spk_free(idx); spk_free(val); return -1; }
-        spk_free(c->idx);
-        spk_free(c->val);
-        c->idx = idx;
-        c->val = val;
-        c->cap = cap;
-    }
+    if (csr_room(c)) return -1;
     const int M = c->M, cols = c->cols;
 #pragma omp parallel for schedule(static) if ((size_t)M * cols > SPARSE_PAR_MIN)
     for (int m = 0; m < M; m++) {
@@ -602,6 +628,15 @@ void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, co
 #pragma omp parallel for schedule(static) if (work > SPARSE_PAR_MIN)
     for (int m = 0; m < M; m++)
         sparse_row(y + (size_t)m * out, x->idx + x->ptr[m], x->val + x->ptr[m], x->ptr[m + 1] - x->ptr[m], Wt, b, out);
+}
+
+int32_t spk_op_compress_row(const float *x, int cols, int32_t *idx, float *val) {
+    return compress_row(x, cols, idx, val, cols);
+}
+
+void spk_op_dense_forward_entries(float *y, const int32_t *idx, const float *val, int32_t n, const float *Wt, const float *b,
+                                  int out) {
+    sparse_row(y, idx, val, n, Wt, b, out);
 }
 
 void spk_op_dense_forward_sparse_rows(float *y, size_t y_stride, const float *x, size_t x_stride, const float *Wt,

@@ -43,6 +43,12 @@ typedef struct spk_csr {
 size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols);
 /* Fill c's entries from the same x after spk_op_csr_count; -1 when out of memory. */
 int spk_op_csr_fill(spk_csr *c, const float *x);
+/* A CSR from known row counts ([M], in row order): row starts and room for the entries, which
+ * the caller writes at idx / val + ptr[m]. 0, or -1 without memory (or past INT32_MAX). */
+int spk_op_csr_from_counts(spk_csr *c, const int32_t *counts, int M, int cols);
+/* The nonzeros of one row x [cols] (NaN counts as nonzero), in column order, into idx / val
+ * (room for cols entries each); returns their count. The rows of spk_op_csr_fill. */
+int32_t spk_op_compress_row(const float *x, int cols, int32_t *idx, float *val);
 void spk_op_csr_free(spk_csr *c);
 /* 1 when the sparse forward (weight_grad = 0) or weight gradient (1) should be used for
  * `nnz` nonzeros in an [M, in] input feeding `out` outputs (density thresholds measured
@@ -76,6 +82,10 @@ int spk_op_dense_narrow(int out);
 void spk_op_transpose(float *Wt, const float *W, int rows, int cols);
 /* y[M,out] = b + sum over the entries (i, v) of row m of v * Wt[i,:] (gather-add). */
 void spk_op_dense_forward_sparse(float *y, const spk_csr *x, const float *Wt, const float *b, int out);
+/* One row of spk_op_dense_forward_sparse from its n entries (idx, val): y[out] = b + the
+ * entries' rows of Wt in order, without threads; the same floats. */
+void spk_op_dense_forward_entries(float *y, const int32_t *idx, const float *val, int32_t n, const float *Wt, const float *b,
+                                  int out);
 /* spk_op_dense_forward_sparse over R dense rows, without threads: each row's nonzeros
  * (column order) gathered into idx / val (scratch of `in` entries each), then the same floats
  * as the CSR version gives that row. Row r of y at y + r * y_stride, of x at x + r * x_stride. */
