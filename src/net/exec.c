@@ -634,11 +634,14 @@ spk_status spk_net_forward(spk_net *net, int T, int B, const float *x) {
     size_t row = (size_t)B * in->out_numel;
     /* whether every step equals the first (the steps compared by all threads; known when
      * the caller gave one step) */
-    int differs = net->reference;
     const int steps = net->one_step_input ? 1 : T;
+    /* (step 1 first, alone: a changing input differs there, within its first values) */
+    int differs = net->reference || (steps > 1 && memcmp(x, x + row, row * sizeof(float)) != 0);
+    if (!differs) {
 #pragma omp parallel for schedule(static) reduction(| : differs) if ((size_t)steps * row > ((size_t)1 << 20))
-    for (int t = 1; t < steps; t++)
-        if (!differs) differs = memcmp(x, x + (size_t)t * row, row * sizeof(float)) != 0;
+        for (int t = 2; t < steps; t++)
+            if (!differs) differs = memcmp(x, x + (size_t)t * row, row * sizeof(float)) != 0;
+    }
     net->static_input = !differs;
     mark_flow(net);
     /* A time-constant input read only by ops that compute one step of it (static_in, reading
