@@ -855,7 +855,48 @@ static void sparse_case(int M, int in, int out, double density, float graded) {
     free(y1), free(d1), free(y2), free(d2);
 }
 
+/* spk_op_csr_count compresses while it counts when the last count was filled (staging) and
+ * the fill then moves the rows into place: the same CSR as a fresh one, whether the rows fit
+ * the room (a count after a fill), do not (a denser input), or staging is off (a count that
+ * was not filled: that input took the dense path). */
+static int csr_same(const spk_csr *a, const spk_csr *b) {
+    return a->M == b->M && a->nnz == b->nnz && memcmp(a->ptr, b->ptr, ((size_t)a->M + 1) * sizeof(int32_t)) == 0 &&
+           memcmp(a->idx, b->idx, a->nnz * sizeof(int32_t)) == 0 && memcmp(a->val, b->val, a->nnz * sizeof(float)) == 0;
+}
+
+static void test_csr_staging(void) {
+    const int M = 700, cols = 300; /* (M * cols above the threads' threshold) */
+    const double dens[5] = {0.05, 0.06, 0.5, 0.04, 0.05};
+    const int fill[5] = {1, 1, 1, 0, 1};
+    spk_csr c, f;
+    memset(&c, 0, sizeof c);
+    memset(&f, 0, sizeof f);
+    int staged[5];
+    for (int q = 0; q < 5; q++) {
+        float *x = zeros((size_t)M * cols);
+        for (size_t k = 0; k < (size_t)M * cols; k++)
+            x[k] = spk_rng_uniform((spk_rng){21, (uint64_t)q}, 0, k, 0) < dens[q] ? 1.0f + (float)(k % 7) : 0.0f;
+        CHECK(spk_op_csr_count(&c, x, M, cols) != (size_t)-1);
+        staged[q] = c.staged;
+        if (fill[q]) {
+            CHECK(spk_op_csr_fill(&c, x) == 0);
+            CHECK(spk_op_csr_count(&f, x, M, cols) != (size_t)-1 && spk_op_csr_fill(&f, x) == 0);
+            CHECK_MSG(csr_same(&c, &f), "CSR of input %d (density %.2f, staged %d) differs from a fresh one", q, dens[q], staged[q]);
+            spk_op_csr_free(&f);
+            memset(&f, 0, sizeof f);
+        }
+        free(x);
+    }
+    /* staged: after a filled count (its room), also for an input sparser than the last; not:
+     * the first count, a denser input than the room, the count after one not filled */
+    CHECK_MSG(!staged[0] && staged[1] && !staged[2] && staged[3] && !staged[4],
+              "CSR staging taken as %d %d %d %d %d", staged[0], staged[1], staged[2], staged[3], staged[4]);
+    spk_op_csr_free(&c);
+    printf("  CSR staging                         the same CSR staged, not fitting and off\n");
+}
+
 static void test_sparse(void) {
+    test_csr_staging();
     sparse_case(64, 700, 256, 0.05, 0);
     sparse_case(333, 37, 40, 0.3, 0);   /* widths that are not multiples of 16 */
     sparse_case(100, 256, 100, 0.2, 3.0f); /* graded spikes */

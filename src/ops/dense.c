@@ -393,12 +393,12 @@ static size_t csr_prefix(spk_csr *c) {
     return total;
 }
 
-/* Room in c->idx / c->val for c->nnz entries; 0, or -1 without memory. */
-static int csr_room(spk_csr *c) {
-    if (c->nnz > c->cap || !c->idx) {
+/* Room in c->idx / c->val for n entries; 0, or -1 without memory. */
+static int csr_room_for(spk_csr *c, size_t n) {
+    if (n > c->cap || !c->idx) {
         /* room to grow: spike counts rise as training goes on, and a buffer sized to each
          * new maximum was freed and mapped again batch after batch (fresh pages faulted in) */
-        size_t cap = c->nnz + c->nnz / 2 + 64;
+        size_t cap = n + n / 2 + 64;
         int32_t *idx = spk_malloc(cap * sizeof(int32_t));
         float *val = spk_malloc(cap * sizeof(float));
         if (!idx || !val) { spk_free(idx); spk_free(val); return -1; }
@@ -411,16 +411,54 @@ static int csr_room(spk_csr *c) {
     return 0;
 }
 
+static int32_t compress_row(const float *restrict xr, int cols, int32_t *restrict idx, float *restrict val, int32_t room);
+
 size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols) {
     if (csr_ptr_room(c, M, cols)) return (size_t)-1;
     int32_t *cnt = c->ptr + 1;
-#pragma omp parallel for schedule(static) if ((size_t)M * cols > SPARSE_PAR_MIN)
-    for (int m = 0; m < M; m++) {
-        const float *xr = x + (size_t)m * cols;
-        int32_t k = 0;
-        for (int i = 0; i < cols; i++) k += xr[i] != 0.0f;
-        cnt[m] = k;
+    const int nth = (size_t)M * cols > SPARSE_PAR_MIN ? omp_get_max_threads() : 1;
+    /* stage only after a count that was filled (an input that takes the dense path is counted
+     * alone), with room for each thread's share of that fill and a half */
+    if (!c->filled) c->stage_room = 0;
+    c->filled = 0;
+    const size_t room = c->stage_room;
+    int stage = room > 0 && room <= (size_t)INT32_MAX && c->idx && c->cap >= room * (size_t)nth;
+    c->staged = 0;
+    if (!stage) {
+#pragma omp parallel for schedule(static) if (nth > 1)
+        for (int m = 0; m < M; m++) {
+            const float *xr = x + (size_t)m * cols;
+            int32_t k = 0;
+            for (int i = 0; i < cols; i++) k += xr[i] != 0.0f;
+            cnt[m] = k;
+        }
+        return csr_prefix(c);
     }
+    /* each thread its rows in order, compressed at room * thread (whole 16-float stores while
+     * a row's cols fit: a row may need that much) while they fit, counted to the end */
+    int fit = 1;
+#pragma omp parallel num_threads(nth) reduction(& : fit)
+    {
+        const int th = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int m0 = (int)((int64_t)th * M / nt), m1 = (int)((int64_t)(th + 1) * M / nt);
+        int32_t *idx = c->idx + (size_t)th * room;
+        float *val = c->val + (size_t)th * room;
+        size_t pos = 0;
+        for (int m = m0; m < m1; m++) {
+            const float *xr = x + (size_t)m * cols;
+            if (fit && pos + (size_t)cols <= room) {
+                cnt[m] = compress_row(xr, cols, idx + pos, val + pos, cols);
+                pos += (size_t)cnt[m];
+            } else {
+                fit = 0;
+                int32_t k = 0;
+                for (int i = 0; i < cols; i++) k += xr[i] != 0.0f;
+                cnt[m] = k;
+            }
+        }
+        if (th == 0) c->stage_threads = nt;
+    }
+    c->staged = fit;
     return csr_prefix(c);
 }
 
@@ -428,7 +466,7 @@ int spk_op_csr_from_counts(spk_csr *c, const int32_t *counts, int M, int cols) {
     if (csr_ptr_room(c, M, cols)) return -1;
     memcpy(c->ptr + 1, counts, (size_t)M * sizeof(int32_t));
     if (csr_prefix(c) == (size_t)-1) return -1;
-    return csr_room(c);
+    return csr_room_for(c, c->nnz);
 }
 
 /* The nonzeros of row xr [cols] (NaN counts as nonzero, as != 0 does), in column order, into
@@ -479,7 +517,23 @@ static inline int32_t compress_row(const float *restrict xr, int cols, int32_t *
 }
 
 int spk_op_csr_fill(spk_csr *c, const float *x) {
-    if (csr_room(c)) return -1;
+    const int nth = (size_t)c->M * c->cols > SPARSE_PAR_MIN ? omp_get_max_threads() : 1;
+    c->filled = 1;
+    if (c->staged) { /* the count compressed every row: each thread's block to its place, in order */
+        c->staged = 0;
+        for (int th = 1; th < c->stage_threads; th++) {
+            const int m0 = (int)((int64_t)th * c->M / c->stage_threads), m1 = (int)((int64_t)(th + 1) * c->M / c->stage_threads);
+            const size_t len = (size_t)(c->ptr[m1] - c->ptr[m0]), from = (size_t)th * c->stage_room;
+            memmove(c->idx + c->ptr[m0], c->idx + from, len * sizeof(int32_t));
+            memmove(c->val + c->ptr[m0], c->val + from, len * sizeof(float));
+        }
+        c->stage_room = c->nnz / (size_t)nth + c->nnz / (2 * (size_t)nth) + (size_t)c->cols;
+        return 0;
+    }
+    /* (room for the next count to stage into, too) */
+    c->stage_room = c->nnz / (size_t)nth + c->nnz / (2 * (size_t)nth) + (size_t)c->cols;
+    const size_t stage_all = c->stage_room * (size_t)nth;
+    if (csr_room_for(c, stage_all > c->nnz ? stage_all : c->nnz)) return -1;
     const int M = c->M, cols = c->cols;
 #pragma omp parallel for schedule(static) if ((size_t)M * cols > SPARSE_PAR_MIN)
     for (int m = 0; m < M; m++) {

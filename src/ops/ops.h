@@ -37,10 +37,18 @@ typedef struct spk_csr {
     int32_t *col_rows, *col_start;
     float *col_vals;
     size_t col_cap, col_start_cap;
+    /* spk_op_csr_count's staging: each thread's rows compressed while counted, into idx / val
+     * at stage_room entries apart, when the last count was filled (stage_room: per thread,
+     * from that fill's nnz; 0: count only); staged: all of them fit (spk_op_csr_fill then
+     * moves them into place instead of reading x again) */
+    size_t stage_room;
+    int stage_threads, staged, filled;
 } spk_csr;
 /* Count the nonzeros of x [M, cols] per row into c->ptr (allocated as needed) and return
  * their total (also c->nnz); (size_t)-1 when out of memory. */
 size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols);
+/* (when the last count of this CSR was filled, the count compresses the rows too, and the
+ * fill that follows does not read x again: give it the x counted) */
 /* Fill c's entries from the same x after spk_op_csr_count; -1 when out of memory. */
 int spk_op_csr_fill(spk_csr *c, const float *x);
 /* A CSR from known row counts ([M], in row order): row starts and room for the entries, which
