@@ -1074,6 +1074,24 @@ static void test_dense_rows(void) {
             CHECK_MSG(memcmp(dx1, dx2, (size_t)R * xs * sizeof(float)) == 0, "dense_dx_rows (%d -> %d) differs from dx_row", in, out);
             free(x), free(W), free(b), free(dy), free(y), free(dx1), free(dx2), free(dW), free(dW0);
         }
+    /* several sources in one pass: the same bits as one dx_rows call per source, adding */
+    const int outs[3] = {12, 256, 20}, ins2[2] = {37, 256};
+    for (int q = 0; q < 2; q++)
+        for (int acc = 0; acc < 2; acc++) {
+            const int R = 19, in = ins2[q];
+            spk_dx_src src[3];
+            float *dys[3], *Ws[3], *dx1 = rnd((size_t)R * in), *dx2 = malloc((size_t)R * in * sizeof(float));
+            memcpy(dx2, dx1, (size_t)R * in * sizeof(float));
+            for (int k = 0; k < 3; k++) {
+                dys[k] = rnd((size_t)R * outs[k]), Ws[k] = rnd((size_t)outs[k] * in);
+                src[k] = (spk_dx_src){dys[k], (size_t)outs[k], Ws[k], outs[k]};
+                spk_op_dense_dx_rows(dx1, in, dys[k], outs[k], Ws[k], R, in, outs[k], k ? 1 : acc);
+            }
+            spk_op_dense_dx_rows_multi(dx2, in, src, 3, R, in, acc);
+            CHECK_MSG(memcmp(dx1, dx2, (size_t)R * in * sizeof(float)) == 0, "dense_dx_rows_multi (%d inputs, acc %d) differs from one call per source", in, acc);
+            for (int k = 0; k < 3; k++) free(dys[k]), free(Ws[k]);
+            free(dx1), free(dx2);
+        }
     CHECK_MSG(worst < 1e-4, "dense forward_rows / dw_rows differ from the sums in double by %g", worst);
     printf("  dense row kernels (1-256 outputs)   within %.1e of double; dx rows the same bits as dx_row\n", worst);
 }

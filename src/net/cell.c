@@ -259,14 +259,13 @@ spk_status spk__cell_backward(spk_net *net, int p) {
             /* P's spike gradient at t: its own (its other readers', seeds), the input gradients
              * of the dense layers reading it (cell_dx), and R's, dout[t] W (R's output gradient
              * at t came from P's input at t + 1), added in that order */
-            int acc = !p_set;
+            spk_dx_src dsrc[5];
             for (int q = 0; q < P->n_cell_dx; q++) {
                 const spk__node *D = &net->nodes[P->cell_dx[q]];
-                spk_op_dense_dx_rows(P->dout + t * BN + o, N, D->dout + ((size_t)t * B + b0) * D->d_out, D->d_out,
-                                     spk__W_of(net, D), rows, N, D->d_out, acc);
-                acc = 1;
+                dsrc[q] = (spk_dx_src){D->dout + ((size_t)t * B + b0) * D->d_out, (size_t)D->d_out, spk__W_of(net, D), D->d_out};
             }
-            spk_op_dense_dx_rows(P->dout + t * BN + o, N, R->dout + t * BN + o, N, W, rows, N, N, acc);
+            dsrc[P->n_cell_dx] = (spk_dx_src){R->dout + t * BN + o, (size_t)N, W, N};
+            spk_op_dense_dx_rows_multi(P->dout + t * BN + o, N, dsrc, P->n_cell_dx + 1, rows, N, !p_set);
             const double c0 = timing ? omp_get_wtime() : 0;
             const spk__thin_bw a = {.B = B, .nt = 1, .t0 = t, .T = T, .tbptt_k = k,
                                     .v_init = spk__thin_prev_v(P, t, BN), .s_init = spk__thin_prev_s(P, t, BN),

@@ -46,7 +46,7 @@ void spk_op_dense_forward(float *y, const float *x, const float *W, const float 
 /* The lanes of a 16-float vector that hold the n (> 0) values left: all of them from 16 on. */
 static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
-static void dx_rows_wide(float *dx, size_t dxs, const float *dy, size_t dys, const float *W, int R, int in, int out, int acc);
+static void dx_rows_wide(float *dx, size_t dxs, const spk_dx_src *src, int ns, int R, int in, int acc);
 
 /* dx[m, :] += sum_k dy[m, k] W[k, :] for out <= NARROW: per row, 16 inputs at a time, the
  * outputs k in order (each dx element: dx + dy0 W0 + dy1 W1 + ...). */
@@ -110,7 +110,8 @@ void spk_op_dense_dx_row(float *dx, const float *dy, const float *W, int in, int
         return;
     }
     if (out > NARROW && in > 0) {
-        dx_rows_wide(dx, 0, dy, 0, W, 1, in, out, acc);
+        const spk_dx_src one = {dy, 0, W, out};
+        dx_rows_wide(dx, 0, &one, 1, 1, in, acc);
         return;
     }
 #endif
@@ -201,38 +202,43 @@ static inline __attribute__((always_inline)) void dx_rows_narrow(float *restrict
 /* The lanes of a 16-float vector that hold the n values left (none for n <= 0). */
 static inline __mmask16 lanes0(int n) { return n <= 0 ? (__mmask16)0 : lanes(n); }
 
-/* dx[r] = (acc ? dx[r] : 0) + dy[r] W for RB (a constant, at most 8) rows over the 32 columns
- * from i (m: the lanes of each 16 that are in range): the RB x 32 sums in 16 registers over
- * all `out` outputs in order, one FMA per output; per element the same operations whatever
- * the rows or columns around it. (Tiles of 8 x 32 ran 32 x 256 x 256 at 250 GFLOP/s on one
- * thread, 6 x 64 at 205, 12 x 32 and 4 x 64 at 110.) */
-static inline __attribute__((always_inline)) void dx_wide_tile(float *restrict dx, size_t dxs, const float *restrict dy,
-                                                                size_t dys, const float *restrict W, int in, int out, int i,
-                                                                const __mmask16 *m, const int RB, const int acc) {
+/* dx[r] = (acc ? dx[r] : 0) + dy[r] W, summed over the ns sources in order, for RB (a
+ * constant, at most 8) rows over the 32 columns from i (m: the lanes of each 16 that are in
+ * range): the RB x 32 sums in 16 registers over every source's outputs in order, one FMA per
+ * output; per element the same operations whatever the rows or columns around it, and as one
+ * call per source (each adding to the last). (Tiles of 8 x 32 ran 32 x 256 x 256 at 250
+ * GFLOP/s on one thread, 6 x 64 at 205, 12 x 32 and 4 x 64 at 110.) */
+static inline __attribute__((always_inline)) void dx_wide_tile(float *restrict dx, size_t dxs, const spk_dx_src *src, int ns,
+                                                                size_t r0, int in, int i, const __mmask16 *m, const int RB,
+                                                                const int acc) {
     __m512 a[8][2];
     for (int r = 0; r < RB; r++)
         for (int q = 0; q < 2; q++) a[r][q] = acc ? _mm512_maskz_loadu_ps(m[q], dx + (size_t)r * dxs + i + 16 * q) : _mm512_setzero_ps();
-    for (int k = 0; k < out; k++) {
-        const float *w = W + (size_t)k * in + i;
-        const __m512 w0 = _mm512_maskz_loadu_ps(m[0], w), w1 = _mm512_maskz_loadu_ps(m[1], w + 16);
-        for (int r = 0; r < RB; r++) {
-            const __m512 d = _mm512_set1_ps(dy[(size_t)r * dys + k]);
-            a[r][0] = _mm512_fmadd_ps(d, w0, a[r][0]);
-            a[r][1] = _mm512_fmadd_ps(d, w1, a[r][1]);
+    for (int s = 0; s < ns; s++) {
+        const float *restrict dy = src[s].dy + r0 * src[s].dy_stride, *restrict W = src[s].W;
+        const size_t dys = src[s].dy_stride;
+        for (int k = 0; k < src[s].out; k++) {
+            const float *w = W + (size_t)k * in + i;
+            const __m512 w0 = _mm512_maskz_loadu_ps(m[0], w), w1 = _mm512_maskz_loadu_ps(m[1], w + 16);
+            for (int r = 0; r < RB; r++) {
+                const __m512 d = _mm512_set1_ps(dy[(size_t)r * dys + k]);
+                a[r][0] = _mm512_fmadd_ps(d, w0, a[r][0]);
+                a[r][1] = _mm512_fmadd_ps(d, w1, a[r][1]);
+            }
         }
     }
     for (int r = 0; r < RB; r++)
         for (int q = 0; q < 2; q++) _mm512_mask_storeu_ps(dx + (size_t)r * dxs + i + 16 * q, m[q], a[r][q]);
 }
 
-/* dx[r] = (acc ? dx[r] : 0) + dy[r] W over R rows for out > NARROW: tiles of 8 rows x 32
- * columns (dx_wide_tile). A row's floats do not depend on R. */
-static void dx_rows_wide(float *dx, size_t dxs, const float *dy, size_t dys, const float *W, int R, int in, int out, int acc) {
+/* dx[r] = (acc ? dx[r] : 0) + the sources' dy[r] W over R rows: tiles of 8 rows x 32 columns
+ * (dx_wide_tile). A row's floats do not depend on R. */
+static void dx_rows_wide(float *dx, size_t dxs, const spk_dx_src *src, int ns, int R, int in, int acc) {
     for (int i = 0; i < in; i += 32) {
         const __mmask16 m[2] = {lanes0(in - i), lanes0(in - i - 16)};
         int r = 0;
-#define DX_TILE(RB) acc ? dx_wide_tile(dx + (size_t)r * dxs, dxs, dy + (size_t)r * dys, dys, W, in, out, i, m, RB, 1) \
-                        : dx_wide_tile(dx + (size_t)r * dxs, dxs, dy + (size_t)r * dys, dys, W, in, out, i, m, RB, 0)
+#define DX_TILE(RB) acc ? dx_wide_tile(dx + (size_t)r * dxs, dxs, src, ns, (size_t)r, in, i, m, RB, 1) \
+                        : dx_wide_tile(dx + (size_t)r * dxs, dxs, src, ns, (size_t)r, in, i, m, RB, 0)
         for (; r + 8 <= R; r += 8) DX_TILE(8);
         switch (R - r) {
         case 7: DX_TILE(7); break;
@@ -289,11 +295,22 @@ void spk_op_dense_dx_rows(float *dx, size_t dx_stride, const float *dy, size_t d
         return;
     }
     if (out > NARROW) {
-        dx_rows_wide(dx, dx_stride, dy, dy_stride, W, R, in, out, acc);
+        const spk_dx_src one = {dy, dy_stride, W, out};
+        dx_rows_wide(dx, dx_stride, &one, 1, R, in, acc);
         return;
     }
 #endif
     for (int r = 0; r < R; r++) spk_op_dense_dx_row(dx + (size_t)r * dx_stride, dy + (size_t)r * dy_stride, W, in, out, acc);
+}
+
+void spk_op_dense_dx_rows_multi(float *dx, size_t dx_stride, const spk_dx_src *src, int nsrc, int R, int in, int acc) {
+    if (R <= 0 || in <= 0) return;
+#ifdef __AVX512F__
+    dx_rows_wide(dx, dx_stride, src, nsrc, R, in, acc);
+#else
+    for (int q = 0; q < nsrc; q++, acc = 1)
+        spk_op_dense_dx_rows(dx, dx_stride, src[q].dy, src[q].dy_stride, src[q].W, R, in, src[q].out, acc);
+#endif
 }
 
 void spk_op_dense_dw_rows(float *dW, const float *dy, size_t dy_stride, const float *x, size_t x_stride, int R, int in,

@@ -79,6 +79,17 @@ void spk_op_dense_forward_rows(float *y, size_t y_stride, const float *x, size_t
  * rows; wider: tiles of 6 rows x 64 inputs in registers). */
 void spk_op_dense_dx_rows(float *dx, size_t dx_stride, const float *dy, size_t dy_stride, const float *W, int R, int in,
                           int out, int acc);
+/* One source of an input gradient: dy rows dy_stride apart, W [out, in]. */
+typedef struct spk_dx_src {
+    const float *dy;
+    size_t dy_stride;
+    const float *W;
+    int out;
+} spk_dx_src;
+/* dx[r] = (acc ? dx[r] : 0) + the sum over the nsrc sources, in order, of dy[r] W: the same
+ * floats as one spk_op_dense_dx_rows call per source (acc after the first), in one pass over
+ * dx (the layers reading one population, their gradients added where they are made). */
+void spk_op_dense_dx_rows_multi(float *dx, size_t dx_stride, const spk_dx_src *src, int nsrc, int R, int in, int acc);
 /* A weight gradient over R rows, without threads: dW[out, in] += sum over r < R, in order, of
  * dy[r]^T x[r], row r of dy at dy + r * dy_stride and of x at x + r * x_stride. */
 void spk_op_dense_dw_rows(float *dW, const float *dy, size_t dy_stride, const float *x, size_t x_stride, int R, int in,
