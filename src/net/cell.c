@@ -154,8 +154,15 @@ spk_status spk__cell_forward(spk_net *net, int p) {
             float *x = keep_x ? P->in + t * BN + o : buf;
             float *r_out = lazy_r ? buf + (1 + (t & 1)) * cnt : R->out + t * BN + o;
             const float *r_prev = !t ? R->init + o : lazy_r ? buf + (1 + ((t - 1) & 1)) * cnt : R->out + (t - 1) * BN + o;
-            memset(x, 0, cnt * sizeof(float));
-            for (int k = 0; k < n_ext; k++) {
+            /* the inputs summed from zero in edge order, as the step-by-step gather sums them
+             * (0 + a: a -0 becomes +0 there too); two of them in one pass */
+            const float *s0 = !n_ext ? NULL : 0 == r_pos ? r_prev : net->nodes[ext[0]].out + t * BN + o;
+            const float *s1 = n_ext < 2 ? NULL : 1 == r_pos ? r_prev : net->nodes[ext[1]].out + t * BN + o;
+            if (s1)
+                for (size_t j = 0; j < cnt; j++) x[j] = (0.0f + s0[j]) + s1[j];
+            else if (s0)
+                for (size_t j = 0; j < cnt; j++) x[j] = 0.0f + s0[j];
+            for (int k = 2; k < n_ext; k++) {
                 const float *src = k == r_pos ? r_prev : net->nodes[ext[k]].out + t * BN + o;
                 for (size_t j = 0; j < cnt; j++) x[j] += src[j];
             }
