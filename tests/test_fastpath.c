@@ -108,28 +108,47 @@ static float *bernoulli(size_t n, float p, uint64_t seed) {
     return x;
 }
 
-static void test_rec(void) {
+/* Decays and thresholds of their own per neuron for population `pop` (learnable). */
+static void own_lam_thr(spk_net *net, int pop) {
+    size_t np;
+    float *pp = spk_net_params(net, &np);
+    const spk__tensor *tl = &net->tensors[net->nodes[pop].t_np[SPK_NP_LAM]], *tt = &net->tensors[net->nodes[pop].t_np[SPK_NP_THR]];
+    for (size_t i = 0; i < tl->numel; i++) pp[tl->off + i] = 0.75f + (float)(i % 8) / 32.0f, pp[tt->off + i] = 0.25f + (float)(i % 4) / 64.0f;
+    spk_net_params_changed(net);
+}
+
+/* in -> fc1 (n_in -> n_h) -> r (LIF, subtract reset, threshold thr) <-> w_rec (n_h -> n_h,
+ * delayed) -> fc2 (n_h -> n_out) -> out (leaky readout), dyadic parameters; learn: r's decays
+ * and thresholds learnable (own_lam_thr). id: in, fc1, r, w_rec, fc2, out. */
+static spk_net *rec_net(int n_in, int n_h, int n_out, float thr, int learn, uint64_t seed, int id[6]) {
     spk_net *net;
-    int in, a, r, w, d, o;
     spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT), ro = lif(0.9f, SPK_RESET_NONE);
+    c.thr = thr;
     CHECK_OK(spk_net_create(&net));
-    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){200}, &in));
-    CHECK_OK(spk_net_add_dense(net, "fc1", 200, 120, 1, &a));
-    CHECK_OK(spk_net_add_neuron(net, "r", &c, 1, (int[]){120}, &r));
-    CHECK_OK(spk_net_add_dense(net, "w_rec", 120, 120, 1, &w));
-    CHECK_OK(spk_net_add_dense(net, "fc2", 120, 40, 1, &d));
-    CHECK_OK(spk_net_add_neuron(net, "out", &ro, 1, (int[]){40}, &o));
-    CHECK_OK(spk_net_connect(net, in, a));
-    CHECK_OK(spk_net_connect(net, a, r));
-    CHECK_OK(spk_net_connect(net, r, w));
-    CHECK_OK(spk_net_connect(net, w, r));
-    CHECK_OK(spk_net_connect(net, r, d));
-    CHECK_OK(spk_net_connect(net, d, o));
-    CHECK_OK(spk_net_build(net, (spk_rng){1, 0}));
-    dyadic_params(net, 1);
+    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){n_in}, &id[0]));
+    CHECK_OK(spk_net_add_dense(net, "fc1", n_in, n_h, 1, &id[1]));
+    CHECK_OK(spk_net_add_neuron(net, "r", &c, 1, (int[]){n_h}, &id[2]));
+    if (learn) {
+        CHECK_OK(spk_net_set_learnable(net, id[2], SPK_NP_LAM, SPK_LEARN_PER_NEURON));
+        CHECK_OK(spk_net_set_learnable(net, id[2], SPK_NP_THR, SPK_LEARN_PER_NEURON));
+    }
+    CHECK_OK(spk_net_add_dense(net, "w_rec", n_h, n_h, 1, &id[3]));
+    CHECK_OK(spk_net_add_dense(net, "fc2", n_h, n_out, 1, &id[4]));
+    CHECK_OK(spk_net_add_neuron(net, "out", &ro, 1, (int[]){n_out}, &id[5]));
+    const int pairs[6][2] = {{0, 1}, {1, 2}, {2, 3}, {3, 2}, {2, 4}, {4, 5}};
+    for (int k = 0; k < 6; k++) CHECK_OK(spk_net_connect(net, id[pairs[k][0]], id[pairs[k][1]]));
+    CHECK_OK(spk_net_build(net, (spk_rng){seed, 0}));
+    dyadic_params(net, seed);
+    if (learn) own_lam_thr(net, id[2]);
+    return net;
+}
+
+static void test_rec(void) {
+    int id[6];
+    spk_net *net = rec_net(200, 120, 40, 0.25f, 0, 1, id);
     const int T = 30, B = 8;
     float *x = bernoulli((size_t)T * B * 200, 0.05f, 2);
-    compare("rec", net, o, T, B, x);
+    compare("rec", net, id[5], T, B, x);
     free(x);
     spk_net_free(net);
 }
@@ -252,6 +271,41 @@ static void test_mlp_static(const char *name, int learn, int extra, int n_out) {
     spk_net_free(net);
 }
 
+/* Every parameter halved (the network told): what a lazy output written afterwards must not
+ * use; returns the values before, for restore_params. */
+static float *halve_params(spk_net *net) {
+    size_t np;
+    float *pp = spk_net_params(net, &np), *snap = malloc(np * sizeof(float));
+    memcpy(snap, pp, np * sizeof(float));
+    for (size_t i = 0; i < np; i++) pp[i] *= 0.5f;
+    spk_net_params_changed(net);
+    return snap;
+}
+
+static void restore_params(spk_net *net, float *snap) {
+    size_t np;
+    float *pp = spk_net_params(net, &np);
+    memcpy(pp, snap, np * sizeof(float));
+    spk_net_params_changed(net);
+    free(snap);
+}
+
+/* zero_grad, dL/dmem = seed_ro on `readout` (and, with seed_h, dL/dspikes = dL/dmem = seed_h on
+ * `hidden`), backward truncated at k; a copy of the gradients (*ng of them). */
+static float *seeded_backward(spk_net *net, int readout, const float *seed_ro, int hidden, const float *seed_h, int k, size_t *ng) {
+    spk_net_zero_grad(net);
+    CHECK_OK(spk_net_seed_grad(net, readout, SPK_SIGNAL_MEM, seed_ro));
+    if (seed_h) {
+        CHECK_OK(spk_net_seed_grad(net, hidden, SPK_SIGNAL_OUT, seed_h));
+        CHECK_OK(spk_net_seed_grad(net, hidden, SPK_SIGNAL_MEM, seed_h));
+    }
+    CHECK_OK(spk_net_backward_truncated(net, k));
+    const float *g = spk_net_grads(net, ng);
+    float *copy = malloc(*ng * sizeof(float));
+    memcpy(copy, g, *ng * sizeof(float));
+    return copy;
+}
+
 /* A thin population read only by a narrow readout keeps no step (exec.c: recompute): its
  * forward computes the readout's output row by row, its backward runs each row's steps again.
  * in -> fc1 (100 -> 64) -> l1 -> fc2 (64 -> n_out) -> l2, against the same network keeping
@@ -268,13 +322,7 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
     int id[6];
     spk_net *net = mlp_net(learn, drop, n_out, 7, id);
     const int a = id[1], l1 = id[2], d = id[3], l2 = id[4], q = id[5];
-    if (learn) { /* decays and thresholds of their own, per neuron */
-        size_t np;
-        float *pp = spk_net_params(net, &np);
-        const spk__tensor *tl = &net->tensors[net->nodes[l1].t_np[SPK_NP_LAM]], *tt = &net->tensors[net->nodes[l1].t_np[SPK_NP_THR]];
-        for (size_t i = 0; i < tl->numel; i++) pp[tl->off + i] = 0.75f + (float)(i % 8) / 32.0f, pp[tt->off + i] = 0.25f + (float)(i % 4) / 64.0f;
-        spk_net_params_changed(net);
-    }
+    if (learn) own_lam_thr(net, l1);
     spk_net_set_training(net, drop == 1, 3); /* drop 2: dropout in the network, inactive */
     const int T = 13, B = 19; /* B: two full blocks of rows and a part */
     float *x = bernoulli((size_t)(stat ? 1 : T) * B * 100, 0.3f, 8);
@@ -294,35 +342,15 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
                   name);
         const int nodes[6] = {l1, l1, d, l2, l2, q};
         const spk_signal sg[6] = {SPK_SIGNAL_OUT, SPK_SIGNAL_MEM, SPK_SIGNAL_OUT, SPK_SIGNAL_OUT, SPK_SIGNAL_MEM, SPK_SIGNAL_OUT};
-        float *snap = NULL;
-        size_t np = 0;
-        if (learn && mode == 0) { /* the hidden signals read after the parameters changed: still the forward's */
-            float *pp = spk_net_params(net, &np);
-            snap = malloc(np * sizeof(float));
-            memcpy(snap, pp, np * sizeof(float));
-            for (size_t i = 0; i < np; i++) pp[i] *= 0.5f;
-            spk_net_params_changed(net);
-        }
+        /* (the hidden signals read after the parameters changed: still the forward's) */
+        float *snap = learn && mode == 0 ? halve_params(net) : NULL;
         for (int j = 0; j < nsig; j++) {
             const size_t n = j < 2 || j == 5 ? n1 : n2;
             sig[mode][j] = malloc(n * sizeof(float));
             memcpy(sig[mode][j], spk_net_signal(net, nodes[j], sg[j]), n * sizeof(float));
         }
-        if (snap) {
-            memcpy(spk_net_params(net, &np), snap, np * sizeof(float));
-            spk_net_params_changed(net);
-            free(snap);
-        }
-        spk_net_zero_grad(net);
-        CHECK_OK(spk_net_seed_grad(net, l2, SPK_SIGNAL_MEM, seed2));
-        if (seed) {
-            CHECK_OK(spk_net_seed_grad(net, l1, SPK_SIGNAL_OUT, seed1));
-            CHECK_OK(spk_net_seed_grad(net, l1, SPK_SIGNAL_MEM, seed1));
-        }
-        CHECK_OK(spk_net_backward_truncated(net, k));
-        const float *g = spk_net_grads(net, &ng);
-        grads[mode] = malloc(ng * sizeof(float));
-        memcpy(grads[mode], g, ng * sizeof(float));
+        if (snap) restore_params(net, snap);
+        grads[mode] = seeded_backward(net, l2, seed2, l1, seed ? seed1 : NULL, k, &ng);
     }
     net->no_recompute = 0;
     spk_net_set_reference(net, 0);
@@ -372,36 +400,9 @@ static void test_recompute(const char *name, int stat, int k, int seed, int n_ou
  * membrane; learn: r's decays and thresholds learnable. B = 21: two full blocks of rows and
  * a part, spread over the threads. */
 static void test_cell(const char *name, int k, int seed, int learn, float thr) {
-    spk_net *net;
-    int in, a, r, w, d, o;
-    spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT), ro = lif(0.9f, SPK_RESET_NONE);
-    c.thr = thr;
-    CHECK_OK(spk_net_create(&net));
-    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){100}, &in));
-    CHECK_OK(spk_net_add_dense(net, "fc1", 100, 64, 1, &a));
-    CHECK_OK(spk_net_add_neuron(net, "r", &c, 1, (int[]){64}, &r));
-    if (learn) {
-        CHECK_OK(spk_net_set_learnable(net, r, SPK_NP_LAM, SPK_LEARN_PER_NEURON));
-        CHECK_OK(spk_net_set_learnable(net, r, SPK_NP_THR, SPK_LEARN_PER_NEURON));
-    }
-    CHECK_OK(spk_net_add_dense(net, "w_rec", 64, 64, 1, &w));
-    CHECK_OK(spk_net_add_dense(net, "fc2", 64, 12, 1, &d));
-    CHECK_OK(spk_net_add_neuron(net, "out", &ro, 1, (int[]){12}, &o));
-    CHECK_OK(spk_net_connect(net, in, a));
-    CHECK_OK(spk_net_connect(net, a, r));
-    CHECK_OK(spk_net_connect(net, r, w));
-    CHECK_OK(spk_net_connect(net, w, r));
-    CHECK_OK(spk_net_connect(net, r, d));
-    CHECK_OK(spk_net_connect(net, d, o));
-    CHECK_OK(spk_net_build(net, (spk_rng){4, 0}));
-    dyadic_params(net, 4);
-    if (learn) {
-        size_t np;
-        float *pp = spk_net_params(net, &np);
-        const spk__tensor *tl = &net->tensors[net->nodes[r].t_np[SPK_NP_LAM]], *tt = &net->tensors[net->nodes[r].t_np[SPK_NP_THR]];
-        for (size_t i = 0; i < tl->numel; i++) pp[tl->off + i] = 0.75f + (float)(i % 8) / 32.0f, pp[tt->off + i] = 0.25f + (float)(i % 4) / 64.0f;
-        spk_net_params_changed(net);
-    }
+    int id[6];
+    spk_net *net = rec_net(100, 64, 12, thr, learn, 4, id);
+    const int r = id[2], w = id[3], d = id[4], o = id[5];
     const int T = 50, B = 21, threads = spk_get_threads();
     float *x = bernoulli((size_t)T * B * 100, 0.1f, 9);
     const size_t nr = (size_t)T * B * 64, no = (size_t)T * B * 12;
@@ -432,35 +433,16 @@ static void test_cell(const char *name, int k, int seed, int learn, float thr) {
         CHECK_MSG(mode > 1 || !spk_op_dense_prefer_sparse(0, T * B, 64, 12, 0) || net->nodes[d].csr_at == &net->nodes[w].csr,
                   "%s: fc2 does not read the cell's CSR of r's spikes", name); /* (where its sparse kernels apply) */
         CHECK_MSG(mode < 2 || net->nodes[r].cell_rec < 0, "%s: r runs as a cell in mode %d", name, mode);
-        float *snap = NULL;
-        size_t np = 0;
-        if (mode == 0) { /* signals read after the parameters changed: still the forward's (w_rec's output is written then) */
-            float *pp = spk_net_params(net, &np);
-            snap = malloc(np * sizeof(float));
-            memcpy(snap, pp, np * sizeof(float));
-            for (size_t i = 0; i < np; i++) pp[i] *= 0.5f;
-            spk_net_params_changed(net);
-        }
+        /* (signals read after the parameters changed: still the forward's; w_rec's output is
+         * written then) */
+        float *snap = mode == 0 ? halve_params(net) : NULL;
         for (int j = 0; j < 5; j++) {
             const size_t n = j < 3 ? nr : no;
             sig[mode][j] = malloc(n * sizeof(float));
             memcpy(sig[mode][j], spk_net_signal(net, nodes[j], sg[j]), n * sizeof(float));
         }
-        if (snap) {
-            memcpy(spk_net_params(net, &np), snap, np * sizeof(float));
-            spk_net_params_changed(net);
-            free(snap);
-        }
-        spk_net_zero_grad(net);
-        CHECK_OK(spk_net_seed_grad(net, o, SPK_SIGNAL_MEM, seed_o));
-        if (seed) {
-            CHECK_OK(spk_net_seed_grad(net, r, SPK_SIGNAL_OUT, seed_r));
-            CHECK_OK(spk_net_seed_grad(net, r, SPK_SIGNAL_MEM, seed_r));
-        }
-        CHECK_OK(spk_net_backward_truncated(net, k));
-        const float *g = spk_net_grads(net, &ng);
-        grads[mode] = malloc(ng * sizeof(float));
-        memcpy(grads[mode], g, ng * sizeof(float));
+        if (snap) restore_params(net, snap);
+        grads[mode] = seeded_backward(net, o, seed_o, r, seed ? seed_r : NULL, k, &ng);
     }
     CHECK_OK(spk_set_threads(threads));
     net->no_cell = 0;
@@ -534,23 +516,11 @@ static void test_shared_csr(void) {
  * is the original, every output is identical to the reference path's and the gradients agree
  * (so nothing read the array after the forward). */
 static void test_lazy_input(double density) {
-    spk_net *net;
-    int in, a, l1, d, o;
-    spk_neuron_config c = lif(0.9f, SPK_RESET_SOFT);
-    CHECK_OK(spk_net_create(&net));
-    CHECK_OK(spk_net_add_input(net, "in", 1, (int[]){200}, &in));
-    CHECK_OK(spk_net_add_dense(net, "fc1", 200, 48, 1, &a));
-    CHECK_OK(spk_net_add_neuron(net, "l1", &c, 1, (int[]){48}, &l1));
-    CHECK_OK(spk_net_add_dense(net, "fc2", 48, 10, 1, &d));
-    CHECK_OK(spk_net_add_neuron(net, "out", &c, 1, (int[]){10}, &o));
-    CHECK_OK(spk_net_connect(net, in, a));
-    CHECK_OK(spk_net_connect(net, a, l1));
-    CHECK_OK(spk_net_connect(net, l1, d));
-    CHECK_OK(spk_net_connect(net, d, o));
-    CHECK_OK(spk_net_build(net, (spk_rng){6, 0}));
-    dyadic_params(net, 6);
+    int id[6];
+    spk_net *net = mlp_net(0, 0, 10, 6, id);
+    const int in = id[0], o = id[4];
     const int T = 20, B = 9;
-    const size_t nx = (size_t)T * B * 200, no = (size_t)T * B * 10;
+    const size_t nx = (size_t)T * B * 100, no = (size_t)T * B * 10;
     float *x0 = bernoulli(nx, (float)density, 11), *x = malloc(nx * sizeof(float)), *seed = malloc(no * sizeof(float));
     for (size_t k = 0; k < no; k++) seed[k] = spk_rng_uniform((spk_rng){9, 16}, 0, k, 0) - 0.5f;
     float *outs[2], *grads[2];
