@@ -272,6 +272,15 @@ spk_status spk__cell_backward(spk_net *net, int p) {
                 dsrc[q] = (spk_dx_src){D->dout + ((size_t)t * B + b0) * D->d_out, (size_t)D->d_out, spk__W_of(net, D), D->d_out};
             }
             dsrc[P->n_cell_dx] = (spk_dx_src){R->dout + t * BN + o, (size_t)N, W, N};
+            if (t > 0) { /* the next step's membranes and spikes (and own gradient) from memory meanwhile */
+                const char *pm = (const char *)(P->mem + (t - 1) * BN + o), *ps = (const char *)(P->out + (t - 1) * BN + o);
+                const char *pd = (const char *)(P->dout + (t - 1) * BN + o);
+                for (size_t q = 0; q < cnt * sizeof(float); q += 64) {
+                    __builtin_prefetch(pm + q, 0, 3);
+                    __builtin_prefetch(ps + q, 0, 3);
+                    if (!p_set) __builtin_prefetch(pd + q, 0, 3);
+                }
+            }
             spk_op_dense_dx_rows_multi(P->dout + t * BN + o, N, dsrc, P->n_cell_dx + 1, rows, N, !p_set);
             const double c0 = timing ? omp_get_wtime() : 0;
             const spk__thin_bw a = {.B = B, .nt = 1, .t0 = t, .T = T, .tbptt_k = k,
