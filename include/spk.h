@@ -697,8 +697,9 @@ void spk_net_params_changed(spk_net *net);
 void spk_net_set_training(spk_net *net, int training, uint64_t dropout_draw);
 
 /* Run T steps on a batch of B from the zero state. x is [T, B, input dims] for the single
- * input node ([B, input dims] after spk_net_set_static_input). Activations of every step are
- * kept for backward. */
+ * input node ([B, input dims] after spk_net_set_static_input); it is not read after the call
+ * returns (it may be freed or refilled before backward). Activations of every step are kept
+ * for backward. */
 spk_status spk_net_forward(spk_net *net, int T, int B, const float *x);
 /* A node's signal of the last forward, [T, B, dims] (NULL if none). */
 const float *spk_net_signal(const spk_net *net, int node, spk_signal sig);
