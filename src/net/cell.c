@@ -8,12 +8,19 @@
  * Batch rows do not interact inside a cell, so a thread can run its rows through every step
  * with no barrier at all.
  *
+ * While it has a step's rows in cache, the cell also does what would otherwise go through
+ * [T, B, N] arrays: the forward keeps the spikes' nonzeros it gathers from and makes R's CSR
+ * of them (which R's weight gradient and P's other readers use), and writes neither P's
+ * summed input nor R's output unless they are read; the backward computes the input
+ * gradients of the layer-major dense layers reading P (cell_dx) with R's, and hands P's input
+ * gradient to its sources step by step, setting what it alone writes.
+ *
  * Per element the same floats whatever the thread count: the neuron kernels are the thin
  * path's, their lam / thr partial sums by fixed blocks of SPK__THIN_BLOCK_ROWS rows (threads
  * take whole blocks); R's forward is the gather-add of the sparse kernels, one row at a time
- * (spk_op_dense_forward_sparse_rows: the floats of the CSR path); R's input gradient is
- * spk_op_dense_dx_rows (its outputs in order per element). The step-by-step path stays for
- * everything else (and as the comparison in the tests: net->no_cell). */
+ * (spk_op_dense_forward_entries: the floats of the CSR path); the input gradients are
+ * spk_op_dense_dx_rows_multi (the outputs in order per element). The step-by-step path stays
+ * for everything else (and as the comparison in the tests: net->no_cell). */
 #include "net/net_impl.h"
 #include "neuron/neuron_impl.h"
 
@@ -79,7 +86,7 @@ static void cell_rows(int B, int tid, int nth, int *blk0, int *blk1) {
     *blk1 = (int)((int64_t)(tid + 1) * nblk / nth);
 }
 
-/* Threads for a cell of B rows of N neurons over T steps: one per block of rows at total, and
+/* Threads for a cell of B rows of N neurons over T steps: one per block of rows at most, and
  * one for small work (a parallel region costs more than it saves there). */
 static int cell_threads(int T, int B, int N) {
     const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS, max = omp_get_max_threads();
@@ -132,12 +139,14 @@ spk_status spk__cell_forward(spk_net *net, int p) {
     float *st_val = st_idx ? (float *)(st_idx + per * nth) : NULL;
     int32_t *st_cnt = st_idx ? (int32_t *)(st_val + per * nth) : NULL;
     size_t total = 0; /* entries seen, all threads */
-    int nomem = 0, full = !st_idx;
+    int nomem = 0, full = 0, team = 1;
     double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
 #pragma omp parallel num_threads(nth) reduction(| : nomem, full) reduction(+ : total)
     {
         int blk0, blk1;
         cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1);
+        full = !st_idx || !per; /* (no room at all: none kept) */
+        if (omp_get_thread_num() == 0) team = omp_get_num_threads();
         const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
         const int rows = b1 - b0;
         const size_t o = (size_t)b0 * N, cnt = (size_t)rows * N;
@@ -190,18 +199,17 @@ spk_status spk__cell_forward(spk_net *net, int p) {
     R->out_stale = lazy_r;
     P->cell_stage_per = total; /* (all the entries, for the room next time) */
     if (!full && !nomem && spk_op_csr_from_counts(&R->csr, st_cnt, (int)M, N) == 0) {
-        /* each thread's entries, step after step, to their rows' places */
-#pragma omp parallel num_threads(nth)
-        {
+        /* each forward thread's entries, step after step, to their rows' places */
+#pragma omp parallel for schedule(static) num_threads(nth)
+        for (int th = 0; th < team; th++) {
             int blk0, blk1;
-            cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1);
+            cell_rows(B, th, team, &blk0, &blk1);
             const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
-            const size_t th = (size_t)omp_get_thread_num();
             size_t pos = 0;
             for (int t = 0; t < T && b1 > b0; t++) {
                 const size_t m0 = (size_t)t * B + b0, len = (size_t)(R->csr.ptr[m0 + (b1 - b0)] - R->csr.ptr[m0]);
-                memcpy(R->csr.idx + R->csr.ptr[m0], st_idx + th * per + pos, len * sizeof(int32_t));
-                memcpy(R->csr.val + R->csr.ptr[m0], st_val + th * per + pos, len * sizeof(float));
+                memcpy(R->csr.idx + R->csr.ptr[m0], st_idx + (size_t)th * per + pos, len * sizeof(int32_t));
+                memcpy(R->csr.val + R->csr.ptr[m0], st_val + (size_t)th * per + pos, len * sizeof(float));
                 pos += len;
             }
         }
