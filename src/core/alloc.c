@@ -42,23 +42,25 @@ void spk_free(void *p) {
     if (p) current.free_fn(current.ud, p);
 }
 
-/* Huge pages: the block is taken 2 MiB larger from the current allocator, the pointer handed
- * out is the first 2 MiB boundary inside it (the allocator's own pointer kept just before
- * it), and the whole 2 MiB pages from there are offered to the kernel for transparent huge
- * pages (madvise; a hint, ignored where unsupported). */
+/* Huge pages: a block of 512 KiB or more is taken from the current allocator rounded up to
+ * whole 2 MiB pages and 2 MiB more; the pointer handed out is the first 2 MiB boundary inside
+ * it (the allocator's own pointer kept just before it), and its pages are offered to the
+ * kernel for transparent huge pages (madvise; a hint, ignored where unsupported). A smaller
+ * block is only aligned to 64 bytes: a huge page for it would cost more memory than it saves
+ * TLB misses. */
 #define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)512 << 10)
 
 void *spk__malloc_huge(size_t size) {
-    if (size == 0 || size > SIZE_MAX - 2 * HUGE_PAGE) return NULL;
-    const size_t total = size + HUGE_PAGE + sizeof(void *);
-    unsigned char *raw = spk_malloc(total);
+    if (size == 0 || size > SIZE_MAX - 3 * HUGE_PAGE) return NULL;
+    const int huge = size >= HUGE_MIN;
+    const size_t align = huge ? HUGE_PAGE : SPK__ALIGN, whole = huge ? (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE : size;
+    unsigned char *raw = spk_malloc(whole + align + sizeof(void *));
     if (!raw) return NULL;
-    unsigned char *p = (unsigned char *)spk__align_up((size_t)raw + sizeof(void *), HUGE_PAGE);
+    unsigned char *p = (unsigned char *)spk__align_up((size_t)raw + sizeof(void *), align);
     memcpy(p - sizeof(void *), &raw, sizeof raw);
 #ifdef MADV_HUGEPAGE
-    const size_t whole = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    if (p + whole <= raw + total) madvise(p, whole, MADV_HUGEPAGE);
-    else if (size >= HUGE_PAGE) madvise(p, size / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+    if (huge) madvise(p, whole, MADV_HUGEPAGE);
 #endif
     return p;
 }

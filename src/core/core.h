@@ -42,10 +42,11 @@ typedef struct spk__sbuf {
 } spk__sbuf;
 void spk__sb_printf(spk__sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A block of `size` bytes starting on a 2 MiB boundary, offered to the kernel for
- * transparent huge pages (for arrays read at random rows: a gather over a 700 x 256 W^T took
- * 2.0 ms with 4 KiB pages, 1.2 ms with huge ones); through the current allocator, 2 MiB
- * more. Free with spk__free_huge. NULL on failure. */
+/* A block of `size` bytes for arrays read at random rows: from 512 KiB on, starting on a 2 MiB
+ * boundary and offered to the kernel for transparent huge pages (a gather over a 700 x 256
+ * W^T took 2.0 ms with 4 KiB pages, 1.2 ms with huge ones); smaller, 64-byte aligned.
+ * Through the current allocator (rounded up to 2 MiB pages and 2 MiB more). Free with
+ * spk__free_huge. NULL on failure. */
 void *spk__malloc_huge(size_t size);
 void spk__free_huge(void *p);
 
