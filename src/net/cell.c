@@ -27,12 +27,17 @@
 #include <omp.h>
 #include <string.h>
 
+/* Most in-edges of a cell's population (a population with more runs step by step). */
+#define CELL_MAX_IN 8
+
 /* Whether the edges around p and r are as a cell needs: r reads p alone, within the step;
- * p reads r once, delayed, and otherwise only nodes outside the pair, within the step. */
+ * p reads r once, delayed, and otherwise only nodes outside the pair, within the step, at
+ * most CELL_MAX_IN edges in all. */
 static int cell_edges_ok(const spk_net *net, int p, int r) {
-    int into_r = 0, back = 0;
+    int into_r = 0, back = 0, into_p = 0;
     for (int e = 0; e < net->n_edges; e++) {
         const spk__edge *ed = &net->edges[e];
+        into_p += ed->to == p;
         if (ed->to == r) {
             if (ed->from != p || ed->delayed) return 0;
             into_r++;
@@ -46,7 +51,16 @@ static int cell_edges_ok(const spk_net *net, int p, int r) {
             }
         }
     }
-    return into_r == 1 && back == 1;
+    return into_r == 1 && back == 1 && into_p <= CELL_MAX_IN;
+}
+
+/* The sources of p's in-edges, in edge order (the step-by-step gather's and scatter's order);
+ * their count (at most CELL_MAX_IN: spk__cell_mark makes sure). */
+static int cell_inputs(const spk_net *net, int p, int src[CELL_MAX_IN]) {
+    int n = 0;
+    for (int e = 0; e < net->n_edges && n < CELL_MAX_IN; e++)
+        if (net->edges[e].to == p) src[n++] = net->edges[e].from;
+    return n;
 }
 
 void spk__cell_mark(spk_net *net) {
@@ -79,17 +93,20 @@ void spk__cell_mark(spk_net *net) {
     }
 }
 
-/* Rows [b0, b1) of thread `tid` of `nth`: whole blocks of SPK__THIN_BLOCK_ROWS rows. */
-static void cell_rows(int B, int tid, int nth, int *blk0, int *blk1) {
-    const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS;
+/* The row blocks [blk0, blk1) and rows [b0, b1) of thread `tid` of `nth`: whole blocks of
+ * SPK__THIN_BLOCK_ROWS rows. */
+static void cell_rows(int B, int tid, int nth, int *blk0, int *blk1, int *b0, int *b1) {
+    const int nblk = spk__thin_blocks(B);
     *blk0 = (int)((int64_t)tid * nblk / nth);
     *blk1 = (int)((int64_t)(tid + 1) * nblk / nth);
+    *b0 = *blk0 * SPK__THIN_BLOCK_ROWS;
+    *b1 = *blk1 * SPK__THIN_BLOCK_ROWS < B ? *blk1 * SPK__THIN_BLOCK_ROWS : B;
 }
 
 /* Threads for a cell of B rows of N neurons over T steps: one per block of rows at most, and
  * one for small work (a parallel region costs more than it saves there). */
 static int cell_threads(int T, int B, int N) {
-    const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS, max = omp_get_max_threads();
+    const int nblk = spk__thin_blocks(B), max = omp_get_max_threads();
     if ((size_t)T * B * N < ((size_t)1 << 16)) return 1;
     return nblk < max ? nblk : max;
 }
@@ -100,14 +117,11 @@ spk_status spk__cell_forward(spk_net *net, int p) {
     const size_t BN = (size_t)B * N;
     const float *Wt = spk__net_wt(net, R), *bias = spk__b_of(net, R);
     if (!Wt) return spk__fail(&net->obj, SPK_ERR_NOMEM, "forward: node '%s': no memory for its transposed weights", R->name);
-    /* P's inputs from outside the cell, in edge order (the step-by-step gather's order) */
-    int ext[8], n_ext = 0, r_pos = -1;
-    for (int e = 0; e < net->n_edges; e++)
-        if (net->edges[e].to == p) {
-            if (net->edges[e].from == P->cell_rec) r_pos = n_ext;
-            if (n_ext == 8) return spk__fail(&net->obj, SPK_ERR_UNSUPPORTED, "forward: node '%s': more than 8 inputs", P->name);
-            ext[n_ext++] = net->edges[e].from;
-        }
+    /* P's inputs (R among them, at r_pos) */
+    int ext[CELL_MAX_IN], r_pos = -1;
+    const int n_ext = cell_inputs(net, p, ext);
+    for (int k = 0; k < n_ext; k++)
+        if (ext[k] == P->cell_rec) r_pos = k;
     /* What backward and the signals need is written out; the rest stays in each thread's
      * scratch: P's summed input only when its backward reads it (a hard reset of the whole
      * state with the reset's gradient kept), R's output only when another node reads it
@@ -143,11 +157,10 @@ spk_status spk__cell_forward(spk_net *net, int p) {
     double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
 #pragma omp parallel num_threads(nth) reduction(| : nomem, full) reduction(+ : total)
     {
-        int blk0, blk1;
-        cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1);
+        int blk0, blk1, b0, b1;
+        cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1, &b0, &b1);
         full = !st_idx || !per; /* (no room at all: none kept) */
         if (omp_get_thread_num() == 0) team = omp_get_num_threads();
-        const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
         const int rows = b1 - b0;
         const size_t o = (size_t)b0 * N, cnt = (size_t)rows * N;
         /* spikes of a row (the gather's lists), a step's input, two steps of R's output */
@@ -202,9 +215,8 @@ spk_status spk__cell_forward(spk_net *net, int p) {
         /* each forward thread's entries, step after step, to their rows' places */
 #pragma omp parallel for schedule(static) num_threads(nth)
         for (int th = 0; th < team; th++) {
-            int blk0, blk1;
-            cell_rows(B, th, team, &blk0, &blk1);
-            const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
+            int blk0, blk1, b0, b1;
+            cell_rows(B, th, team, &blk0, &blk1, &b0, &b1);
             size_t pos = 0;
             for (int t = 0; t < T && b1 > b0; t++) {
                 const size_t m0 = (size_t)t * B + b0, len = (size_t)(R->csr.ptr[m0 + (b1 - b0)] - R->csr.ptr[m0]);
@@ -231,7 +243,7 @@ spk_status spk__cell_backward(spk_net *net, int p) {
     spk__node *P = &net->nodes[p], *R = &net->nodes[P->cell_rec];
     const int T = net->T, B = net->B, N = P->out_numel, k = net->tbptt_k;
     const size_t BN = (size_t)B * N;
-    const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS, pgrad = spk__learns_lam_thr(P);
+    const int nblk = spk__thin_blocks(B), pgrad = spk__learns_lam_thr(P);
     const float *W = spk__W_of(net, R);
     float *part = spk__neuron_thin_bw_partials(P->nr, B, T, pgrad);
     if (!part) return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': %s", P->name, spk_errmsg(P->nr));
@@ -241,15 +253,12 @@ spk_status spk__cell_backward(spk_net *net, int p) {
     if (!dxs) return spk__fail(&net->obj, SPK_ERR_NOMEM, "backward: node '%s': no memory for a step's input gradient", P->name);
     /* the sources outside the cell that take P's input gradient (the step-by-step scatter's
      * edges, in its order) */
-    float *ext[8];
-    int n_ext = 0, ext_set[8];
-    for (int e = 0; e < net->n_edges; e++) {
-        spk__node *src = &net->nodes[net->edges[e].from];
-        if (net->edges[e].to != p || net->edges[e].from == P->cell_rec || !src->need_dout) continue;
-        if (n_ext == 8) {
-            spk_free(dxs);
-            return spk__fail(&net->obj, SPK_ERR_UNSUPPORTED, "backward: node '%s': more than 8 inputs", P->name);
-        }
+    int in[CELL_MAX_IN], ext_set[CELL_MAX_IN], n_ext = 0;
+    float *ext[CELL_MAX_IN];
+    const int n_in = cell_inputs(net, p, in);
+    for (int q = 0; q < n_in; q++) {
+        spk__node *src = &net->nodes[in[q]];
+        if (in[q] == P->cell_rec || !src->need_dout) continue;
         /* (the first to write its output gradient, all of it: set, not added to what
          * zero_grad left pending; exec.c, first_setter) */
         ext_set[n_ext] = src->dout_setter == p && src->dout_pending;
@@ -263,9 +272,8 @@ spk_status spk__cell_backward(spk_net *net, int p) {
     double t_nr = 0, t_all = net->profiling ? omp_get_wtime() : 0;
 #pragma omp parallel num_threads(nth)
     {
-        int blk0, blk1;
-        cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1);
-        const int b0 = blk0 * SPK__THIN_BLOCK_ROWS, b1 = blk1 * SPK__THIN_BLOCK_ROWS < B ? blk1 * SPK__THIN_BLOCK_ROWS : B;
+        int blk0, blk1, b0, b1;
+        cell_rows(B, omp_get_thread_num(), omp_get_num_threads(), &blk0, &blk1, &b0, &b1);
         const int rows = b1 - b0;
         const size_t o = (size_t)b0 * N, cnt = (size_t)rows * N;
         const int timing = net->profiling && omp_get_thread_num() == 0;

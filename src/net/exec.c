@@ -145,8 +145,6 @@ static void set_floats(float *dst, const float *src, size_t n) {
     }
 }
 
-
-
 /* Whether a dense or conv node's op on `rows` rows of input x takes the sparse kernels:
  * never on the reference path; else by the measured density of x, which is then compressed
  * into the node's CSR (n->csr; n->csr_at, which the sparse ops read, may be another node's
@@ -269,7 +267,6 @@ static void replicate_step0(float *base, size_t step, int nt) {
     for (int t = 1; t < nt; t++) memcpy(base + (size_t)t * step, base, step * sizeof(float));
 }
 
-
 /* A scratch buffer of at least n floats in *buf (its contents not kept when it grows);
  * NULL without memory. */
 static float *reserve(float **buf, size_t *cap, size_t n) {
@@ -290,8 +287,6 @@ static int only_reader(const spk_net *net, int v) {
         if (net->edges[e].from == v) r = net->edges[e].delayed ? -2 : net->edges[e].to, k++;
     return k == 1 && r >= 0 ? r : -1;
 }
-
-/* Whether population n's decay or threshold is learnable. */
 
 /* Dropout node q's mask when it is active (training, p > 0), else NULL (q NULL too). */
 static const float *drop_mask(const spk_net *net, const spk__node *q) {
@@ -589,27 +584,30 @@ static int group_cell(const spk_net *net, int g) {
 static void fill_once(const spk_net *net, const spk__node *n) {
     spk__node *w = (spk__node *)n;
     if (n->out_lazy) fill_input((spk_net *)net);
-    if (n->out_stale && n->kind == SPK_NODE_DENSE) { /* a cell's recurrent layer: its forward again, row by row */
-        const size_t N = (size_t)n->out_numel;
-        int32_t *idx = spk_malloc(n->d_in * sizeof(int32_t));
-        float *val = spk_malloc(n->d_in * sizeof(float));
-        if (idx && val) { /* (the transposed weights and the bias of the forward: cell.c) */
-            spk_op_dense_forward_sparse_rows(w->out, N, n->in, (size_t)n->d_in, n->wt, n->t_b >= 0 ? n->par_snap : NULL,
-                                             net->T * net->B, n->d_in, n->d_out, idx, val);
+    if (n->out_stale && n->kind == SPK_NODE_DENSE) {
+        /* a cell's recurrent layer: its forward again (the transposed weights and the bias of
+         * the forward: cell.c), from the CSR of its input the cell made, else row by row */
+        const float *bias = n->t_b >= 0 ? n->par_snap : NULL;
+        int32_t *idx = NULL;
+        float *val = NULL;
+        if (n->csr_ok && n->csr_at->M == net->T * net->B) {
+            spk_op_dense_forward_sparse(w->out, n->csr_at, n->wt, bias, n->d_out);
+            w->out_stale = 0;
+        } else if ((idx = spk_malloc(n->d_in * sizeof(int32_t))) && (val = spk_malloc(n->d_in * sizeof(float)))) {
+            spk_op_dense_forward_sparse_rows(w->out, (size_t)n->d_out, n->in, (size_t)n->d_in, n->wt, bias, net->T * net->B, n->d_in,
+                                             n->d_out, idx, val);
             w->out_stale = 0;
         }
         spk_free(idx);
         spk_free(val);
-    }
-    if (n->out_stale && n->kind != SPK_NODE_NEURON) { /* a ds_via node: its source's output through it */
+    } else if (n->out_stale && n->kind != SPK_NODE_NEURON) { /* a ds_via node: its source's output through it */
         const spk__node *p = &net->nodes[single_alias_source(net, (int)(n - net->nodes))];
         fill_once(net, p);
         const float *m = n->kind == SPK_NODE_DROPOUT ? drop_mask(net, n) : NULL;
         if (m) spk_op_dropout_forward(w->out, m, p->out, net->T, net->B, n->out_numel);
         else memcpy(w->out, p->out, (size_t)net->T * net->B * n->out_numel * sizeof(float));
         w->out_stale = 0;
-    }
-    if (n->out_stale) {
+    } else if (n->out_stale) {
         const size_t BN = (size_t)net->B * n->out_numel;
         spk__neuron_steps_thin(n->nr, net->B, net->T, spk__thin_prev_v(n, 0, BN), spk__thin_prev_s(n, 0, BN), w->out, w->mem, n->in,
                                n->in_once ? 0 : BN, n->par_snap);
@@ -693,10 +691,10 @@ static spk_status run_forward(spk_net *net) {
             gather(net, v, 0, T);
             if ((st = node_forward(net, v, 0, T))) return st;
             if (net->profiling) net->nodes[v].prof_fwd += omp_get_wtime() - t0;
-        } else if (group_cell(net, g) >= 0) {
-            if ((st = spk__cell_forward(net, group_cell(net, g)))) return st;
         } else {
-            for (int t = 0; t < T; t++)
+            const int p = group_cell(net, g);
+            if (p >= 0 && (st = spk__cell_forward(net, p))) return st;
+            for (int t = 0; t < T && p < 0; t++)
                 for (int k = a; k < b; k++) {
                     double t0 = net->profiling ? omp_get_wtime() : 0;
                     gather(net, net->order[k], t, 1);
@@ -937,7 +935,7 @@ static spk_status node_backward(spk_net *net, int v, int t0, int nt) {
         if (n->thin) {
             spk__node *d = n->ds_from >= 0 ? &net->nodes[n->ds_from] : NULL;
             const int rc = n->recompute; /* (a layer-major group: t0 0, nt T) */
-            const int nblk = (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS;
+            const int nblk = spk__thin_blocks(B);
             const size_t WN = d ? (size_t)d->d_out * d->d_in : 0;
             float *dW = rc ? spk__dW_of(net, d) : NULL;
             ds_rows dr = {.n = n, .d = d, .W = d ? spk__W_of(net, d) : NULL, .B = B, .t0 = t0, .nt = nt, .clean = clean,
@@ -1041,20 +1039,18 @@ static int first_setter(const spk_net *net, int v) {
             if (net->edges[e].from == v && net->edges[e].to != n->cell_rec && !net->nodes[net->edges[e].to].dx_into) return -1;
         return v;
     }
-    int last = -1, edges = 0, cell = -1;
+    int last = -1, edges = 0, delayed = 0, to_cell = 0;
     for (int e = 0; e < net->n_edges; e++) {
         const spk__edge *ed = &net->edges[e];
         if (ed->from != v) continue;
-        edges++;
-        const spk__node *r = &net->nodes[ed->to];
-        if (r->cell_rec >= 0) /* the cell's layer (delayed), or a source outside it the cell hands gradient to */
-            cell = (ed->delayed ? r->cell_rec == v : r->cell_rec != v && n->need_dout) ? ed->to : -2;
-        else if (ed->delayed)
-            return -1;
-        if (last < 0 || r->order > net->nodes[last].order) last = ed->to;
+        edges++, delayed |= ed->delayed, to_cell |= net->nodes[ed->to].cell_rec >= 0;
+        if (last < 0 || net->nodes[ed->to].order > net->nodes[last].order) last = ed->to;
     }
-    if (cell != -1) return edges == 1 && cell >= 0 ? cell : -1;
-    if (last < 0) return -1;
+    if (to_cell) { /* read by a cell alone: its recurrent layer (delayed), or a source it hands gradient to */
+        const spk__node *r = &net->nodes[last];
+        return edges == 1 && (delayed ? r->cell_rec == v : r->cell_rec != v && n->need_dout) ? last : -1;
+    }
+    if (delayed || last < 0) return -1;
     const spk__node *d = &net->nodes[last];
     const int dense_in_place = d->kind == SPK_NODE_DENSE && !d->recurrent && d->in_alias && d->din == n->dout && d->need_din &&
                                !d->dx_into && !d->by_src && !d->static_in;

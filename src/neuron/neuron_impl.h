@@ -130,6 +130,8 @@ void spk__neuron_thin_step_rows(const spk_neuron *nr, int rows, const float *x, 
 
 /* Rows of a thin population are grouped in blocks of this many for partial sums. */
 #define SPK__THIN_BLOCK_ROWS 8
+/* The blocks of SPK__THIN_BLOCK_ROWS rows that B rows make (the last one may be short). */
+static inline int spk__thin_blocks(int B) { return (B + SPK__THIN_BLOCK_ROWS - 1) / SPK__THIN_BLOCK_ROWS; }
 /* A consumer of one row of a thin population's steps: row b (in block blk = b /
  * SPK__THIN_BLOCK_ROWS) with its spikes at steps 0..nt-1 at s + t * N. Called from several
  * threads at once, each for its own rows; a block's rows in order on one thread. The spikes

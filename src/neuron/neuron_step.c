@@ -658,7 +658,7 @@ static inline void thin_bw_step(const spk__thin_bw *a, const lif_bw_cfg *k, floa
 }
 
 float *spk__neuron_thin_bw_partials(spk_neuron *nr, int B, int nsteps, int pgrad) {
-    const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
+    const int nblk = spk__thin_blocks(B);
     /* with parameter gradients, each step keeps its own block partials ([nsteps][nblk][2N]),
      * summed afterwards exactly as one call per step sums them; without, one set is written
      * and ignored (the general loop always sums) */
@@ -669,7 +669,7 @@ void spk__neuron_thin_bw_blocks(spk_neuron *nr, const spk__thin_bw *a, float *pa
     const lif_bw_cfg k = lif_bw_setup(nr);
     const int N = nr->n, B = a->B, nt = a->nt;
     const size_t BN = (size_t)B * N;
-    const int nblk = (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
+    const int nblk = spk__thin_blocks(B);
     const int oV = nr->slot[SPK_SLOT_V], oS = nr->slot[SPK_SLOT_S];
     const size_t per = a->mem ? 0 : spk__thin_rows_scratch(nr, nt);
     for (int blk = blk0; blk < blk1; blk++) {
@@ -703,11 +703,11 @@ void spk__neuron_thin_bw_blocks(spk_neuron *nr, const spk__thin_bw *a, float *pa
 }
 
 void spk__neuron_thin_bw_reduce(spk_neuron *nr, int B, int nsteps) {
-    lif_bw_reduce(nr, (B + LIF_BW_ROWS - 1) / LIF_BW_ROWS, nsteps);
+    lif_bw_reduce(nr, spk__thin_blocks(B), nsteps);
 }
 
 spk_status spk__neuron_steps_backward_thin(spk_neuron *nr, const spk__thin_bw *a) {
-    const int nblk = (a->B + LIF_BW_ROWS - 1) / LIF_BW_ROWS;
+    const int nblk = spk__thin_blocks(a->B);
     float *part = spk__neuron_thin_bw_partials(nr, a->B, a->nt, a->param_grads);
     if (!part) return SPK_ERR_NOMEM;
     /* a block of rows through all its steps, last to first: its state gradients (and a summed

@@ -410,22 +410,33 @@ static size_t csr_prefix(spk_csr *c) {
     return total;
 }
 
-/* Room in c->idx / c->val for n entries; 0, or -1 without memory. */
-static int csr_room_for(spk_csr *c, size_t n) {
-    if (n > c->cap || !c->idx) {
+/* Room for n entries in a pair of index and value arrays of capacity *cap (their contents
+ * not kept when they grow); 0, or -1 without memory. */
+static int entries_room(int32_t **idx, float **val, size_t *cap, size_t n) {
+    if (n > *cap || !*idx) {
         /* room to grow: spike counts rise as training goes on, and a buffer sized to each
          * new maximum was freed and mapped again batch after batch (fresh pages faulted in) */
-        size_t cap = n + n / 2 + 64;
-        int32_t *idx = spk_malloc(cap * sizeof(int32_t));
-        float *val = spk_malloc(cap * sizeof(float));
-        if (!idx || !val) { spk_free(idx); spk_free(val); return -1; }
-        spk_free(c->idx);
-        spk_free(c->val);
-        c->idx = idx;
-        c->val = val;
-        c->cap = cap;
+        const size_t c = n + n / 2 + 64;
+        int32_t *i = spk_malloc(c * sizeof(int32_t));
+        float *v = spk_malloc(c * sizeof(float));
+        if (!i || !v) { spk_free(i); spk_free(v); return -1; }
+        spk_free(*idx);
+        spk_free(*val);
+        *idx = i;
+        *val = v;
+        *cap = c;
     }
     return 0;
+}
+
+/* Room in c->idx / c->val for n entries. */
+static int csr_room_for(spk_csr *c, size_t n) { return entries_room(&c->idx, &c->val, &c->cap, n); }
+
+/* The nonzeros of row xr [cols] (NaN counts as nonzero, as != 0 does). */
+static inline int32_t count_row(const float *xr, int cols) {
+    int32_t k = 0;
+    for (int i = 0; i < cols; i++) k += xr[i] != 0.0f;
+    return k;
 }
 
 static int32_t compress_row(const float *restrict xr, int cols, int32_t *restrict idx, float *restrict val, int32_t room);
@@ -443,12 +454,7 @@ size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols) {
     c->staged = 0;
     if (!stage) {
 #pragma omp parallel for schedule(static) if (nth > 1)
-        for (int m = 0; m < M; m++) {
-            const float *xr = x + (size_t)m * cols;
-            int32_t k = 0;
-            for (int i = 0; i < cols; i++) k += xr[i] != 0.0f;
-            cnt[m] = k;
-        }
+        for (int m = 0; m < M; m++) cnt[m] = count_row(x + (size_t)m * cols, cols);
         return csr_prefix(c);
     }
     /* each thread its rows in order, compressed at room * thread (whole 16-float stores while
@@ -468,9 +474,7 @@ size_t spk_op_csr_count(spk_csr *c, const float *x, int M, int cols) {
                 pos += (size_t)cnt[m];
             } else {
                 fit = 0;
-                int32_t k = 0;
-                for (int i = 0; i < cols; i++) k += xr[i] != 0.0f;
-                cnt[m] = k;
+                cnt[m] = count_row(xr, cols);
             }
         }
         if (th == 0) c->stage_threads = nt;
@@ -535,20 +539,19 @@ static inline int32_t compress_row(const float *restrict xr, int cols, int32_t *
 
 int spk_op_csr_fill(spk_csr *c, const float *x) {
     const int nth = (size_t)c->M * c->cols > SPARSE_PAR_MIN ? omp_get_max_threads() : 1;
+    const int staged = c->staged;
     c->filled = 1;
-    if (c->staged) { /* the count compressed every row: each thread's block to its place, in order */
-        c->staged = 0;
+    c->staged = 0;
+    if (staged) /* the count compressed every row: each thread's block to its place, in order */
         for (int th = 1; th < c->stage_threads; th++) {
             const int m0 = (int)((int64_t)th * c->M / c->stage_threads), m1 = (int)((int64_t)(th + 1) * c->M / c->stage_threads);
             const size_t len = (size_t)(c->ptr[m1] - c->ptr[m0]), from = (size_t)th * c->stage_room;
             memmove(c->idx + c->ptr[m0], c->idx + from, len * sizeof(int32_t));
             memmove(c->val + c->ptr[m0], c->val + from, len * sizeof(float));
         }
-        c->stage_room = c->nnz / (size_t)nth + c->nnz / (2 * (size_t)nth) + (size_t)c->cols;
-        return 0;
-    }
-    /* (room for the next count to stage into, too) */
+    /* the next count's room per thread (and, when compressing here, room for it all) */
     c->stage_room = c->nnz / (size_t)nth + c->nnz / (2 * (size_t)nth) + (size_t)c->cols;
+    if (staged) return 0;
     const size_t stage_all = c->stage_room * (size_t)nth;
     if (csr_room_for(c, stage_all > c->nnz ? stage_all : c->nnz)) return -1;
     const int M = c->M, cols = c->cols;
@@ -748,15 +751,7 @@ static int dw_sparse_columns(float *dW, float *scratch, const float *dy, spk_csr
         if (!(x->col_start = spk_malloc(ns * sizeof(int32_t)))) return -1;
         x->col_start_cap = ns;
     }
-    if (x->col_cap < ne) {
-        const size_t cap = ne + ne / 2 + 64;
-        spk_free(x->col_rows), spk_free(x->col_vals);
-        x->col_cap = 0;
-        x->col_rows = spk_malloc(cap * sizeof(int32_t));
-        x->col_vals = spk_malloc(cap * sizeof(float));
-        if (!x->col_rows || !x->col_vals) return -1;
-        x->col_cap = cap;
-    }
+    if (entries_room(&x->col_rows, &x->col_vals, &x->col_cap, ne)) return -1;
     int32_t *starts = x->col_start, *rows = x->col_rows;
     float *vals = x->col_vals;
 #pragma omp parallel num_threads(nth)
