@@ -410,6 +410,40 @@ static void test_clip(void) {
     spk_optim_free(o);
 }
 
+/* The global norm over many blocks of 65536 gradients (and more blocks than one group of 64
+ * partial sums): the same double on 1 and 2 threads, and the norm of the values. */
+static void test_norm_blocks(void) {
+    const size_t n = (size_t)70 * 65536 + 123;
+    float *g = malloc(n * sizeof(float)), *p = calloc(n, sizeof(float));
+    CHECK(g && p);
+    if (!g || !p) {
+        free(g);
+        free(p);
+        return;
+    }
+    double want = 0;
+    for (size_t i = 0; i < n; i++) {
+        g[i] = (float)((int)(i % 97) - 48) / 64.0f;
+        want += (double)g[i] * g[i];
+    }
+    double norm[2] = {-1, -2};
+    const int saved = spk_get_threads();
+    for (int th = 1; th <= 2; th++) {
+        spk_optim_config c = spk_optim_config_default(SPK_OPT_SGD);
+        spk_optim *o = NULL;
+        CHECK_OK(spk_optim_create(&o, &c, n));
+        if (!o) continue;
+        CHECK_OK(spk_set_threads(th));
+        CHECK_OK(spk_optim_step(o, p, g, 0.0f, &norm[th - 1]));
+        spk_optim_free(o);
+    }
+    CHECK_OK(spk_set_threads(saved));
+    CHECK(norm[0] == norm[1]);
+    CHECK_NEAR(norm[0], sqrt(want), 1e-9 * sqrt(want));
+    free(g);
+    free(p);
+}
+
 static void test_numeric_guard(void) {
     spk_optim_config c = spk_optim_config_default(SPK_OPT_ADAM);
     spk_optim *o = NULL;
@@ -577,6 +611,7 @@ int main(void) {
     test_optim_rules();
     test_optim_hand();
     test_clip();
+    test_norm_blocks();
     test_numeric_guard();
     test_optim_config_and_state();
     test_sched();

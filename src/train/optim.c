@@ -149,19 +149,26 @@ spk_status spk_optim_step(spk_optim *o, float *params, float *grads, float lr, d
      * is finite exactly when every gradient is; only then is the first bad one looked for. */
     const size_t nblk = (n + NORM_BLOCK - 1) / NORM_BLOCK;
     double ss = 0.0;
-#pragma omp parallel for schedule(static) ordered if (nblk > 1)
-    for (size_t blk = 0; blk < nblk; blk++) {
-        /* eight running sums (one vector), then added in a fixed order: one chain of
-         * dependent double adds ran at a quarter of the speed */
-        double acc[8] = {0};
-        const size_t end = (blk + 1) * NORM_BLOCK < n ? (blk + 1) * NORM_BLOCK : n;
-        size_t i = blk * NORM_BLOCK;
-        for (; i + 8 <= end; i += 8)
-            for (int j = 0; j < 8; j++) acc[j] += (double)grads[i + j] * (double)grads[i + j];
-        for (; i < end; i++) acc[0] += (double)grads[i] * (double)grads[i];
-        double part = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-#pragma omp ordered
-        ss += part;
+    /* (blocks in groups whose partial sums are kept, then added in block order; an ordered
+     * clause had made the second thread wait for all of the first thread's blocks) */
+    enum { GROUP = 64 };
+    for (size_t g0 = 0; g0 < nblk; g0 += GROUP) {
+        const int ng = (int)(nblk - g0 < GROUP ? nblk - g0 : GROUP);
+        double part[GROUP];
+#pragma omp parallel for schedule(static) if (ng > 1)
+        for (int q = 0; q < ng; q++) {
+            /* eight running sums (one vector), then added in a fixed order: one chain of
+             * dependent double adds ran at a quarter of the speed */
+            double acc[8] = {0};
+            const size_t blk = g0 + (size_t)q;
+            const size_t end = (blk + 1) * NORM_BLOCK < n ? (blk + 1) * NORM_BLOCK : n;
+            size_t i = blk * NORM_BLOCK;
+            for (; i + 8 <= end; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += (double)grads[i + j] * (double)grads[i + j];
+            for (; i < end; i++) acc[0] += (double)grads[i] * (double)grads[i];
+            part[q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        }
+        for (int q = 0; q < ng; q++) ss += part[q];
     }
     if (!isfinite(ss))
         for (size_t i = 0; i < n; i++)
