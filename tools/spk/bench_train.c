@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 typedef enum { W_MLP, W_REC, W_CONV, W_OBENCH } wkind;
 
@@ -243,6 +242,10 @@ static double sgemm_gflops(void) {
 }
 
 static int bench_one(wkind kind, int batches, int peer, int check, int profile) {
+    /* the peak RSS of this workload alone: counted from here (an earlier workload of `bench
+     * train` had left its own peak in the process's) */
+    static int benched = 0;
+    const int own_peak = cli_peak_rss_reset() || !benched++;
     workload w;
     memset(&w, 0, sizeof w);
     w.kind = kind;
@@ -259,9 +262,7 @@ static int bench_one(wkind kind, int batches, int peer, int check, int profile) 
         if (run_batch(&w, &loss)) { release(&w); free(ms); return 1; }
         ms[i - 1] = (cli_now() - t0) * 1e3;
     }
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double rss = ru.ru_maxrss / 1024.0;
+    double rss = cli_peak_rss_mb();
     qsort(ms, (size_t)batches, sizeof(double), cmp_d);
     double med = batches % 2 ? ms[batches / 2] : 0.5 * (ms[batches / 2 - 1] + ms[batches / 2]), mn = ms[0];
     double gf = w.flops / (med * 1e-3) * 1e-9;
@@ -296,8 +297,8 @@ static int bench_one(wkind kind, int batches, int peer, int check, int profile) 
         printf("note: the machine is busy (load average %.1f for %d threads); times are inflated, spk's more than "
                "the single-threaded peer's (OMP_WAIT_POLICY=PASSIVE helps on a shared machine)\n",
                la[0], spk_get_threads());
-    printf("%s (%s): %.1f ms per batch (median of %d, min %.1f), %.1f GFLOP/s nominal dense, peak RSS %.0f MB, loss %.4f",
-           w.name, w.what, med, batches, mn, gf, rss, loss);
+    printf("%s (%s): %.1f ms per batch (median of %d, min %.1f), %.1f GFLOP/s nominal dense, peak RSS %.0f MB%s, loss %.4f",
+           w.name, w.what, med, batches, mn, gf, rss, own_peak ? "" : " (the process's, with the workloads before)", loss);
     /* (the OpenBLAS kernels in use: OPENBLAS_CORETYPE may hold them below what the CPU has) */
     if (kind == W_OBENCH) printf(" (%.0f%% of sgemm's %.1f GFLOP/s, OpenBLAS core %s)", 100.0 * gf / sg, sg, openblas_get_corename());
     /* the first batch compares one computation (only float reassociation may differ); the
@@ -309,6 +310,7 @@ static int bench_one(wkind kind, int batches, int peer, int check, int profile) 
     printf("\n{\"workload\": \"%s\", \"ms_per_batch_median\": %.2f, \"ms_per_batch_min\": %.2f, \"gflops\": %.2f, "
            "\"peak_rss_mb\": %.1f, \"batches\": %d, \"threads\": %d, \"load_avg\": %.2f, \"loss\": %.6g",
            w.name, med, mn, gf, rss, batches, spk_get_threads(), la[0], loss);
+    if (!own_peak) printf(", \"peak_rss_scope\": \"process\"");
     if (kind == W_OBENCH) printf(", \"sgemm_gflops\": %.2f, \"of_sgemm\": %.3f, \"blas_core\": \"%s\"", sg, gf / sg, openblas_get_corename());
     if (check) printf(", \"first_loss\": %.8g, \"ref_first_loss\": %.8g, \"ref_first_rel_diff\": %.2e, \"ref_loss\": %.6g, \"ref_rel_diff\": %.2e",
                       loss0, ref_loss0, rel0, ref_loss, rel);

@@ -14,6 +14,11 @@ int bench_train(int argc, char **argv);
  * script with its rec T changed. Fills *ms (median ms per batch) and, when not NULL, *loss
  * (its last loss). Returns 0 when the peer ran. */
 int cli_run_snntorch(const char *workload, int batches, int T, double *ms, double *loss);
+/* This process's peak resident set in MB (VmHWM, else getrusage's maximum). After
+ * cli_peak_rss_reset returned 1 the peak counts from that call on (Linux's clear_refs); 0:
+ * it could not be reset, and the peak is the process's so far. */
+double cli_peak_rss_mb(void);
+int cli_peak_rss_reset(void);
 /* `spk bench infer MODEL` (bench_train.c). */
 int bench_infer(int argc, char **argv);
 int cmd_train(int argc, char **argv);

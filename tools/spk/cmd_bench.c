@@ -134,6 +134,25 @@ static double max_rss_mb(int who) {
     return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
 }
 
+double cli_peak_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "VmHWM:", 6)) kb = atol(line + 6);
+        fclose(f);
+    }
+    return kb >= 0 ? (double)kb / 1024.0 : max_rss_mb(RUSAGE_SELF);
+}
+
+int cli_peak_rss_reset(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return 0;
+    const int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
 int cli_run_snntorch(const char *workload, int batches, int T, double *ms, double *loss) {
     const char *peers = getenv("SPK_PEERS");
     const char *dir = getenv("SNNTORCH_DIR");
