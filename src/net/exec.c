@@ -137,7 +137,7 @@ static spk_status ensure_activations(spk_net *net, int T, int B) {
 static void set_floats(float *dst, const float *src, size_t n) {
     const size_t CH = (size_t)1 << 16;
     const long nch = (long)((n + CH - 1) / CH);
-#pragma omp parallel for schedule(static) if (nch > 16)
+#pragma omp parallel for schedule(static) if (nch > 4)
     for (long c = 0; c < nch; c++) {
         const size_t a = (size_t)c * CH, len = (a + CH < n ? CH : n - a) * sizeof(float);
         if (src) memcpy(dst + a, src + a, len);
@@ -724,7 +724,7 @@ static void clear_pending(spk__node *n) {
 
 void spk_net_zero_grad(spk_net *net) {
     if (!net || !net->built) return;
-    memset(net->grads, 0, (net->n_params ? net->n_params : 1) * sizeof(float));
+    set_floats(net->grads, NULL, net->n_params ? net->n_params : 1);
     for (int v = 0; v < net->n_nodes; v++) {
         spk__node *n = &net->nodes[v];
         if (n->nr) spk_neuron_zero_grad(n->nr);
@@ -749,10 +749,11 @@ spk_status spk_net_seed_grad(spk_net *net, int node, spk_signal sig, const float
     if (node < 0 || node >= net->n_nodes || !grad) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node %d or gradient invalid", node);
     spk__node *n = &net->nodes[node];
     size_t cnt = (size_t)net->T * net->B * n->out_numel;
-    if (sig == SPK_SIGNAL_MEM && n->kind == SPK_NODE_NEURON && !n->dmem) { /* made on first use */
+    if (sig == SPK_SIGNAL_MEM && n->kind == SPK_NODE_NEURON && !n->dmem) { /* made on first use after a forward */
         if (!(n->dmem = reserve(&n->dmem_buf, &n->dmem_cap, cnt)))
             return spk__fail(&net->obj, SPK_ERR_NOMEM, "seed_grad: no memory for the membrane gradient of '%s'", n->name);
-        memset(n->dmem, 0, cnt * sizeof(float));
+        set_floats(n->dmem, grad, cnt); /* (nothing before it: the seed is the gradient) */
+        return SPK_OK;
     }
     float *dst = sig == SPK_SIGNAL_OUT ? n->dout : sig == SPK_SIGNAL_MEM ? n->dmem : NULL;
     if (!dst) return spk__fail(&net->obj, SPK_ERR_INVALID_ARG, "seed_grad: node '%s' has no %s signal", n->name, sig == SPK_SIGNAL_MEM ? "membrane" : "such");
