@@ -75,7 +75,7 @@ static double ce_reduced(float *grad, const float *x, const int32_t *labels, int
         /* the sums over time step by step through memory (per logit the same double sum, in
          * the same order, as a loop over t), then one step of gradient copied to every step:
          * a loop over t per logit went through memory BC floats apart (0.6 ms for [100, 64, 20]) */
-        double *zs = spk_malloc((BC + 2 * (size_t)C) * sizeof(double));
+        double *zs = spk_malloc((BC + (size_t)C) * sizeof(double)); /* the sums, then one row's p */
         if (!zs) return bad_args(grad, T, B, C);
         double *p = zs + BC;
         for (size_t k = 0; k < BC; k++) zs[k] = 0.0;

@@ -243,9 +243,11 @@ static double sgemm_gflops(void) {
 
 static int bench_one(wkind kind, int batches, int peer, int check, int profile) {
     /* the peak RSS of this workload alone: counted from here (an earlier workload of `bench
-     * train` had left its own peak in the process's) */
-    static int benched = 0;
-    const int own_peak = cli_peak_rss_reset() || !benched++;
+     * train` had left its own peak in the process's); without the reset, the first one's is
+     * still its own */
+    static int runs = 0;
+    const int first = runs++ == 0;
+    const int own_peak = cli_peak_rss_reset() || first;
     workload w;
     memset(&w, 0, sizeof w);
     w.kind = kind;
